@@ -1,0 +1,59 @@
+"""The ``mailflow`` command.
+
+Each subcommand lives in its own module and is imported only when it runs, so ``mailflow validate``
+stays fast and never imports the HTTP client, and ``mailflow emulator serve`` never imports the specs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from .. import __version__
+
+__all__ = ["main", "COMMANDS"]
+
+# name -> "module:attribute" of a click.Command
+COMMANDS: dict[str, str] = {
+    "validate": "o365_mailflow.cli.validate:command",
+    "plan": "o365_mailflow.cli.reconcile:plan_command",
+    "apply": "o365_mailflow.cli.reconcile:apply_command",
+    "export": "o365_mailflow.cli.reconcile:export_command",
+    "route": "o365_mailflow.cli.route:command",
+    "emulator": "o365_mailflow.cli.emulator:command",
+}
+
+_HELP = {
+    "validate": "Check stack files offline and print every problem.",
+    "plan": "Show what apply would change in the tenant.",
+    "apply": "Reconcile the tenant with the stack.",
+    "export": "Write a stack file from a live tenant.",
+    "route": "Simulate where Exchange Online routes a message.",
+    "emulator": "Run the emulated Exchange Online tenant.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        command: Any = getattr(importlib.import_module(module_name), attr)
+        return command  # type: ignore[no-any-return]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing help must not import every subcommand (and the HTTP stack) just to print one line each.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, _HELP.get(name, "")) for name in self.list_commands(ctx)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mailflow")
+def main() -> None:
+    """Exchange Online mail flow as code: validate, plan and apply stacks/<stack>.yaml."""
