@@ -1,0 +1,74 @@
+"""Write a stack file from a live tenant: how a team adopts an existing tenant.
+
+Why it exists: ``pulumi import`` does not work for dynamic providers and nobody retypes forty connectors by
+hand. The export is built from the same snapshot and the same normalised values as a plan, so ``export``
+followed by ``plan`` shows no change by construction (a test holds it to that).
+
+What it writes: every connector (inbound and outbound, test-mode included) with every field that can be
+written (read-only and validation-state fields left out, and fields the tenant holds no value for), and every
+accepted domain with its routing fields only (``domainType``, ``matchSubDomains``, ``outboundOnly``): the
+other accepted-domain fields are rarely managed and Exchange Online cannot create or remove domains anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .plan import TYPE_ORDER
+
+__all__ = ["export_stack", "ACCEPTED_DOMAIN_EXPORT_FIELDS", "tenant_section"]
+
+ACCEPTED_DOMAIN_EXPORT_FIELDS: tuple[str, ...] = ("domainName", "domainType", "matchSubDomains", "outboundOnly")
+# Set-only fields that describe a validation run, not configuration.
+_SKIP_FIELDS: frozenset[str] = frozenset({"isValidated", "lastValidationTimestamp"})
+
+
+def tenant_section(config: Any) -> dict[str, Any]:
+    """The ``tenant:`` mapping of a stack file for a TenantConfig (never any credential)."""
+    if config.emulator:
+        return {"emulator": True}
+    out: dict[str, Any] = {}
+    if config.tenant_id:
+        out["id"] = config.tenant_id
+    if config.initial_domain:
+        out["initialDomain"] = config.initial_domain
+    if config.cloud and config.cloud != "commercial":
+        out["cloud"] = config.cloud
+    return out
+
+
+def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if spec.type_name == "AcceptedDomain":
+        for name in ACCEPTED_DOMAIN_EXPORT_FIELDS:
+            if fields.get(name) is not None:
+                out[name] = fields[name]
+        return out
+    out[spec.identity_field] = fields[spec.identity_field]
+    for f in spec.fields:
+        mode = getattr(getattr(f, "mode", None), "name", "")
+        if f.name in out or f.name in _SKIP_FIELDS or mode == "READ_ONLY":
+            continue
+        value = fields.get(f.name)
+        if value is None:
+            continue
+        if mode == "SET_ONLY" and value in ([], "", False):
+            continue
+        out[f.name] = value
+    return out
+
+
+def export_stack(snapshot: Any, tenant: dict[str, Any], *, prune: bool = False, header: str = "") -> str:
+    """YAML text of a stack file declaring everything in ``snapshot``."""
+    from .specs import SPECS
+
+    doc: dict[str, Any] = {"tenant": tenant, "prune": prune}
+    for type_name in TYPE_ORDER:
+        spec = SPECS[type_name]
+        objects = sorted(snapshot.of_type(type_name), key=lambda o: o.name.casefold())
+        doc[spec.stack_key] = [_exported_fields(spec, o.fields) for o in objects]
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+    prefix = "".join(f"# {line}\n" for line in header.splitlines()) if header else ""
+    return prefix + body

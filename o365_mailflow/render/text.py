@@ -1,0 +1,129 @@
+"""The plan as a terminal reads it: one line per object, indented ``before -> after`` per field.
+
+Why its own layout rather than a generic dict diff: reviewers scan for the symbol at the start of each line
+(``+`` create, ``~`` update, ``-`` delete, ``<=`` adopt, ``↺`` restore), for drift (changed in the tenant, not in
+the stack) and for risky fields (smart hosts, sender IPs, TLS) that can stop mail. Colour is added only when the
+caller says the output is a terminal; the text is identical otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..errors import Diagnostic
+from ..plan import REDACTED, Action, FieldChange, Plan, ResourceChange
+
+__all__ = ["render_text", "format_value", "SYMBOLS"]
+
+SYMBOLS: dict[Action, str] = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.DELETE: "-",
+    Action.ADOPT: "<=",
+    Action.RESTORE: "~",
+    Action.NOOP: " ",
+}
+_COLOURS: dict[Action, str] = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.DELETE: "red",
+    Action.ADOPT: "cyan",
+    Action.RESTORE: "yellow",
+    Action.NOOP: "white",
+}
+
+
+def format_value(value: Any) -> str:
+    """A normalised value as JSON (``true``, ``null``, ``["a", "b"]``, ``"text"``)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _field_line(change: FieldChange, action: Action, color: bool) -> str:
+    before = REDACTED if change.sensitive else format_value(change.before)
+    after = REDACTED if change.sensitive else format_value(change.after)
+    if action is Action.CREATE:
+        text = f"{change.field}: {after}"
+    else:
+        text = f"{change.field}: {before} -> {after}"
+    notes = []
+    if change.drift:
+        notes.append(click.style("drift: changed in the tenant", fg="magenta") if color else "drift: changed in the tenant")
+    if change.risky and action is not Action.CREATE:
+        notes.append(click.style("risky", fg="red") if color else "risky")
+    if notes:
+        text += "   (" + ", ".join(notes) + ")"
+    return "      " + text
+
+
+def _diag_line(diag: Diagnostic, indent: str) -> str:
+    return f"{indent}{diag.format()}"
+
+
+def _change_lines(change: ResourceChange, color: bool) -> list[str]:
+    symbol = SYMBOLS[change.action]
+    head = f"  {symbol} {change.action.value} {change.type_name} '{change.name}'"
+    if color:
+        head = click.style(head, fg=_COLOURS[change.action], bold=change.action is Action.DELETE)
+    lines = [head]
+    if change.reason and change.action is not Action.CREATE:
+        lines.append(f"      # {change.reason}")
+    lines.extend(_field_line(c, change.action, color) for c in change.changes)
+    lines.extend(_diag_line(w, "      warning: " if not w.format().startswith("warning") else "      ") for w in change.warnings)
+    return lines
+
+
+def _summary_line(plan: Plan) -> str:
+    counts = plan.summary
+    parts = [
+        f"{counts[Action.CREATE.value]} to create",
+        f"{counts[Action.UPDATE.value]} to update",
+        f"{counts[Action.DELETE.value]} to delete",
+    ]
+    if counts[Action.ADOPT.value]:
+        parts.append(f"{counts[Action.ADOPT.value]} to adopt")
+    if counts[Action.RESTORE.value]:
+        parts.append(f"{counts[Action.RESTORE.value]} to restore")
+    parts.append(f"{counts[Action.NOOP.value]} unchanged")
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """The whole plan as text for a terminal or a log."""
+    lines = [f"Stack '{plan.stack}' on {plan.tenant}", ""]
+    changed = [c for c in plan.changes if c.action is not Action.NOOP]
+    if changed:
+        for change in changed:
+            lines.extend(_change_lines(change, color))
+        lines.append("")
+    deletes = plan.count(Action.DELETE)
+    if deletes:
+        banner = f"WARNING: this plan deletes {deletes} connector{'s' if deletes != 1 else ''} (prune: true)."
+        lines.append(click.style(banner, fg="red", bold=True) if color else banner)
+        lines.append("")
+    drifted = plan.drift
+    if drifted:
+        lines.append("Drift (changed in the tenant outside the stack; apply puts the stack's values back):")
+        for change in drifted:
+            fields = ", ".join(c.field for c in change.changes if c.drift)
+            lines.append(f"  {change.type_name} '{change.name}': {fields}")
+        lines.append("")
+    if plan.unmanaged:
+        hint = "left alone" if not plan.prune else "left alone: accepted domains are never deleted"
+        lines.append(f"Unmanaged (in the tenant, not in the stack; {hint}):")
+        for u in plan.unmanaged:
+            lines.append(f"  {u.type_name} '{u.name}'")
+        lines.append("")
+    if plan.warnings:
+        lines.append("Warnings:")
+        for w in plan.warnings:
+            text = w.format()
+            lines.append(f"  {text}" if text.startswith("warning") else f"  warning: {text}")
+        lines.append("")
+    if plan.has_changes:
+        lines.append(_summary_line(plan))
+    else:
+        lines.append(f"No changes. The tenant matches the stack ({plan.count(Action.NOOP)} objects unchanged).")
+    return "\n".join(lines) + "\n"
