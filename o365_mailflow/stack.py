@@ -1,0 +1,528 @@
+"""Stack files: ``stacks/<stack>.yaml`` -> a validated :class:`Stack` of desired objects with line numbers.
+
+Why this module exists: a mail admin must learn everything wrong with a stack file at once, each problem
+pointing at ``FILE:LINE`` and the field path, before anything talks to the tenant. So the YAML is read into
+nodes by a custom pyyaml loader that remembers the line of every key and list item, refuses duplicate keys
+(plain pyyaml keeps the last one silently) and reads YAML 1.2 booleans only (``yes``/``on`` stay text and are
+then refused by the boolean value kind instead of silently becoming ``true``). Field validation itself is
+driven by the spec tables in :mod:`o365_mailflow.specs`; this module only knows the file's outer shape
+(``tenant``, ``prune`` and one list per resource type).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlsplit
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import Diagnostic, Severity, StackError
+from .specs import (
+    SPECS,
+    Bool,
+    Choice,
+    Domain,
+    ResourceSpec,
+    adopt_of,
+    check_rules,
+    effective,
+    normalise_desired,
+    suggest,
+)
+from .tenant import CLOUD_NAMES, TenantConfig
+
+__all__ = [
+    "DesiredObject",
+    "Stack",
+    "stack_path",
+    "load_stack",
+    "load_stack_text",
+    "validate_stack",
+    "TOP_LEVEL_KEYS",
+    "TENANT_KEYS",
+    "SECRET_KEYS",
+]
+
+Path_ = tuple[str | int, ...]
+
+# The outer shape of a stack file. Resource lists come from the spec tables (one key per ResourceSpec).
+TENANT_KEYS: dict[str, str] = {
+    "emulator": "true to use the local emulated tenant",
+    "id": "the tenant GUID",
+    "initialDomain": "the tenant's initial domain, e.g. contoso.onmicrosoft.com",
+    "cloud": "commercial, gcchigh, dod or china",
+    "endpoint": "admin API base URL override (https://...)",
+    "authority": "token authority host override (https://...)",
+    "caFile": "an extra CA certificate file to trust (path relative to the stack file)",
+}
+TOP_LEVEL_KEYS: tuple[str, ...] = ("tenant", "prune", *(spec.stack_key for spec in SPECS.values()))
+
+# Keys that would put a credential in version control, compared case-insensitively and without - or _.
+# Credentials come from the environment (azure-identity's names) or Pulumi config secrets, never the stack file.
+SECRET_KEYS: frozenset[str] = frozenset({
+    "clientsecret", "secret", "password", "certificatepassword", "privatekey", "key", "certificate",
+    "certificatepath", "certificatethumbprint", "thumbprint", "token", "accesstoken", "refreshtoken",
+    "federatedtoken", "federatedtokenfile", "clientid", "appid", "applicationid", "credential", "credentials",
+    "clientassertion", "apikey",
+})
+_CREDENTIALS_HINT = (
+    "credentials never go in a stack file (it is committed to git): set AZURE_CLIENT_ID with AZURE_CLIENT_SECRET "
+    "or AZURE_CLIENT_CERTIFICATE_PATH in the environment, or use Pulumi config secrets "
+    "(pulumi config set --secret o365-mailflow:clientSecret ...)"
+)
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """One object a stack declares: its declared fields only (normalised), and where it was written."""
+
+    spec: ResourceSpec
+    name: str  # the identity: connector name or accepted domain name (normalised)
+    fields: dict[str, Any]
+    adopt: bool
+    file: str
+    line: int
+    field_lines: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A validated stack file."""
+
+    name: str
+    path: Path
+    tenant: TenantConfig
+    prune: bool
+    objects: tuple[DesiredObject, ...]
+
+    def of_type(self, type_name: str) -> tuple[DesiredObject, ...]:
+        return tuple(o for o in self.objects if o.spec.type_name == type_name)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# YAML with line numbers
+# ---------------------------------------------------------------------------------------------------------------------
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans (only true/false) and no implicit timestamps (they stay text, which the
+    timestamp value kind parses itself)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+class _Reader:
+    """Turns a composed node tree into plain Python values, recording the line of every path."""
+
+    def __init__(self, loader: _Loader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.lines: dict[Path_, int] = {}
+        self.diags: list[Diagnostic] = []
+
+    def error(self, path: Path_, line: int, summary: str, *, allowed: str | None = None, code: str = "") -> None:
+        self.diags.append(Diagnostic(Severity.ERROR, path, summary, allowed=allowed, file=self.file, line=line,
+                                     code=code))
+
+    def read(self, node: Node, path: Path_) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            return [self.read(item, path + (index,)) for index, item in enumerate(node.value)]
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.error(path, node.start_mark.line + 1, f"cannot read this value: {getattr(exc, 'problem', exc)}",
+                       code="yaml.value")
+            return None
+
+    def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
+        explicit = {id(key) for key, _ in node.value}
+        try:
+            self.loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor); explicit keys win over merged ones
+        except yaml.YAMLError as exc:
+            self.error(path, node.start_mark.line + 1, f"bad merge key: {getattr(exc, 'problem', exc)}",
+                       code="yaml.merge")
+        out: dict[str, Any] = {}
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            key = self.read(key_node, path + ("<key>",)) if isinstance(key_node, ScalarNode) else None
+            self.lines.pop(path + ("<key>",), None)
+            if not isinstance(key, str):
+                self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
+                continue
+            if key in seen and id(key_node) in explicit:
+                self.error(path + (key,), line,
+                           f"duplicate key {key!r} (first at line {seen[key]}); YAML would silently keep only the last",
+                           code="yaml.duplicate-key")
+                continue
+            if key in seen:  # a merged key overridden by an explicit one
+                continue
+            seen[key] = line
+            self.lines[path + (key,)] = line
+            out[key] = self.read(value_node, path + (key,))
+        return out
+
+
+def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagnostic]]:
+    loader = _Loader(text)
+    reader = _Reader(loader, file)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else None
+            problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {problem}", file=file, line=line,
+                                         code="yaml.syntax")]
+        except yaml.YAMLError as exc:
+            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file, code="yaml.syntax")]
+        if node is None:
+            return None, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
+                                         "section", file=file, line=1, code="stack.empty")]
+        data = reader.read(node, ())
+    finally:
+        loader.dispose()
+    return data, reader.lines, reader.diags
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Validation of the outer shape
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class _Context:
+    """Collects diagnostics and locates them in the file."""
+
+    def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.diags: list[Diagnostic] = []
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of ``path``, or of its closest ancestor the file has (a missing key points at its parent)."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def locate(self, diag: Diagnostic) -> Diagnostic:
+        if diag.file:
+            return diag
+        return dataclasses.replace(diag, file=self.file, line=self.line_of(diag.path))
+
+    def add(self, diags: Iterable[Diagnostic]) -> None:
+        self.diags.extend(self.locate(d) for d in diags)
+
+    def error(self, path: Path_, summary: str, *, allowed: str | None = None, code: str = "") -> None:
+        self.add([Diagnostic(Severity.ERROR, path, summary, allowed=allowed, code=code)])
+
+
+def _normal_key(key: str) -> str:
+    return key.replace("-", "").replace("_", "").lower()
+
+
+def _check_keys(ctx: _Context, data: Mapping[str, Any], allowed: Iterable[str], path: Path_, where: str) -> None:
+    """Unknown keys (with a "did you mean") and credentials at this level."""
+    names = list(allowed)
+    for key in data:
+        if key in names:
+            continue
+        if _normal_key(key) in SECRET_KEYS:
+            ctx.error(path + (key,), f"{key} looks like a credential; {_CREDENTIALS_HINT}", code="stack.secret")
+            continue
+        close = suggest(key, names)
+        hint = f"; did you mean {close}?" if close else ""
+        ctx.error(path + (key,), f"unknown key {key!r} in {where}{hint}", allowed=", ".join(names),
+                  code="stack.unknown-key")
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _https_url(ctx: _Context, path: Path_, value: Any) -> str | None:
+    if not isinstance(value, str) or urlsplit(value.strip()).scheme != "https" or not urlsplit(value.strip()).hostname:
+        ctx.error(path, f"expected an https:// URL, got {value!r}; TLS verification is never turned off",
+                  allowed="https://host[:port]", code="tenant.url")
+        return None
+    return value.strip().rstrip("/")
+
+
+def _tenant(ctx: _Context, raw: Any, base_dir: Path | None) -> TenantConfig | None:
+    path: Path_ = ("tenant",)
+    if raw is None:
+        ctx.error(path, "a tenant: section is required (emulator: true, or id / initialDomain of the tenant)",
+                  allowed=", ".join(TENANT_KEYS), code="tenant.missing")
+        return None
+    if not isinstance(raw, Mapping):
+        ctx.error(path, f"tenant must be a mapping, got {raw!r}", allowed=", ".join(TENANT_KEYS), code="tenant.shape")
+        return None
+    _check_keys(ctx, raw, TENANT_KEYS, path, "the tenant section")
+    ok = True
+    emulator = False
+    if "emulator" in raw:
+        value, problems = Bool().validate(raw["emulator"])
+        for p in problems:
+            ctx.error(path + ("emulator",), p.message, allowed=p.allowed, code="tenant.emulator")
+        ok &= not problems
+        emulator = bool(value)
+    tenant_id = None
+    if raw.get("id") is not None:
+        text = str(raw["id"]).strip()
+        if _GUID.match(text):
+            tenant_id = str(uuid.UUID(text))
+        else:
+            ok = False
+            ctx.error(path + ("id",), f"{raw['id']!r} is not a tenant GUID (find it in the Entra admin center, "
+                      "Overview, Tenant ID)", allowed="GUID such as 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f",
+                      code="tenant.id")
+    initial_domain = None
+    if raw.get("initialDomain") is not None:
+        value, problems = Domain().validate(raw["initialDomain"])
+        for p in problems:
+            ctx.error(path + ("initialDomain",), p.message, allowed="domain such as contoso.onmicrosoft.com",
+                      code="tenant.initial-domain")
+        ok &= not problems
+        initial_domain = value
+    cloud = "commercial"
+    if "cloud" in raw:
+        value, problems = Choice(CLOUD_NAMES).validate(raw["cloud"])
+        for p in problems:
+            ctx.error(path + ("cloud",), p.message, allowed=p.allowed, code="tenant.cloud")
+        ok &= not problems
+        cloud = value or cloud
+    endpoint = authority = None
+    if raw.get("endpoint") is not None:
+        endpoint = _https_url(ctx, path + ("endpoint",), raw["endpoint"])
+        ok &= endpoint is not None
+    if raw.get("authority") is not None:
+        authority = _https_url(ctx, path + ("authority",), raw["authority"])
+        ok &= authority is not None
+    ca_file = None
+    if raw.get("caFile") is not None:
+        if not isinstance(raw["caFile"], str) or not raw["caFile"].strip():
+            ok = False
+            ctx.error(path + ("caFile",), f"expected a file path, got {raw['caFile']!r}", code="tenant.ca-file")
+        else:
+            ca = Path(raw["caFile"].strip()).expanduser()
+            if not ca.is_absolute() and base_dir is not None:
+                ca = base_dir / ca  # relative to the stack file, not to wherever mailflow runs
+            ca_file = str(ca)
+    if ok and not emulator and not tenant_id and not initial_domain:
+        ok = False
+        ctx.error(path, "the tenant section must say which tenant: id (GUID) or initialDomain, or emulator: true",
+                  allowed=", ".join(TENANT_KEYS), code="tenant.which")
+    if not ok:
+        return None
+    return TenantConfig(emulator=emulator, tenant_id=tenant_id, initial_domain=initial_domain, cloud=cloud,
+                        endpoint=endpoint, authority=authority, ca_file=ca_file)
+
+
+def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]:
+    key = spec.stack_key
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        ctx.error((key,), f"{key} must be a list of {spec.type_name} objects (each item starting with -)",
+                  code="stack.shape")
+        return []
+    out: list[DesiredObject] = []
+    first_seen: dict[str, tuple[int, int | None]] = {}
+    for index, item in enumerate(raw):
+        path: Path_ = (key, index)
+        if not isinstance(item, Mapping):
+            ctx.error(path, f"each item of {key} must be a mapping of fields, got {item!r}", code="stack.shape")
+            continue
+        for field_key in item:
+            if isinstance(field_key, str) and _normal_key(field_key) in SECRET_KEYS and not spec.has_field(field_key):
+                ctx.error(path + (field_key,), f"{field_key} looks like a credential; {_CREDENTIALS_HINT}",
+                          code="stack.secret")
+        clean = {k: v for k, v in item.items() if not (_normal_key(k) in SECRET_KEYS and not spec.has_field(k))}
+        fields, diags = normalise_desired(spec, clean, path)
+        ctx.add(diags)
+        adopt = adopt_of(item)
+        # Rules run on what is known: a created object takes the service defaults for undeclared fields; an
+        # adopted one (or an accepted domain, which always exists) is unknown beyond what it declares. A field
+        # whose value was refused above is left out, so the rules that read it are skipped, not misfired.
+        failed = {k for k in clean if k not in fields}
+        merged = effective(spec, fields) if spec.creatable and not adopt else dict(fields)
+        for name in failed:
+            merged.pop(name, None)
+        ctx.add(check_rules(spec, merged, path, declared=fields.keys()))
+        identity = fields.get(spec.identity_field)
+        if not isinstance(identity, str):
+            continue
+        folded = identity.casefold()
+        line = ctx.line_of(path) or 0
+        if folded in first_seen:
+            first_index, first_line = first_seen[folded]
+            what = "connector name" if spec.identity_field == "name" else "domain"
+            ctx.error(path + (spec.identity_field,),
+                      f"duplicate {what} {identity!r}: {key}[{first_index}] (line {first_line}) already declares it "
+                      f"(names are compared case-insensitively)", code="stack.duplicate")
+            continue
+        first_seen[folded] = (index, line)
+        field_lines = {
+            name: ctx.lines[path + (name,)] for name in item if isinstance(name, str) and path + (name,) in ctx.lines
+        }
+        out.append(DesiredObject(spec=spec, name=identity, fields=fields, adopt=adopt, file=ctx.file, line=line,
+                                 field_lines=field_lines))
+    return out
+
+
+def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Path,
+           yaml_diags: list[Diagnostic]) -> tuple[Stack | None, list[Diagnostic]]:
+    ctx = _Context(file, lines)
+    ctx.diags.extend(yaml_diags)
+    if data is None and yaml_diags:
+        return None, ctx.diags
+    if not isinstance(data, Mapping):
+        ctx.error((), "a stack file must be a mapping with tenant:, prune: and the resource lists",
+                  allowed=", ".join(TOP_LEVEL_KEYS), code="stack.shape")
+        return None, ctx.diags
+    _check_keys(ctx, data, TOP_LEVEL_KEYS, (), "the stack file")
+    tenant = _tenant(ctx, data.get("tenant"), path.parent if str(path) else None)
+    prune = False
+    if "prune" in data:
+        value, problems = Bool().validate(data["prune"])
+        for p in problems:
+            ctx.error(("prune",), p.message, allowed=p.allowed, code="stack.prune")
+        prune = bool(value)
+    objects: list[DesiredObject] = []
+    for spec in SPECS.values():
+        objects.extend(_objects(ctx, spec, data.get(spec.stack_key)))
+    ctx.diags.sort(key=lambda d: d.line or 0)  # in file order (stable: same line keeps discovery order)
+    errors = [d for d in ctx.diags if d.severity is Severity.ERROR]
+    if errors or tenant is None:
+        return None, ctx.diags
+    return Stack(name=name, path=path, tenant=tenant, prune=prune, objects=tuple(objects)), ctx.diags
+
+
+def _parse(text: str, *, file: str, name: str, path: Path) -> tuple[Stack | None, list[Diagnostic]]:
+    data, lines, yaml_diags = _parse_yaml(text, file)
+    return _build(data, lines, file, name, path, yaml_diags)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _looks_like_file(name_or_file: str) -> bool:
+    return name_or_file.endswith((".yaml", ".yml")) or "/" in name_or_file or "\\" in name_or_file
+
+
+def stack_path(name_or_file: str, root: Path | None = None) -> Path:
+    """``"dev"`` -> ``<root>/stacks/dev.yaml``; a path (or anything ending in .yaml/.yml) is returned as is.
+
+    Without ``root`` the current directory and its parents are searched for ``stacks/<name>.yaml`` so the
+    command works from a subdirectory of the project; if none has it, ``./stacks/<name>.yaml`` is returned.
+    """
+    if _looks_like_file(name_or_file) or (root is None and Path(name_or_file).is_file()):
+        return Path(name_or_file)
+    if root is not None:
+        return root / "stacks" / f"{name_or_file}.yaml"
+    cwd = Path.cwd()
+    for directory in (cwd, *cwd.parents):
+        candidate = directory / "stacks" / f"{name_or_file}.yaml"
+        if candidate.is_file():
+            return candidate
+    return cwd / "stacks" / f"{name_or_file}.yaml"
+
+
+def _stack_name(path: Path) -> str:
+    return path.stem
+
+
+def load_stack_text(text: str, *, file: str, name: str) -> Stack:
+    """Load a stack from text (a baseline from git, a test). Raises :class:`StackError` with every error."""
+    stack, diags = _parse(text, file=file, name=name, path=Path(file))
+    if stack is None:
+        raise StackError(tuple(diags))
+    return stack
+
+
+def _load_file(path: Path, name: str | None) -> tuple[Stack | None, list[Diagnostic]]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Diagnostic(Severity.ERROR, (), "the stack file does not exist", file=file, code="stack.missing")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Diagnostic(Severity.ERROR, (), f"cannot read the stack file: {exc}", file=file,
+                                 code="stack.unreadable")]
+    return _parse(text, file=file, name=name or _stack_name(path), path=path)
+
+
+def load_stack(path: Path, *, name: str | None = None) -> Stack:
+    """Load and validate ``path``. Raises :class:`StackError` carrying every error (not only the first)."""
+    stack, diags = _load_file(Path(path), name)
+    if stack is None:
+        raise StackError(tuple(diags))
+    return stack
+
+
+def _routing_warnings(stack: Stack) -> list[Diagnostic]:
+    """Hybrid routing checks (warnings) from :mod:`o365_mailflow.routing`, when that module is installed.
+
+    Imported lazily: routing sits above this module in the layering, and `mailflow validate` must work before
+    (and without) it.
+    """
+    module = f"{__package__}.routing"
+    if importlib.util.find_spec(module) is None:
+        return []
+    routing = importlib.import_module(module)
+    check = getattr(routing, "check_stack", None)
+    if check is None:
+        return []
+    return list(check(stack))
+
+
+def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Give diagnostics that lack a location the file and line of the object and field they name."""
+    out: list[Diagnostic] = []
+    for diag in diags:
+        if diag.file or len(diag.path) < 2 or not isinstance(diag.path[1], int):
+            out.append(diag if diag.file else dataclasses.replace(diag, file=str(stack.path)))
+            continue
+        spec = next((s for s in SPECS.values() if s.stack_key == diag.path[0]), None)
+        objects = stack.of_type(spec.type_name) if spec else ()
+        index = diag.path[1]
+        if not 0 <= index < len(objects):
+            out.append(dataclasses.replace(diag, file=str(stack.path)))
+            continue
+        obj = objects[index]
+        line = obj.field_lines.get(diag.path[2], obj.line) if len(diag.path) > 2 and isinstance(
+            diag.path[2], str) else obj.line
+        out.append(dataclasses.replace(diag, file=obj.file, line=line))
+    return out
+
+
+def validate_stack(path: Path | str) -> tuple[Stack | None, list[Diagnostic]]:
+    """Every error and warning for a stack file, without raising. Makes no network call.
+
+    Routing warnings (:func:`o365_mailflow.routing.check_stack`) are added for a file without errors.
+    """
+    stack, diags = _load_file(Path(path), None)
+    if stack is None:
+        return None, diags
+    return stack, diags + _locate_by_objects(stack, _routing_warnings(stack))
