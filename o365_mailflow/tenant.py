@@ -7,11 +7,48 @@ it never carries a credential (those come from the environment or Pulumi config 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
-__all__ = ["TenantConfig", "CLOUD_NAMES"]
+if TYPE_CHECKING:  # the client pulls in requests and msal; `mailflow validate` must not load them
+    from .client import ExoClient
+
+__all__ = ["TenantConfig", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints", "open_client",
+           "emulator_state_dir", "ENV_STATE_DIR"]
 
 CLOUD_NAMES = ("commercial", "gcchigh", "dod", "china")
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """Where one Microsoft 365 cloud keeps its token authority and its Exchange admin API (reference §1.2)."""
+
+    name: str
+    authority_host: str  # https://login...  (the tenant is appended)
+    api_host: str  # admin API host; the token audience is https://{api_host}
+    api_host_aliases: tuple[str, ...] = ()  # other hosts the service may put in @odata.nextLink
+
+    @property
+    def scope(self) -> str:
+        return f"https://{self.api_host}/.default"
+
+
+# Reference §1.2. Commercial and GCC High are documented and agree everywhere.
+# DoD: the v2 docs and M365Permissions (a production client of this same beta endpoint) say
+#   outlook-dod.office365.us; the module's ConnectionUri says webmail.apps.mil. We follow the admin-API users.
+# China: the v2 docs say outlook.office365.cn; the module's ConnectionUri and M365Permissions say
+#   partner.outlook.cn. Uncertain; we follow the production client of the beta endpoint (partner.outlook.cn), and
+#   TenantConfig.endpoint / .scope override both (they are separate on purpose).
+# The token audience is assumed to be https://{api_host} for every cloud ([INF] in the reference).
+CLOUDS: dict[str, Cloud] = {
+    "commercial": Cloud("commercial", "https://login.microsoftonline.com", "outlook.office365.com",
+                        ("outlook.office.com",)),
+    "gcchigh": Cloud("gcchigh", "https://login.microsoftonline.us", "outlook.office365.us"),
+    "dod": Cloud("dod", "https://login.microsoftonline.us", "outlook-dod.office365.us"),
+    "china": Cloud("china", "https://login.chinacloudapi.cn", "partner.outlook.cn"),
+}
 
 
 @dataclass(frozen=True)
@@ -39,3 +76,96 @@ class TenantConfig:
         if self.emulator:
             return f"emulated tenant {self.initial_domain or self.tenant_id or ''}".strip()
         return self.initial_domain or self.tenant_id or "unknown tenant"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The three URLs a client needs, after applying a config's overrides to its cloud's defaults."""
+
+    api_base: str  # e.g. https://outlook.office365.com (no trailing slash); InvokeCommand lives under it
+    authority: str  # MSAL authority: https://login.microsoftonline.com/<tenant>
+    scope: str  # e.g. https://outlook.office365.com/.default
+    known_authority: bool  # False when overridden (the emulator): MSAL must skip instance discovery
+    api_hosts: tuple[str, ...]  # hosts that may receive the bearer token (for @odata.nextLink)
+
+    @property
+    def invoke_url(self) -> str:
+        return self.api_base  # kept for symmetry; the client appends /adminapi/beta/<tenant>/InvokeCommand
+
+
+def resolve_endpoints(config: TenantConfig) -> Endpoints:
+    """Apply ``endpoint``/``authority``/``scope`` overrides to the cloud table. Raises ValueError on a bad cloud."""
+    try:
+        cloud = CLOUDS[config.cloud]
+    except KeyError:
+        raise ValueError(f"unknown cloud {config.cloud!r} (allowed: {', '.join(CLOUD_NAMES)})") from None
+    from urllib.parse import urlsplit
+
+    api_base = (config.endpoint or f"https://{cloud.api_host}").rstrip("/")
+    if urlsplit(api_base).scheme != "https":
+        raise ValueError(f"the admin API endpoint must be an https:// URL, got {api_base!r}")
+    authority_base = (config.authority or cloud.authority_host).rstrip("/")
+    if urlsplit(authority_base).scheme != "https":
+        raise ValueError(f"the authority must be an https:// URL, got {authority_base!r}")
+    host = (urlsplit(api_base).hostname or "").lower()
+    hosts = (host,) if config.endpoint else (host, *cloud.api_host_aliases)
+    return Endpoints(
+        api_base=api_base,
+        authority=f"{authority_base}/{config.tenant}",
+        scope=config.scope or cloud.scope,
+        known_authority=config.authority is None,
+        api_hosts=hosts,
+    )
+
+
+ENV_STATE_DIR = "MAILFLOW_STATE_DIR"
+
+
+def emulator_state_dir(env: Mapping[str, str] | None = None, state_dir: Path | None = None) -> Path:
+    """Where the local emulator keeps its state: ``state_dir``, else ``$MAILFLOW_STATE_DIR``, else
+    ``./.mailflow/emulator`` (project-local, like ``.terraform/``)."""
+    env = os.environ if env is None else env
+    if state_dir is not None:
+        return Path(state_dir)
+    if env.get(ENV_STATE_DIR):
+        return Path(env[ENV_STATE_DIR])
+    return Path.cwd() / ".mailflow" / "emulator"
+
+
+def open_client(
+    config: TenantConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    state_dir: Path | None = None,
+    **client_options: Any,
+) -> ExoClient:
+    """An authenticated client for ``config``: the CLI's and the providers' one way in.
+
+    ``emulator: true`` starts (or reuses) the local emulator (see :func:`emulator_state_dir`) and signs in as
+    its well-known app; azure-identity variables in ``env`` are deliberately ignored then, so a real secret
+    is never sent to the emulator. Otherwise the credential comes from azure-identity's variables in ``env``
+    (default ``os.environ``), and ``AZURE_TENANT_ID`` fills a missing tenant id. Extra keyword arguments go to
+    :class:`ExoClient` (session, timeout, deadline, retry).
+    """
+    from .client import ExoClient  # late: `mailflow validate` must not load requests/msal
+    from .credentials import ENV_TENANT_ID, ClientSecret, credential_from_env
+
+    env = os.environ if env is None else env
+    if config.emulator:
+        from .emulator import ensure_running  # late: the emulator (flask) is only needed when asked for
+
+        info = ensure_running(emulator_state_dir(env, state_dir))
+        base_url = str(info.base_url).rstrip("/")
+        config = replace(
+            config,
+            tenant_id=config.tenant_id or info.tenant_id,
+            initial_domain=config.initial_domain or info.initial_domain,
+            endpoint=config.endpoint or base_url,
+            authority=config.authority or base_url,
+            scope=config.scope or getattr(info, "scope", None) or f"{base_url}/.default",
+            ca_file=config.ca_file or str(info.ca_path),
+        )
+        return ExoClient(config, ClientSecret(info.client_id, info.client_secret), **client_options)
+    if not config.tenant_id and env.get(ENV_TENANT_ID):
+        config = replace(config, tenant_id=env[ENV_TENANT_ID].strip())
+    return ExoClient(config, credential_from_env(env), **client_options)
