@@ -24,7 +24,7 @@ from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import msal
 import requests
@@ -365,6 +365,25 @@ class _TokenSource:
                     cache.remove_at(item)
 
 
+_TOKEN_SOURCES: dict[tuple[str, ...], _TokenSource] = {}
+_TOKEN_SOURCES_LOCK = threading.Lock()
+
+
+def _token_source(endpoints: Endpoints, credential: Credential, ca_file: str | None) -> _TokenSource:
+    """The process-wide token source for this authority, scope, CA and credential.
+
+    Shared so that every client for the same tenant and credential (the CLI's commands, a Pulumi host's
+    re-configures, parallel resources) reuses one MSAL app and its token cache. The key holds no secret:
+    :meth:`Credential.cache_key` is a digest.
+    """
+    key = (endpoints.authority, endpoints.scope, ca_file or "", credential.client_id, credential.cache_key())
+    with _TOKEN_SOURCES_LOCK:
+        source = _TOKEN_SOURCES.get(key)
+        if source is None:
+            source = _TOKEN_SOURCES[key] = _TokenSource(endpoints, credential, ca_file)
+        return source
+
+
 def _redacted_reason(exc: Exception) -> str:
     """A reason safe to show: the exception type and the start of its message, with no key material."""
     text = str(exc)
@@ -408,7 +427,7 @@ class ExoClient:
         self._session = session or _new_session(config.ca_file)
         # A caller's own session may not trust the CA file: a per-call verify wins over the environment.
         self._verify: str | bool = config.ca_file or True
-        self._tokens = _TokenSource(self.endpoints, credential, config.ca_file)
+        self._tokens = _token_source(self.endpoints, credential, config.ca_file)
         self._stats_lock = threading.Lock()
         self.connection_id = str(uuid.uuid4())
         self._anchor = self._anchor_mailbox()
@@ -609,6 +628,7 @@ class ExoClient:
         retries = 0
         refreshed = False
         repeat = False
+        redirects = 0
         while True:
             remaining = ends_at - time.monotonic()
             if remaining <= 0:
@@ -648,6 +668,12 @@ class ExoClient:
                 return self._parse_page(response, cmdlet)
             if status == 204:
                 return {}
+            if status in (301, 302, 307, 308) and response.headers.get("Location") and redirects < 3:
+                # A regional redirect ([INF] rare for EXO, §1.4): requests would drop the Authorization
+                # header, so follow it ourselves, and only to an admin-API host.
+                url = self._check_next_link(urljoin(url, response.headers["Location"]))
+                redirects += 1
+                continue
             if status == 401 and not refreshed:
                 # An expired or revoked token: drop it from the cache and try once more with a fresh one.
                 log.info("%s: HTTP 401, refreshing the token once (request %s)", cmdlet, request_id)
@@ -719,7 +745,7 @@ class ExoClient:
             raise NotFound(message or "the object does not exist", cmdlet=cmdlet, status=status)
         if any(t in exception_type for t in _ALREADY_EXISTS_TYPES):
             raise AlreadyExists(message or "an object with that name already exists", cmdlet=cmdlet, status=status)
-        if body is not None and exception_type or (status in (400, 500) and isinstance(body, dict) and "error" in body):
+        if (body is not None and exception_type) or (isinstance(body, dict) and "error" in body):
             raise ServiceValidationError(
                 message or "Exchange refused the parameters",
                 exception_type=exception_type,

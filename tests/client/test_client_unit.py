@@ -303,3 +303,20 @@ def test_remove_sends_confirm_false() -> None:
     client, adapter, _, _ = make_client([page([])])
     client.remove("InboundConnector", "x")
     assert json.loads(adapter.requests[0].body)["CmdletInput"]["Parameters"] == {"Identity": "x", "Confirm": False}
+
+
+def test_a_redirect_to_the_same_api_host_is_followed_with_the_token() -> None:
+    client, adapter, _, _ = make_client([(302, "", {"Location": f"{BASE}/adminapi/beta/region/InvokeCommand"}),
+                                         page([{"Name": "a"}])])
+    assert client.invoke("Get-InboundConnector").values == [{"Name": "a"}]
+    assert adapter.requests[1].url == f"{BASE}/adminapi/beta/region/InvokeCommand"
+    assert adapter.requests[1].headers["Authorization"].startswith("Bearer ")
+
+
+def test_the_client_repr_and_errors_never_show_the_secret() -> None:
+    client, _, _, _ = make_client([error(400, "|Microsoft.Exchange.Management.Tasks.ValidationException|Bad.")])
+    assert "s3cret-value" not in repr(client)
+    with pytest.raises(ServiceValidationError) as info:
+        client.invoke("Set-InboundConnector", {"Identity": "x"})
+    assert "s3cret-value" not in str(info.value) and "token-1" not in str(info.value)
+    assert info.value.exception_type == "Microsoft.Exchange.Management.Tasks.ValidationException"
