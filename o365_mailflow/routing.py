@@ -508,7 +508,7 @@ def _relay(how: str, c: Fields, cert: str | None, sender_domain: str | None,
     if sender_domain is None:
         return None, (f"Relaying depends on the MAIL FROM address ({cert_part}): give --sender to check; it is "
                       "allowed only if the sender's domain is an accepted domain.")
-    return False, (f"Relaying to the internet would be refused (550 5.7.64, TenantAttribution): {cert_part} and the "
+    return False, (f"Relaying to the internet would be refused (550 5.7.64, TenantAttribution): {cert_part}, and the "
                    f"MAIL FROM domain {sender_domain} is not an accepted domain. Send from an accepted domain, or "
                    "use a certificate whose domain is an accepted domain on a certificate-based OnPremises connector.")
 
@@ -814,8 +814,14 @@ def spf_record(inbound: Sequence[Fields], *, cloud: str = "commercial") -> str:
     for c in _eff(INBOUND, inbound):
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
             nets.extend(_networks(c.get("senderIpAddresses") or ()))
-    # collapse_addresses merges duplicates and addresses already inside a listed network (and sorts them).
-    ips = " ".join(f"ip4:{_net_str(n)}" for n in ipaddress.collapse_addresses(nets))
+    # Drop duplicates and entries inside another listed network, but keep the admin's own entries otherwise
+    # (collapse_addresses would merge neighbours into CIDRs nobody typed).
+    kept: list[ipaddress.IPv4Network] = []
+    for net in sorted(set(nets), key=lambda n: n.prefixlen):
+        if not any(net.subnet_of(k) for k in kept):
+            kept.append(net)
+    kept.sort(key=lambda n: (int(n.network_address), n.prefixlen))
+    ips = " ".join(f"ip4:{_net_str(n)}" for n in kept)
     return " ".join(part for part in ("v=spf1", ips, f"include:{include}", "~all") if part)
 
 

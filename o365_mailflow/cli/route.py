@@ -1,0 +1,176 @@
+"""``mailflow route``: where Exchange Online would send a message, before the stack is merged.
+
+Why a command: an admin reviewing a connector change wants to ask "where does mail to user@contoso.com go
+now?" or "will my printer at 203.0.113.10 be allowed to relay?" without sending test mail. The answer comes
+from :mod:`o365_mailflow.routing` applied to the stack's declared objects (over the service defaults), or to
+the live tenant with ``--live``. Exit codes: 0 answered, 1 error (bad stack, bad input, tenant unreachable).
+
+    mailflow route --stack dev user@contoso.com [--live] [--format json]
+    mailflow route --stack dev --from-ip 203.0.113.10 [--cert-subject mail.contoso.com] [--sender a@contoso.com]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from ..errors import Diagnostic, MailflowError, Severity, StackError
+
+__all__ = ["command"]
+
+_TYPES = ("AcceptedDomain", "InboundConnector", "OutboundConnector")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _load(name: str) -> Any:
+    from ..stack import load_stack, stack_path
+
+    path = Path(stack_path(name))
+    if not path.exists():
+        _fail(f"stack file {path} does not exist (looked for stacks/{name}.yaml; --stack also takes a file path)")
+    try:
+        return load_stack(path)
+    except StackError as exc:
+        for d in exc.diagnostics:
+            click.echo(f"error: {d.format()}" if d.severity is Severity.ERROR else d.format(), err=True)
+        _fail("the stack is invalid; fix it before simulating routes")
+
+
+def _stack_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
+    return {t: [dict(o.fields) for o in stack.of_type(t)] for t in _TYPES}
+
+
+def _live_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every object the tenant holds now (one list call per type). Imported late: the offline path must not
+    load the HTTP client."""
+    from ..snapshot import take_snapshot
+    from ..tenant import ENV_STATE_DIR, open_client
+
+    root = stack.path.resolve().parent
+    root = root.parent if root.name == "stacks" else root
+    # Same state location as plan/apply: $MAILFLOW_STATE_DIR if set, else the project's .mailflow/emulator.
+    state_dir = None if os.environ.get(ENV_STATE_DIR) else root / ".mailflow" / "emulator"
+    try:
+        client = open_client(stack.tenant, env=os.environ, state_dir=state_dir)
+        snapshot = take_snapshot(client)
+    except (MailflowError, ValueError) as exc:
+        _fail(f"could not read the tenant ({exc}); nothing was simulated")
+    return {t: [dict(o.fields) for o in snapshot.of_type(t)] for t in _TYPES}
+
+
+def _warnings(stack: Any, objects: dict[str, list[dict[str, Any]]], live: bool) -> list[Diagnostic]:
+    from ..routing import check_objects, check_stack
+
+    if live:
+        cloud = getattr(stack.tenant, "cloud", "commercial") or "commercial"
+        return check_objects(objects["AcceptedDomain"], objects["InboundConnector"], objects["OutboundConnector"],
+                             cloud=cloud)
+    return check_stack(stack)
+
+
+def _text_outbound(d: Any) -> list[str]:
+    accepted = f", {d.domain_type} accepted domain {d.accepted_domain}" if d.accepted_domain else ", not an accepted domain"
+    lines = [f"Recipient: {d.recipient} (domain {d.domain}{accepted})"]
+    route = {
+        "connector": f"outbound connector {d.connector}",
+        "internal-relay": f"InternalRelay: mailboxes in Exchange Online, unknown recipients via {d.connector}",
+        "mailbox": "the recipient's Exchange Online mailbox",
+        "mx": "MX delivery on the internet",
+        "undeliverable": "undeliverable for unknown recipients (no OnPremises connector)",
+        "blocked": "blocked (sendingToDomainDisabled)",
+    }.get(d.path, d.path)
+    if d.smart_hosts:
+        route += f" -> smart hosts {', '.join(d.smart_hosts)}"
+    lines += [f"Route:     {route}", f"Why:       {d.reason}"]
+    return lines
+
+
+def _text_inbound(d: Any) -> list[str]:
+    seen = ", ".join(x for x in (f"IP {d.ip}" if d.ip else "", f"certificate {d.cert_subject}" if d.cert_subject
+                                 else "", f"MAIL FROM {d.sender}" if d.sender else "") if x)
+    connector = f"{d.connector_type} inbound connector {d.connector}" if d.connector else "none"
+    if d.rejected:
+        connector += " (message rejected)"
+    relay = {True: "allowed", False: "refused", None: "undecided"}[d.relay_allowed]
+    return [f"Connection: {seen}", f"Connector:  {connector}", f"Why:        {d.reason}",
+            f"Relay:      {relay}: {d.relay_reason}"]
+
+
+def _echo_text(lines: list[str], notes: Any, warnings: list[Diagnostic], source: str) -> None:
+    for line in lines:
+        click.echo(line)
+    if notes:
+        click.echo("Connectors:")
+        for n in notes:
+            click.echo(f"  {n.outcome:<9} {n.name}: {n.why}")
+    click.echo(f"Source:    {source}")
+    if warnings:
+        click.echo("Warnings:")
+        for w in warnings:
+            click.echo(f"  {w.format()}")
+
+
+@click.command("route")
+@click.argument("recipient", required=False)
+@click.option("--stack", "stack_name", required=True, metavar="NAME",
+              help="Stack name (stacks/NAME.yaml) or path to a stack file.")
+@click.option("--from-ip", metavar="IP", help="Inbound: the sending server's public IPv4 address.")
+@click.option("--cert-subject", metavar="NAME", help="Inbound: the domain name on the sender's TLS certificate.")
+@click.option("--sender", metavar="ADDRESS", help="Inbound: the MAIL FROM address (decides relaying).")
+@click.option("--live", is_flag=True, help="Route with what the tenant holds now instead of the stack file.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_subject: str | None,
+            sender: str | None, live: bool, fmt: str) -> None:
+    """Simulate where Exchange Online routes a message.
+
+    With RECIPIENT: the outbound connector Exchange Online would use (exact recipientDomains match, then the
+    most specific wildcard, then allAcceptedDomains, then *), MX delivery, or the InternalRelay path.
+    With --from-ip/--cert-subject: the inbound connector that accepts the connection and whether relaying
+    to the internet is allowed (the certificate or MAIL FROM domain must be an accepted domain).
+    """
+    inbound_mode = bool(from_ip or cert_subject)
+    if recipient and inbound_mode:
+        raise click.UsageError("give either a RECIPIENT (outbound) or --from-ip/--cert-subject (inbound), not both")
+    if not recipient and not inbound_mode:
+        raise click.UsageError("give a RECIPIENT such as user@contoso.com, or --from-ip IP [--cert-subject NAME]")
+    if sender and not inbound_mode:
+        raise click.UsageError("--sender goes with --from-ip or --cert-subject (inbound)")
+    if recipient and "@" in recipient and not recipient.split("@", 1)[1].strip():
+        raise click.UsageError(f"{recipient} has no domain after the @")
+
+    from ..routing import match_inbound, route_outbound
+
+    stack = _load(stack_name)
+    objects = _live_objects(stack) if live else _stack_objects(stack)
+    accepted, inbound, outbound = (objects[t] for t in _TYPES)
+    decision: Any
+    if recipient:
+        decision = route_outbound(recipient, accepted, outbound)
+    else:
+        try:
+            decision = match_inbound(from_ip, cert_subject, sender, accepted, inbound)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--from-ip") from None
+    warnings = _warnings(stack, objects, live)
+    source = (f"live tenant {stack.tenant.label}" if live else
+              f"stack {stack.name} ({stack.path}): declared objects over service defaults; "
+              "objects the stack does not declare are unknown (use --live to route with the tenant's)")
+    if fmt == "json":
+        click.echo(json.dumps({
+            "stack": stack.name,
+            "source": "live" if live else "stack",
+            "decision": decision.to_dict(),
+            "warnings": [w.to_dict() for w in warnings],
+        }, indent=2))
+        return
+    lines = _text_outbound(decision) if recipient else _text_inbound(decision)
+    _echo_text(lines, decision.notes, warnings, source)
