@@ -15,13 +15,15 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from .errors import AlreadyExists, ExoError, MailflowError, NotFound
 from .plan import TYPE_ORDER, Action, Plan, ResourceChange, diff_object
-from .snapshot import LiveObject, live_object
+from .snapshot import FoundValues, LiveObject, live_object
+from .specs import Mode, split_create, to_parameters
 
 __all__ = ["ApplyReport", "StepResult", "Progress", "apply_plan", "ordered_steps", "ReadBackError"]
 
-# Read-back after a write: attempts and the pause before each retry (seconds). About 6 s in the worst case;
-# the client's own get(retry_not_found=True) covers a just-created object that is not yet visible.
-READ_BACK_DELAYS: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8, 1.5, 3.0)
+# Read-back after a write: the pause before each retry (seconds), about 12 s in all. The service's replication lag
+# is seconds to minutes (exo-admin-api §"eventual consistency", [LIVE]); past this budget apply stops and says so,
+# and a re-run plans from what the tenant then shows. Easy to change if the lag proves longer.
+READ_BACK_DELAYS: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0)
 
 
 class ReadBackError(MailflowError):
@@ -74,117 +76,130 @@ class _Client(Protocol):
     def remove(self, noun: str, identity: str) -> Any: ...
 
 
-def _split_create(spec: Any, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fields New-* accepts, and set-only fields (ValidationRecipients...) that need a follow-up Set-*."""
-    from . import specs
-
-    if hasattr(specs, "split_create"):
-        first, second = specs.split_create(spec, values)
-        return dict(first), dict(second)
-    create: dict[str, Any] = {}
-    later: dict[str, Any] = {}
-    for name, value in values.items():
-        mode = getattr(getattr(spec.field(name), "mode", None), "name", "")
-        (later if mode == "SET_ONLY" else create)[name] = value
-    return create, later
-
-
-def _params(spec: Any, values: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
-    from .specs import to_parameters
-
-    return dict(to_parameters(spec, values, create=create))
-
-
 def _warnings(result: Any) -> list[str]:
     return [str(w) for w in (getattr(result, "warnings", None) or [])]
 
 
 class _Runner:
-    def __init__(self, client: _Client, stack: Any, progress: Progress | None, sleep: Callable[[float], None]):
+    def __init__(
+        self,
+        client: _Client,
+        stack: Any,
+        progress: Progress | None,
+        sleep: Callable[[float], None],
+        found: FoundValues | None,
+    ) -> None:
         self.client = client
         self.stack = stack
         self.progress = progress
         self.sleep = sleep
+        self.found = found
         self.report = ApplyReport()
+        self._step_warnings: list[str] = []
+        self._index: dict[tuple[str, str], Any] | None = None
 
-    def _warn(self, change: ResourceChange, texts: Sequence[str]) -> None:
-        for text in texts:
-            self.report.warnings.append(f"{change.type_name} '{change.name}': {text}")
-            if self.progress:
-                self.progress.warning(change, text)
+    def _warn(self, result: Any) -> None:
+        self._step_warnings.extend(_warnings(result))
 
     def _desired(self, change: ResourceChange) -> Any:
-        for obj in self.stack.of_type(change.type_name):
-            if obj.name.casefold() == change.name.casefold():
-                return obj
-        return None
+        if self._index is None:
+            self._index = {(o.spec.type_name, o.name.casefold()): o for o in self.stack.objects}
+        obj = self._index.get((change.type_name, change.name.casefold()))
+        if obj is not None:
+            return obj
+        raise MailflowError(f"{change.type_name} '{change.name}' is not in the stack any more")
+
+    def _get(self, spec: Any, identity: str) -> LiveObject:
+        return live_object(spec, self.client.get(spec.noun, identity))
 
     def _read_back(self, spec: Any, identity: str, expected: Mapping[str, Any]) -> LiveObject:
-        """Get the object until the expected declared values show (bounded); raise ReadBackError otherwise."""
+        """Get the object until the expected values show (bounded); raise ReadBackError otherwise.
+
+        Exchange Online is eventually consistent: a Get right after a New can answer 404 and a Get right after
+        a Set can show the old values for a while, so neither is an error until the retry budget is spent.
+        """
         last: LiveObject | None = None
         for delay in (0.0, *READ_BACK_DELAYS):
             if delay:
                 self.sleep(delay)
             try:
-                last = live_object(spec, self.client.get(spec.noun, identity, retry_not_found=True))
+                last = self._get(spec, identity)
             except NotFound:
                 last = None
                 continue
             if not diff_object(spec, expected, last):
                 return last
         if last is None:
-            raise ReadBackError(f"the tenant accepted the write but {spec.type_name} '{identity}' cannot be read back")
+            raise ReadBackError(
+                f"the tenant accepted the write but {spec.type_name} '{identity}' could not be read back after "
+                f"{len(READ_BACK_DELAYS) + 1} attempts; run plan again to see the current state"
+            )
         fields = ", ".join(c.field for c in diff_object(spec, expected, last))
         raise ReadBackError(
             f"the tenant accepted the write but still shows other values for {fields} after "
             f"{len(READ_BACK_DELAYS) + 1} reads; run plan again to see the current state"
         )
 
+    def _set(self, spec: Any, identity: str, values: Mapping[str, Any]) -> int:
+        if not values:
+            return 0
+        self._warn(self.client.set(spec.noun, identity, to_parameters(spec, values, create=False)))
+        return 1
+
     def _create(self, change: ResourceChange, spec: Any) -> StepResult:
         obj = self._desired(change)
-        if obj is None:
-            raise MailflowError(f"{change.type_name} '{change.name}' is not in the stack any more")
-        create_values, later = _split_create(spec, obj.fields)
-        writes = 0
-        recovered = False
+        new_params, followup = split_create(spec, obj.fields)
         try:
-            result = self.client.new(spec.noun, _params(spec, create_values, create=True))
-            writes += 1
-            self._warn(change, _warnings(result))
+            self._warn(self.client.new(spec.noun, new_params))
         except AlreadyExists:
-            # A connector with this name appeared since the snapshot (e.g. a retried New whose first attempt
-            # went through): treat it as ours and converge it to the declared values instead of failing.
-            recovered = True
-            later = dict(obj.fields)
+            # A connector with this name appeared since the snapshot (for instance a New whose answer was lost
+            # but which went through): converge it to the declared values instead of failing or duplicating.
+            current = self._read_back_existing(spec, change.name)
+            settable = {k: v for k, v in obj.fields.items() if spec.field(k).mode not in (Mode.READ_ONLY, Mode.CREATE_ONLY)}
+            writes = self._set(spec, current.identity, {c.field: c.after for c in diff_object(spec, settable, current)})
+            live = self._read_back(spec, current.identity, obj.fields)
+            return StepResult(change, f"already existed, converged ({live.identity})", writes)
+        writes = 1
         identity = change.name
-        if later:
-            current = live_object(spec, self.client.get(spec.noun, identity, retry_not_found=True))
+        if followup:
+            # Set-only fields (e.g. ValidationRecipients) need the object to exist first.
+            current = self._read_back_existing(spec, change.name)
             identity = current.identity
-            todo = {c.field: c.after for c in diff_object(spec, later, current)}
-            if todo:
-                result = self.client.set(spec.noun, identity, _params(spec, todo, create=False))
-                writes += 1
-                self._warn(change, _warnings(result))
+            self._warn(self.client.set(spec.noun, identity, followup))
+            writes += 1
         live = self._read_back(spec, identity, obj.fields)
-        prefix = "already existed, converged" if recovered else "done"
-        return StepResult(change, f"{prefix} ({live.identity})", writes)
+        return StepResult(change, f"done ({live.identity})", writes)
+
+    def _read_back_existing(self, spec: Any, identity: str) -> LiveObject:
+        """The object as it is now, waiting out the 404 that can follow a create."""
+        for delay in (0.0, *READ_BACK_DELAYS):
+            if delay:
+                self.sleep(delay)
+            try:
+                return self._get(spec, identity)
+            except NotFound:
+                continue
+        raise ReadBackError(f"{spec.type_name} '{identity}' exists according to the tenant but cannot be read")
 
     def _update(self, change: ResourceChange, spec: Any) -> StepResult:
+        """UPDATE, ADOPT and RESTORE: one Set-* carrying only the changed fields, then a read-back."""
         values = {c.field: c.after for c in change.changes}
-        identity = change.identity or change.name
         if not values:
-            return StepResult(change, "done (no field to change)", 0)
-        result = self.client.set(spec.noun, identity, _params(spec, values, create=False))
-        self._warn(change, _warnings(result))
+            return StepResult(change, "done (nothing to write)", 0)
+        identity = change.identity or change.name
+        if self.found is not None and not spec.deletable and change.action is not Action.RESTORE:
+            # Keep what the tenant held before the first change, so a prune can put it back (accepted domains).
+            self.found.record(change.type_name, change.name, {c.field: c.before for c in change.changes})
+        writes = self._set(spec, identity, values)
         self._read_back(spec, identity, values)
-        fields = ", ".join(values)
-        return StepResult(change, f"done ({fields})", 1)
+        if self.found is not None and change.action is Action.RESTORE:
+            self.found.forget(change.type_name, change.name)
+        return StepResult(change, f"done ({', '.join(values)})", writes)
 
     def _delete(self, change: ResourceChange, spec: Any) -> StepResult:
         identity = change.identity or change.name
         try:
-            result = self.client.remove(spec.noun, identity)
-            self._warn(change, _warnings(result))
+            self._warn(self.client.remove(spec.noun, identity))
         except NotFound:
             return StepResult(change, "already gone", 0)
         for delay in (0.0, *READ_BACK_DELAYS):
@@ -201,6 +216,7 @@ class _Runner:
 
         for index, change in enumerate(steps):
             spec = SPECS[change.type_name]
+            self._step_warnings = []
             if self.progress:
                 self.progress.begin(change)
             try:
@@ -208,18 +224,27 @@ class _Runner:
                     step = self._create(change, spec)
                 elif change.action is Action.DELETE:
                     step = self._delete(change, spec)
-                else:  # UPDATE, ADOPT, RESTORE: a Set-* of the changed fields only
+                else:
                     step = self._update(change, spec)
-            except (ExoError, MailflowError) as exc:
+            except (ExoError, MailflowError, ValueError) as exc:
                 self.report.failed = (change, exc)
                 self.report.not_done = list(steps[index + 1 :])
                 if self.progress:
                     self.progress.fail(change, exc)
+                self._flush_warnings(change)
                 return self.report
             self.report.done.append(step)
             if self.progress:
                 self.progress.end(change, step.outcome)
+            self._flush_warnings(change)
         return self.report
+
+    def _flush_warnings(self, change: ResourceChange) -> None:
+        for text in self._step_warnings:
+            self.report.warnings.append(f"{change.type_name} '{change.name}': {text}")
+            if self.progress:
+                self.progress.warning(change, text)
+        self._step_warnings = []
 
 
 def apply_plan(
@@ -229,8 +254,12 @@ def apply_plan(
     client: _Client,
     *,
     progress: Progress | None = None,
+    found: FoundValues | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ApplyReport:
-    """Run every non-no-op change of ``plan``; stop at the first failure (see :class:`ApplyReport`)."""
+    """Run every non-no-op change of ``plan``; stop at the first failure (see :class:`ApplyReport`).
+
+    ``found`` records what accepted domains held before their first change (and forgets it once restored).
+    """
     del snapshot  # the plan already carries live identities; kept in the signature for the contract
-    return _Runner(client, stack, progress, sleep).run(ordered_steps(plan))
+    return _Runner(client, stack, progress, sleep, found).run(ordered_steps(plan))

@@ -5,9 +5,9 @@ hand. The export is built from the same snapshot and the same normalised values 
 followed by ``plan`` shows no change by construction (a test holds it to that).
 
 What it writes: every connector (inbound and outbound, test-mode included) with every field that can be
-written (read-only and validation-state fields left out, and fields the tenant holds no value for), and every
-accepted domain with its routing fields only (``domainType``, ``matchSubDomains``, ``outboundOnly``): the
-other accepted-domain fields are rarely managed and Exchange Online cannot create or remove domains anyway.
+written (read-only and validation-state fields left out, and fields the tenant holds no value for), so that
+the stack manages all of it from then on; and every accepted domain with its documented mail-flow fields (those
+with a known service default: ``domainType``, ``matchSubDomains``, ...), leaving out the undocumented ones.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import yaml
 
 from .plan import TYPE_ORDER
 
-__all__ = ["export_stack", "ACCEPTED_DOMAIN_EXPORT_FIELDS", "tenant_section"]
+__all__ = ["export_stack", "tenant_section"]
 
-ACCEPTED_DOMAIN_EXPORT_FIELDS: tuple[str, ...] = ("domainName", "domainType", "matchSubDomains", "outboundOnly")
 # Set-only fields that describe a validation run, not configuration.
 _SKIP_FIELDS: frozenset[str] = frozenset({"isValidated", "lastValidationTimestamp"})
 
@@ -40,22 +39,19 @@ def tenant_section(config: Any) -> dict[str, Any]:
 
 
 def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if spec.type_name == "AcceptedDomain":
-        for name in ACCEPTED_DOMAIN_EXPORT_FIELDS:
-            if fields.get(name) is not None:
-                out[name] = fields[name]
-        return out
-    out[spec.identity_field] = fields[spec.identity_field]
+    from .specs import UNSET, Mode
+
+    out: dict[str, Any] = {spec.identity_field: fields[spec.identity_field]}
     for f in spec.fields:
-        mode = getattr(getattr(f, "mode", None), "name", "")
-        if f.name in out or f.name in _SKIP_FIELDS or mode == "READ_ONLY":
+        if f.name in out or f.name in _SKIP_FIELDS or f.mode is Mode.READ_ONLY:
             continue
+        if not spec.creatable and f.default is UNSET:
+            continue  # undocumented accepted-domain fields: not ours to pin
         value = fields.get(f.name)
         if value is None:
             continue
-        if mode == "SET_ONLY" and value in ([], "", False):
-            continue
+        if spec.creatable and f.mode is Mode.SET_ONLY and value in ([], "", False):
+            continue  # set-only connector fields at their empty value say nothing worth managing
         out[f.name] = value
     return out
 

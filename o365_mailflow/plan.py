@@ -162,14 +162,27 @@ class Plan:
 # transport (RouteAllMessagesViaOnPremises) needs a tenant-scoped OnPremises inbound connector to exist.
 TYPE_ORDER: tuple[str, ...] = ("AcceptedDomain", "InboundConnector", "OutboundConnector")
 
-__all__ += ["TYPE_ORDER", "diff_object", "compute_plan", "desired_state"]
+# What an accepted domain looked like before this tool first changed it, kept by ``apply`` (see
+# ``snapshot.FoundValues``): type name -> casefolded domain -> field -> value. Accepted domains cannot be deleted,
+# so when one leaves a stack that sets ``prune: true`` the plan puts these values back.
+Found = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+__all__ += ["TYPE_ORDER", "Found", "diff_object", "compute_plan", "desired_state", "changed_fields"]
 
 
-def _is_unset(value: Any) -> bool:
-    from . import specs
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
+    """The top-level keys whose values differ, lists compared as sets.
 
-    unset = getattr(specs, "UNSET", None)
-    return unset is not None and value is unset
+    The thin layer over deepdiff: both sides are normalised already (so plain equality settles the common
+    no-change case without deepdiff's cost), and ``ignore_order`` keeps the comparison order- and
+    duplicate-blind even for values that did not go through the spec normalisers (Pulumi inputs).
+    """
+    if before == after:
+        return set()
+    from deepdiff import DeepDiff
+
+    diff = DeepDiff(dict(before), dict(after), ignore_order=True, report_repetition=False)
+    return {str(key) for key in diff.affected_root_keys}
 
 
 def diff_object(
@@ -181,36 +194,39 @@ def diff_object(
 ) -> tuple[FieldChange, ...]:
     """Per-field changes of the *declared* fields of one object, in spec-table order.
 
-    ``desired`` holds normalised declared values (a stack's ``DesiredObject.fields`` or Pulumi inputs);
-    ``live`` is a :class:`~o365_mailflow.snapshot.LiveObject` (or ``None`` for a create, where every
-    declared field is a change from ``None``). Values are compared with plain ``==``: normalisation (sets
-    sorted, domains lower-cased, ``smtp:x;1`` unwrapped) already happened on both sides. A field the stack
-    does not declare is never compared. With ``baseline`` (the declared fields as last merged), a change
-    whose desired value equals the baseline value is drift: the tenant moved, not the stack.
+    ``desired`` holds normalised declared values (a stack's ``DesiredObject.fields`` or Pulumi inputs); keys
+    that are not fields of ``spec`` (meta keys such as ``adopt``) are ignored. ``live`` is a
+    :class:`~o365_mailflow.snapshot.LiveObject` or a mapping of normalised live fields, or ``None`` for a
+    create, where every declared field is a change from ``None``. A field the stack does not declare is never
+    compared. With ``baseline`` (the declared fields as last merged), a change whose desired value equals the
+    baseline value is drift: the tenant moved, not the stack.
     """
-    live_fields: Mapping[str, Any] | None = getattr(live, "fields", live) if live is not None else None
+    live_fields: Mapping[str, Any] | None = None
+    if live is not None:
+        live_fields = live.fields if hasattr(live, "fields") else live
+    declared = [f for f in spec.fields if f.name in desired]
+    if live_fields is None:
+        changed = {f.name for f in declared}
+    else:
+        changed = changed_fields(
+            {f.name: live_fields.get(f.name) for f in declared}, {f.name: desired[f.name] for f in declared}
+        )
     out: list[FieldChange] = []
-    for f in spec.fields:
-        if f.name not in desired:
+    for f in declared:
+        if f.name not in changed:
             continue
         after = desired[f.name]
-        if live_fields is None:
-            before = None
-        else:
-            before = live_fields.get(f.name)
-            if before == after:
-                continue
         drift = bool(
             live_fields is not None
             and baseline is not None
             and f.name in baseline
-            and baseline[f.name] == after
+            and not changed_fields({f.name: baseline[f.name]}, {f.name: after})
         )
         out.append(
             FieldChange(
                 field=f.name,
                 param=f.param,
-                before=before,
+                before=None if live_fields is None else live_fields.get(f.name),
                 after=after,
                 risky=bool(getattr(f, "risky", False)),
                 drift=drift,
@@ -220,8 +236,8 @@ def diff_object(
     return tuple(out)
 
 
-def _located(diags: list[Diagnostic], obj: Any) -> list[Diagnostic]:
-    """Give rule diagnostics the stack file and the line of the field they name (else the object's line)."""
+def _located(diags: Sequence[Diagnostic], obj: Any) -> list[Diagnostic]:
+    """Give diagnostics the stack file and the line of the field they name (else the object's line)."""
     import dataclasses
 
     out = []
@@ -238,217 +254,272 @@ def _located(diags: list[Diagnostic], obj: Any) -> list[Diagnostic]:
     return out
 
 
-def _created_fields(spec: Any, declared: Mapping[str, Any]) -> dict[str, Any]:
-    """What a new object will look like: declared values over the service defaults."""
-    from . import specs
+def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChange]) -> dict[str, list[dict[str, Any]]]:
+    """The tenant as it will be after the plan: every kept object's fields (declared over live), by type.
 
-    if hasattr(specs, "effective"):
-        return dict(specs.effective(spec, declared))
-    merged = {f.name: f.default for f in spec.fields if not _is_unset(f.default)}
-    merged.update(declared)
-    return merged
-
-
-def desired_state(
-    stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChange]
-) -> dict[str, list[dict[str, Any]]]:
-    """The tenant as it will be after the plan: every kept object's fields (declared over live)."""
-    from .specs import SPECS
+    This is what the routing checks look at: the stack alone does not say what undeclared fields and
+    unmanaged connectors will be, the tenant does. Declared objects come first, in stack order, so that a
+    check's index into a list is the object's index in the stack file; the tenant's other objects follow.
+    """
+    from .specs import SPECS, effective
 
     deleted = {(c.type_name, (c.identity or c.name).casefold()) for c in plan_changes if c.action is Action.DELETE}
     restored = {(c.type_name, c.name.casefold()): c for c in plan_changes if c.action is Action.RESTORE}
-    result: dict[str, list[dict[str, Any]]] = {t: [] for t in TYPE_ORDER}
+    result: dict[str, list[dict[str, Any]]] = {}
     for type_name in TYPE_ORDER:
         spec = SPECS[type_name]
-        declared = {o.name.casefold(): o for o in stack.of_type(type_name)}
-        seen: set[str] = set()
+        objects: list[dict[str, Any]] = []
+        declared: set[str] = set()
+        for obj in stack.of_type(type_name):
+            declared.add(obj.name.casefold())
+            live = snapshot.find(type_name, obj.name)
+            if live is not None:
+                objects.append({**live.fields, **obj.fields})
+            elif spec.creatable:
+                objects.append(effective(spec, obj.fields))
         for live in snapshot.of_type(type_name):
             key = live.name.casefold()
-            if (type_name, live.identity.casefold()) in deleted or (type_name, key) in deleted:
+            if key in declared or (type_name, live.identity.casefold()) in deleted:
                 continue
             fields = dict(live.fields)
-            if key in declared:
-                fields.update(declared[key].fields)
-                seen.add(key)
             if (type_name, key) in restored:
                 fields.update({c.field: c.after for c in restored[(type_name, key)].changes})
-            result[type_name].append(fields)
-        for key, obj in declared.items():
-            if key not in seen:
-                result[type_name].append(_created_fields(spec, obj.fields))
+            objects.append(fields)
+        result[type_name] = objects
     return result
 
 
-def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None) -> Plan:
-    """Compare a loaded stack with a snapshot of the tenant and decide, per object, what ``apply`` does.
+@dataclass
+class _Planner:
+    """The state of one compute_plan call: collects changes and every error before raising any."""
 
-    Raises :class:`~o365_mailflow.errors.PlanError` when the stack names an accepted domain the tenant lacks
-    (Exchange Online cannot create one), and :class:`~o365_mailflow.errors.StackError` when any object,
-    merged with what the tenant holds, breaks a service rule: in both cases nothing may be written.
-    """
-    from . import specs as specs_mod
-    from .errors import PlanError, Severity, StackError
-    from .specs import SPECS
+    stack: Any
+    snapshot: Any
+    baseline: Any | None
+    found: Found
+    changes: list[ResourceChange] = field(default_factory=list)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    missing_domains: list[str] = field(default_factory=list)
 
-    changes: list[ResourceChange] = []
-    unmanaged: list[Unmanaged] = []
-    errors: list[Diagnostic] = []
-    missing_domains: list[str] = []
+    _baseline_index: dict[tuple[str, str], Mapping[str, Any]] | None = None
 
-    def baseline_fields(type_name: str, name: str) -> Mapping[str, Any] | None:
-        if baseline is None:
+    def baseline_fields(self, type_name: str, name: str) -> Mapping[str, Any] | None:
+        if self.baseline is None:
             return None
-        for obj in baseline.of_type(type_name):
-            if obj.name.casefold() == name.casefold():
-                return dict(obj.fields)
-        return None
+        if self._baseline_index is None:
+            self._baseline_index = {
+                (obj.spec.type_name, obj.name.casefold()): dict(obj.fields) for obj in self.baseline.objects
+            }
+        return self._baseline_index.get((type_name, name.casefold()))
 
-    for type_name in TYPE_ORDER:
-        spec = SPECS[type_name]
-        for index, obj in enumerate(stack.of_type(type_name)):
-            live = snapshot.find(type_name, obj.name)
-            base = baseline_fields(type_name, obj.name)
-            if live is None:
-                if not spec.creatable:
-                    missing_domains.append(f"{obj.file}:{obj.line}: {obj.name}")
-                    continue
-                field_changes = diff_object(spec, obj.fields, None)
-                merged = _created_fields(spec, obj.fields)
-                action = Action.CREATE
-                reason = "not in the tenant"
-                identity = None
-            else:
-                field_changes = diff_object(spec, obj.fields, live, baseline=base)
-                merged = dict(live.fields)
-                merged.update(obj.fields)
-                identity = live.identity
-                newly_managed = (baseline is not None and base is None) or (baseline is None and obj.adopt)
-                if newly_managed and (field_changes or baseline is not None):
-                    action = Action.ADOPT
-                    reason = "exists in the tenant and is not yet managed: the stack takes it over"
-                elif field_changes:
-                    action = Action.UPDATE
-                    reason = (
-                        "changed in the tenant outside the stack (drift)"
-                        if all(c.drift for c in field_changes)
-                        else "the stack declares different values"
-                    )
-                else:
-                    action = Action.NOOP
-                    reason = "matches the stack"
-            warnings: list[Diagnostic] = []
-            if action is not Action.NOOP:
-                create_only = [
-                    c.field
-                    for c in field_changes
-                    if live is not None and getattr(getattr(spec.field(c.field), "mode", None), "name", "") == "CREATE_ONLY"
-                ]
-                for name in create_only:
-                    errors.append(
-                        Diagnostic(
-                            Severity.ERROR,
-                            (spec.stack_key, index, name),
-                            f"{name} can only be set when the {type_name} is created.",
-                            detail=f"Its value in the tenant is {live.fields.get(name)!r}; remove the connector "
-                            "(or give it a new name) so that it is created again, or declare the current value.",
-                            file=obj.file,
-                            line=obj.field_lines.get(name, obj.line),
-                        )
-                    )
-                diags = _located(list(specs_mod.check_rules(spec, merged, (spec.stack_key, index))), obj)
-                errors.extend(d for d in diags if d.severity is Severity.ERROR)
-                warnings.extend(d for d in diags if d.severity is not Severity.ERROR)
-            changes.append(
-                ResourceChange(
-                    action=action,
-                    type_name=type_name,
-                    name=obj.name,
-                    identity=identity,
-                    changes=field_changes,
-                    warnings=tuple(warnings),
-                    reason=reason,
-                )
+    def error(self, obj: Any, path: tuple[str | int, ...], summary: str, detail: str = "", code: str = "") -> None:
+        from .errors import Severity
+
+        self.errors.extend(_located([Diagnostic(Severity.ERROR, path, summary, detail, code=code)], obj))
+
+    # -- declared objects -------------------------------------------------------------------------------------
+
+    def declared(self, spec: Any, index: int, obj: Any) -> None:
+        live = self.snapshot.find(spec.type_name, obj.name)
+        base = self.baseline_fields(spec.type_name, obj.name)
+        path: tuple[str | int, ...] = (spec.stack_key, index)
+        if live is None:
+            self._create(spec, path, obj, base)
+        else:
+            self._existing(spec, path, obj, live, base)
+
+    def _create(self, spec: Any, path: tuple[str | int, ...], obj: Any, base: Mapping[str, Any] | None) -> None:
+        from .specs import effective
+
+        if not spec.creatable:
+            self.missing_domains.append(f"{obj.name} ({obj.file}:{obj.line})")
+            return
+        missing = [f.name for f in spec.fields if f.required_on_create and f.name not in obj.fields]
+        if missing:
+            # adopt: true lets a stack leave out what New-* requires; with nothing to adopt that cannot work.
+            self.error(
+                obj, path + (missing[0],),
+                f"adopt: true, but the tenant has no {spec.type_name} named '{obj.name}' to adopt.",
+                f"Check the name, or declare {', '.join(missing)} so that it can be created.",
+                code="plan.adopt-missing",
             )
-
-    if missing_domains:
-        raise PlanError(
-            "The stack declares accepted domains the tenant does not have: "
-            + "; ".join(missing_domains)
-            + ". Exchange Online cannot create accepted domains: add the domain and verify it in the "
-            "Microsoft 365 admin center (Settings > Domains), then run the plan again."
+            return
+        reason = "not in the tenant"
+        if base is not None:
+            reason = "deleted in the tenant outside the stack (drift): apply creates it again"
+        self._rules(spec, path, obj, effective(spec, obj.fields))
+        self.changes.append(
+            ResourceChange(Action.CREATE, spec.type_name, obj.name, None, diff_object(spec, obj.fields, None),
+                           reason=reason)
         )
-    if errors:
-        raise StackError(errors)
 
-    # Objects in the tenant that the stack does not declare.
-    deletes: list[ResourceChange] = []
-    for type_name in TYPE_ORDER:
-        spec = SPECS[type_name]
-        declared = {o.name.casefold() for o in stack.of_type(type_name)}
+    def _existing(
+        self, spec: Any, path: tuple[str | int, ...], obj: Any, live: Any, base: Mapping[str, Any] | None
+    ) -> None:
+        from .specs import Mode
+
+        field_changes = diff_object(spec, obj.fields, live, baseline=base)
+        newly_declared = self.baseline is not None and base is None
+        if newly_declared:
+            # The change under review adds this object and the tenant already has one by that name: taking it
+            # over must be explicit (DESIGN: adoption if the stack says so, or the object already matches).
+            if spec.creatable and not obj.adopt and field_changes:
+                self.error(
+                    obj, path + (spec.identity_field,),
+                    f"a {spec.type_name} named '{live.name}' already exists in the tenant and is not managed yet.",
+                    "Set adopt: true on this object to take it over (its declared fields will be set), or "
+                    "choose another name.",
+                    code="plan.exists-not-adopted",
+                )
+                return
+            action, reason = Action.ADOPT, "exists in the tenant and is not yet managed: the stack takes it over"
+        elif obj.adopt and field_changes:
+            action, reason = Action.ADOPT, "exists in the tenant (adopt: true): the stack takes it over"
+        elif field_changes:
+            action = Action.UPDATE
+            reason = (
+                "changed in the tenant outside the stack (drift)"
+                if all(c.drift for c in field_changes)
+                else "the stack declares different values"
+            )
+        else:
+            action, reason = Action.NOOP, "matches the stack"
+        warnings: list[Diagnostic] = []
+        if action is not Action.NOOP:
+            for change in field_changes:
+                if spec.field(change.field).mode is Mode.CREATE_ONLY:
+                    self.error(
+                        obj, path + (change.field,),
+                        f"{change.field} can only be set when the {spec.type_name} is created.",
+                        f"The tenant holds {change.before!r}: declare that value, or give the object a new name "
+                        "so that it is created again.",
+                        code="plan.create-only",
+                    )
+            warnings = self._rules(spec, path, obj, {**live.fields, **obj.fields})
+        self.changes.append(
+            ResourceChange(action, spec.type_name, obj.name, live.identity, field_changes, tuple(warnings), reason)
+        )
+
+    def _rules(self, spec: Any, path: tuple[str | int, ...], obj: Any, merged: Mapping[str, Any]) -> list[Diagnostic]:
+        """Cross-field rules on the object as it will be; errors are kept, warnings returned."""
+        from .errors import Severity
+        from .specs import check_rules
+
+        diags = _located(check_rules(spec, merged, path, declared=tuple(obj.fields)), obj)
+        self.errors.extend(d for d in diags if d.severity is Severity.ERROR)
+        return [d for d in diags if d.severity is not Severity.ERROR]
+
+    # -- objects the stack does not declare -------------------------------------------------------------------
+
+    def undeclared(self, spec: Any) -> list[ResourceChange]:
+        declared = {o.name.casefold() for o in self.stack.of_type(spec.type_name)}
+        deletes: list[ResourceChange] = []
         extra = sorted(
-            (o for o in snapshot.of_type(type_name) if o.name.casefold() not in declared),
+            (o for o in self.snapshot.of_type(spec.type_name) if o.name.casefold() not in declared),
             key=lambda o: o.name.casefold(),
         )
         for live in extra:
-            if stack.prune and spec.deletable:
+            if self.stack.prune and spec.deletable:
                 deletes.append(
-                    ResourceChange(
-                        action=Action.DELETE,
-                        type_name=type_name,
-                        name=live.name,
-                        identity=live.identity,
-                        reason="in the tenant, not in the stack, and the stack sets prune: true",
-                    )
+                    ResourceChange(Action.DELETE, spec.type_name, live.name, live.identity,
+                                   reason="in the tenant, not in the stack, and the stack sets prune: true")
                 )
-                continue
-            base = baseline_fields(type_name, live.name)
-            if stack.prune and not spec.deletable and base is not None:
-                restore: list[FieldChange] = []
-                for f in spec.fields:
-                    if f.name not in base or f.name == spec.identity_field or _is_unset(f.default):
-                        continue
-                    if live.fields.get(f.name) != f.default:
-                        restore.append(
-                            FieldChange(f.name, f.param, live.fields.get(f.name), f.default, risky=bool(f.risky))
-                        )
-                if restore:
-                    changes.append(
-                        ResourceChange(
-                            action=Action.RESTORE,
-                            type_name=type_name,
-                            name=live.name,
-                            identity=live.identity,
-                            changes=tuple(restore),
-                            reason="left the stack under prune: true; accepted domains are never deleted, "
-                            "so their routing fields go back to the service defaults",
-                        )
-                    )
-                    continue
-            unmanaged.append(Unmanaged(type_name=type_name, name=live.name, identity=live.identity))
-    # Deletes run outbound first, then inbound (the reverse of the creation order).
-    deletes.sort(key=lambda c: -TYPE_ORDER.index(c.type_name))
-    changes.extend(deletes)
+            elif self.stack.prune and (restore := self._restore(spec, live)) is not None:
+                self.changes.append(restore)
+            else:
+                self.unmanaged.append(Unmanaged(spec.type_name, live.name, live.identity))
+        return deletes
 
-    plan_warnings: list[Diagnostic] = []
-    guidance = Guidance()
-    try:
-        from . import routing
-    except ImportError:  # routing lands separately; a plan is still useful without its checks
-        routing = None  # type: ignore[assignment]
-    if routing is not None and (hasattr(routing, "check_objects") or hasattr(routing, "guidance")):
-        state = desired_state(stack, snapshot, changes)
-        args = (state["AcceptedDomain"], state["InboundConnector"], state["OutboundConnector"])
-        if hasattr(routing, "check_objects"):
-            plan_warnings.extend(routing.check_objects(*args))
-        if hasattr(routing, "guidance"):
-            guidance = routing.guidance(*args)
+    def _restore(self, spec: Any, live: Any) -> ResourceChange | None:
+        """Put back the values found before this tool first changed the object (accepted domains)."""
+        record = self.found.get(spec.type_name, {}).get(live.name.casefold())
+        if not record:
+            return None  # never changed by this tool: nothing to restore, it stays as it is
+        known = {name: value for name, value in record.items() if spec.has_field(name)}
+        changes = diff_object(spec, known, live)
+        if not changes:
+            return None
+        return ResourceChange(
+            Action.RESTORE, spec.type_name, live.name, live.identity, changes,
+            reason="left the stack under prune: true; accepted domains are never deleted, so the values found "
+            "before the stack managed it are put back",
+        )
 
+
+def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, found: Found | None = None) -> Plan:
+    """Compare a loaded stack with a snapshot of the tenant and decide, per object, what ``apply`` does.
+
+    ``baseline`` (a Stack: the stack file as last merged) turns on drift and adoption reporting; ``found``
+    (see :data:`Found`) lets a pruning stack restore accepted domains it no longer declares.
+
+    Raises :class:`~o365_mailflow.errors.PlanError` when the stack names an accepted domain the tenant lacks
+    (Exchange Online cannot create one), and :class:`~o365_mailflow.errors.StackError` with every problem
+    when any object, merged with what the tenant holds, breaks a service rule: in both cases nothing may be
+    written.
+    """
+    from .errors import PlanError, StackError
+    from .specs import SPECS
+
+    planner = _Planner(stack, snapshot, baseline, found or {})
+    for type_name in TYPE_ORDER:
+        spec = SPECS[type_name]
+        for index, obj in enumerate(stack.of_type(type_name)):
+            planner.declared(spec, index, obj)
+    if planner.missing_domains:
+        raise PlanError(
+            "The stack declares accepted domains the tenant does not have: "
+            + "; ".join(planner.missing_domains)
+            + ". Exchange Online cannot create accepted domains: add each domain and verify it in the "
+            "Microsoft 365 admin center (Settings > Domains), then run the plan again. Nothing was changed."
+        )
+    if planner.errors:
+        raise StackError(planner.errors)
+
+    deletes: list[ResourceChange] = []
+    for type_name in TYPE_ORDER:
+        deletes.extend(planner.undeclared(SPECS[type_name]))
+    deletes.sort(key=lambda c: -TYPE_ORDER.index(c.type_name))  # outbound first: the reverse of creation
+    changes = planner.changes + deletes
+
+    warnings, guidance = _routing(stack, snapshot, changes)
     return Plan(
         stack=stack.name,
         tenant=stack.tenant.label,
         changes=tuple(changes),
-        unmanaged=tuple(unmanaged),
-        warnings=tuple(plan_warnings),
+        unmanaged=tuple(planner.unmanaged),
+        warnings=tuple(warnings),
         guidance=guidance,
         prune=bool(stack.prune),
     )
+
+
+def _routing(stack: Any, snapshot: Any, changes: Sequence[ResourceChange]) -> tuple[list[Diagnostic], Guidance]:
+    """Routing warnings and guidance on the tenant as the plan leaves it (the routing module is optional)."""
+    try:
+        from . import routing  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:  # built separately; a plan is still useful without its checks
+        return [], Guidance()
+    check = getattr(routing, "check_objects", None)
+    advise = getattr(routing, "guidance", None)
+    if check is None and advise is None:
+        return [], Guidance()
+    state = desired_state(stack, snapshot, changes)
+    args = (state["AcceptedDomain"], state["InboundConnector"], state["OutboundConnector"])
+    cloud = getattr(stack.tenant, "cloud", None) or "commercial"
+    warnings = [_locate_in_stack(stack, d) for d in check(*args, cloud=cloud)] if check is not None else []
+    guidance = advise(*args, cloud=cloud) if advise is not None else Guidance()
+    return warnings, guidance
+
+
+def _locate_in_stack(stack: Any, diag: Diagnostic) -> Diagnostic:
+    """Point a routing warning about a declared object at its file and line (desired_state lists them first)."""
+    from .specs import spec_for_stack_key
+
+    if diag.file or len(diag.path) < 2 or not isinstance(diag.path[0], str) or not isinstance(diag.path[1], int):
+        return diag
+    spec = spec_for_stack_key(diag.path[0])
+    objects = stack.of_type(spec.type_name) if spec is not None else ()
+    if not 0 <= diag.path[1] < len(objects):
+        return diag
+    return _located([diag], objects[diag.path[1]])[0]

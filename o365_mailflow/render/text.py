@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..errors import Diagnostic
+from ..errors import Diagnostic, Severity
 from ..plan import REDACTED, Action, FieldChange, Plan, ResourceChange
 
 __all__ = ["render_text", "format_value", "SYMBOLS"]
@@ -59,7 +59,9 @@ def _field_line(change: FieldChange, action: Action, color: bool) -> str:
 
 
 def _diag_line(diag: Diagnostic, indent: str) -> str:
-    return f"{indent}{diag.format()}"
+    # Diagnostic.format() already says "warning:" for warnings; errors in a plan are unusual, so say it.
+    text = diag.format()
+    return f"{indent}{text}" if diag.severity is Severity.WARNING else f"{indent}error: {text}"
 
 
 def _change_lines(change: ResourceChange, color: bool) -> list[str]:
@@ -71,7 +73,7 @@ def _change_lines(change: ResourceChange, color: bool) -> list[str]:
     if change.reason and change.action is not Action.CREATE:
         lines.append(f"      # {change.reason}")
     lines.extend(_field_line(c, change.action, color) for c in change.changes)
-    lines.extend(_diag_line(w, "      warning: " if not w.format().startswith("warning") else "      ") for w in change.warnings)
+    lines.extend(_diag_line(w, "      ") for w in change.warnings)
     return lines
 
 
@@ -88,6 +90,17 @@ def _summary_line(plan: Plan) -> str:
         parts.append(f"{counts[Action.RESTORE.value]} to restore")
     parts.append(f"{counts[Action.NOOP.value]} unchanged")
     return "Plan: " + ", ".join(parts) + "."
+
+
+def _guidance_lines(plan: Plan) -> list[str]:
+    """Where devices should send (the MX endpoints) and the SPF record to publish, when the plan knows them."""
+    lines: list[str] = []
+    if plan.guidance.mx_endpoints:
+        lines.append("MX endpoints (the smart host devices and apps use for each accepted domain):")
+        lines.extend(f"  {domain}: {host}" for domain, host in plan.guidance.mx_endpoints.items())
+    if plan.guidance.spf_record:
+        lines.append(f"SPF record to publish: {plan.guidance.spf_record}")
+    return lines + [""] if lines else lines
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
@@ -111,17 +124,18 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             lines.append(f"  {change.type_name} '{change.name}': {fields}")
         lines.append("")
     if plan.unmanaged:
-        hint = "left alone" if not plan.prune else "left alone: accepted domains are never deleted"
+        hint = "left alone" if not plan.prune else (
+            "left alone: accepted domains are never deleted, and are restored only if apply changed them"
+        )
         lines.append(f"Unmanaged (in the tenant, not in the stack; {hint}):")
         for u in plan.unmanaged:
             lines.append(f"  {u.type_name} '{u.name}'")
         lines.append("")
     if plan.warnings:
         lines.append("Warnings:")
-        for w in plan.warnings:
-            text = w.format()
-            lines.append(f"  {text}" if text.startswith("warning") else f"  warning: {text}")
+        lines.extend(_diag_line(w, "  ") for w in plan.warnings)
         lines.append("")
+    lines.extend(_guidance_lines(plan))
     if plan.has_changes:
         lines.append(_summary_line(plan))
     else:
