@@ -251,7 +251,7 @@ class Choice(Kind):
                 return None
             raise KindError("must not be null")
         if not isinstance(value, str):
-            raise KindError(f"expected one of the names below, got {_show(value)}")
+            raise KindError(f"expected one of the allowed names, got {_show(value)}")
         key = value.strip().lower()
         if key in self.refused:
             raise KindError(f"{value.strip()} is not accepted: {self.refused[key]}")
@@ -393,15 +393,13 @@ _RESERVED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
         ("172.16.0.0/12", "a private address (RFC 1918)"),
         ("192.168.0.0/16", "a private address (RFC 1918)"),
         ("224.0.0.0/4", "a multicast address"),
-        ("240.0.0.0/4", "a reserved address (240.0.0.0/4)"),
+        ("240.0.0.0/4", "a reserved address (240.0.0.0/4, including the broadcast address)"),
     )
 )
 
 
 def reserved_reason(net: ipaddress.IPv4Network) -> str | None:
     """Why an IPv4 network is refused as a sender IP or smart host, or None if it is public (project list)."""
-    if net.broadcast_address == ipaddress.IPv4Address("255.255.255.255"):
-        return "the broadcast address"
     for reserved, why in _RESERVED_V4:
         if net.overlaps(reserved):
             return why if net.prefixlen >= reserved.prefixlen else f"overlapping {reserved} ({why})"
@@ -429,7 +427,8 @@ def _net_text(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 class SenderIp(Kind):
     """Inbound ``SenderIPAddresses``: public IPv4 address or CIDR /24–/32 (§2.1, §12). No IPv6, no ``a-b`` ranges.
     Normalised to the network address (``203.0.113.7/24`` -> ``203.0.113.0/24``, on both sides, so an entry
-    typed with host bits never shows as a diff) and ``/32`` to the bare address."""
+    typed with host bits never shows as a diff) and ``/32`` to the bare address. Refused ranges and why: see
+    ``_RESERVED_V4``; the TEST-NET documentation ranges (RFC 5737) count as public so examples can use them."""
 
     allowed = "public IPv4 address or CIDR from /24 to /32"
 
@@ -482,19 +481,23 @@ class SkipIp(Kind):
         if not isinstance(value, str):
             raise KindError(f"expected an IP address, CIDR or range, got {_show(value)}")
         text = value.strip()
+        if "-" not in text:
+            try:
+                return _net_text(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise KindError(f"{text} is not an IP address, CIDR or range") from None
+        first_text, last_text = (part.strip() for part in text.split("-", 1))
         try:
-            if "-" in text:
-                first_text, last_text = (part.strip() for part in text.split("-", 1))
-                first = ipaddress.ip_address(first_text)
-                last = ipaddress.ip_address(last_text)
-                if first.version != last.version:
-                    raise KindError(f"{text} mixes IPv4 and IPv6")
-                if int(last) < int(first):
-                    raise KindError(f"{text} ends before it starts")
-                return str(first) if first == last else f"{first}-{last}"
-            return _net_text(ipaddress.ip_network(text, strict=False))
+            first = ipaddress.ip_address(first_text)
+            last = ipaddress.ip_address(last_text)
         except ValueError:
             raise KindError(f"{text} is not an IP address, CIDR or range") from None
+        # KindError subclasses ValueError: raised outside the try so it is not swallowed as "not an IP".
+        if first.version != last.version:
+            raise KindError(f"{text} mixes IPv4 and IPv6")
+        if int(last) < int(first):
+            raise KindError(f"{text} ends before it starts")
+        return str(first) if first == last else f"{first}-{last}"
 
     def sort_key(self, value: Any) -> Any:
         return _ip_sort_key(value)
@@ -727,7 +730,8 @@ INBOUND = ResourceSpec(
         Field("senderDomains", "SenderDomains", ListOf(SenderDomain(), non_empty=True), UNSET, _C, False, True,
               "Sender domains the connector applies to: contoso.com, *.contoso.com, or * for all. Required."),
         Field("senderIpAddresses", "SenderIPAddresses", ListOf(SenderIp()), [], _C, True, False,
-              "Public IPv4 addresses or CIDR /24-/32 that identify the sending servers."),
+              "Public IPv4 addresses or CIDR /24-/32 that identify the sending servers (no private, loopback, "
+              "link-local, multicast or reserved ranges; the RFC 5737 TEST-NET ranges count as public)."),
         Field("restrictDomainsToIpAddresses", "RestrictDomainsToIPAddresses", Bool(), False, _C, True, False,
               "Partner: reject mail from the sender domains unless it comes from senderIpAddresses."),
         Field("restrictDomainsToCertificate", "RestrictDomainsToCertificate", Bool(), False, _C, True, False,

@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import importlib.util
 import re
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -487,10 +488,16 @@ def _routing_warnings(stack: Stack) -> list[Diagnostic]:
     Imported lazily: routing sits above this module in the layering, and `mailflow validate` must work before
     (and without) it.
     """
-    module = f"{__package__}.routing"
-    if importlib.util.find_spec(module) is None:
-        return []
-    routing = importlib.import_module(module)
+    name = f"{__package__}.routing"
+    routing = sys.modules.get(name)
+    if routing is None:
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            return []
+        routing = importlib.import_module(name)
     check = getattr(routing, "check_stack", None)
     if check is None:
         return []
