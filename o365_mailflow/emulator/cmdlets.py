@@ -615,8 +615,44 @@ def _save_changes(
     return CmdletResult([], warnings)
 
 
+def _referencing_rules(state: TenantState, conn: dict[str, Any]) -> list[str]:
+    """Mail flow rules that route to this outbound connector.
+
+    The emulator has no transport-rule cmdlets; a tenant's seed may declare rules as
+    ``config["transport_rules"] = [{"Name": ..., "RouteMessageOutboundConnector": <connector name>}]``
+    so that the service's "still referenced" rule ([X], exo-cmdlets.md §4.1/§12) can be exercised.
+    """
+    return [
+        str(rule.get("Name", ""))
+        for rule in state.config.get("transport_rules", [])
+        if str(rule.get("RouteMessageOutboundConnector", "")).lower() in (conn["Name"].lower(), conn["Guid"])
+    ]
+
+
+def _check_still_referenced(state: TenantState, old: dict[str, Any], new: dict[str, Any] | None) -> None:
+    """Remove, disable, rename or unscope a connector that a mail flow rule uses: refused."""
+    if new is not None and (
+        new["Enabled"] == old["Enabled"]
+        and new["Name"] == old["Name"]
+        and new["IsTransportRuleScoped"] == old["IsTransportRuleScoped"]
+    ):
+        return
+    if new is not None and new["Enabled"] and new["Name"] == old["Name"] and new["IsTransportRuleScoped"]:
+        return
+    rules = _referencing_rules(state, old)
+    if rules:
+        raise v.validation(
+            "ConnectorIncorrectUsageConnectorStillReferenced",
+            f"The outbound connector '{old['Name']}' is used by the mail flow rule(s) "
+            + ", ".join(f"'{r}'" for r in rules)
+            + "; change those rules first.",
+        )
+
+
 def _remove(call: _Call, kind: str) -> CmdletResult:
     current = _require(call.state, kind, _identity_param(call.bound, call.cmdlet))
+    if kind == OUTBOUND:
+        _check_still_referenced(call.state, current, None)
     stopped = call.stopped(current["Identity"])
     if stopped:
         return stopped
@@ -720,6 +756,7 @@ def _set_outbound(call: _Call) -> CmdletResult:
         _rename(call.state, OUTBOUND, obj, _check_name(call, OUTBOUND, call.bound["Name"], exclude=current["Guid"]))
     v.check_outbound(obj)
     _check_outbound_task(call, obj)
+    _check_still_referenced(call.state, current, obj)
     result = _save_changes(call, OUTBOUND, current, obj, [])
     if result.confirmation_message is None and obj != current:
         result.warnings.extend(_routing_warnings(call.state))
