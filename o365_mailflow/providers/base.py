@@ -1,0 +1,399 @@
+"""The dynamic providers: one stateless ``ResourceProvider`` per resource type, driven by the spec tables.
+
+Why stateless: the Pulumi SDK pickles the provider object (dill) into the ``__provider`` input of every
+resource, so anything on the instance ends up in state. The instances here carry nothing at all; their class
+(pickled by reference, importable from the installed package) names the resource type, the tenant and the
+credential come from ``configure()`` (``config.py``), and the client and the per-process snapshot live in
+module-level state (``session.py``).
+
+Why the diff reads the tenant: a diff against the last recorded state misses a change made in the admin
+center. ``diff`` and ``read`` look the object up in the shared per-process snapshot (one list call per type,
+dropped after every write), and compare the *declared* inputs only, through the reconciler's
+:func:`o365_mailflow.plan.diff_object`. A rename is an update: the connector's Guid is the Pulumi id.
+
+Outputs of every resource: the declared fields (as the tenant holds them after the write), ``adopt`` when
+declared, ``live`` (every field of the spec, normalised) and ``adopted`` (whether create took over an existing
+object); connectors add ``guid``; accepted domains add ``restoreValues`` (what was found before the first write,
+put back on delete).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar, Mapping
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from pulumi.output import Unknown
+
+from ..errors import AlreadyExists, Diagnostic, ExoError, NotFound, PlanError
+from ..specs import META_KEYS, SPECS, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
+from ..specs import split_create, to_parameters
+from .config import register_settings, settings_from_config
+from .session import TenantSession, session_for
+
+__all__ = [
+    "PROVIDER_KEY",
+    "UNKNOWN",
+    "MailflowProvider",
+    "InboundConnectorProvider",
+    "OutboundConnectorProvider",
+    "AcceptedDomainProvider",
+    "AdoptionRequired",
+    "declared_fields",
+]
+
+PROVIDER_KEY = "__provider"
+# The SDK's marker for a value that is not known yet (preview of a value computed by another resource).
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# Pulumi drops a property whose value is None, so a declared null (``tlsSettings: null``, opportunistic TLS)
+# travels as the name of the field in this list, in inputs and outputs alike.
+NULLS_KEY = "declaredNulls"
+# Properties that are not spec fields; never treated as declared inputs.
+OUTPUT_KEYS = ("guid", "live", "adopted", "restoreValues", NULLS_KEY)
+
+# Read-back after a write (the service is eventually consistent): pauses before each retry, seconds.
+_READ_BACK_PAUSES = (0.25, 0.5, 1.0, 2.0)
+
+
+class AdoptionRequired(AlreadyExists):
+    """An object with the declared name exists, differs, and the declaration does not say ``adopt: true``."""
+
+
+def _is_unknown(value: Any) -> bool:
+    """A value not known yet: the host hands these over as ``pulumi.output.Unknown`` (or the raw marker)."""
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, str):
+        return value == UNKNOWN
+    if isinstance(value, (list, tuple)):
+        return any(_is_unknown(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_is_unknown(v) for v in value.values())
+    return False
+
+
+def declared_fields(spec: ResourceSpec, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields present in ``props`` (inputs or outputs), without meta keys, outputs and unknowns."""
+    out = {k: v for k, v in props.items() if spec.has_field(k) and not _is_unknown(v)}
+    out.update({k: None for k in _nulls(props) if spec.has_field(k)})
+    return out
+
+
+def _nulls(props: Mapping[str, Any]) -> list[str]:
+    value = props.get(NULLS_KEY)
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+
+def _with_nulls(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with None-valued fields moved into ``declaredNulls`` (Pulumi would drop them)."""
+    nulls = sorted(k for k, v in values.items() if v is None)
+    out = {k: v for k, v in values.items() if v is not None}
+    if nulls:
+        out[NULLS_KEY] = nulls
+    return out
+
+
+def _failure(diag: Diagnostic) -> CheckFailure:
+    reason = diag.summary + (f" {diag.detail}" if diag.detail else "")
+    if diag.allowed:
+        reason += f" (allowed: {diag.allowed})"
+    return CheckFailure(diag.dotted_path, reason)
+
+
+class MailflowProvider(ResourceProvider):
+    """Shared CRUD for the three resource types. Subclasses only name their type: no instance state."""
+
+    type_name: ClassVar[str] = ""
+
+    # ----------------------------------------------------------------------------------------------- plumbing
+
+    @property
+    def spec(self) -> ResourceSpec:
+        return SPECS[self.type_name]
+
+    def configure(self, req: ConfigureRequest) -> None:
+        # Called once per host process per distinct __provider; the settings land in module-level state.
+        register_settings(settings_from_config(req.config))
+
+    def _session(self) -> TenantSession:
+        return session_for()
+
+    def _what(self, name: str) -> str:
+        kind = {"InboundConnector": "inbound connector", "OutboundConnector": "outbound connector",
+                "AcceptedDomain": "accepted domain"}.get(self.type_name, self.type_name)
+        return f"{kind} {name!r}"
+
+    def _read_back(self, session: TenantSession, identity: str, expected: Mapping[str, Any]) -> Any:
+        """The object as the tenant shows it after a write; retries briefly until the declared values show."""
+        from ..snapshot import live_object
+
+        spec = self.spec
+        obj = None
+        for pause in (0.0, *_READ_BACK_PAUSES):
+            if pause:
+                time.sleep(pause)
+            obj = live_object(spec, session.client.get(spec.noun, identity, retry_not_found=True))
+            if all(obj.fields.get(k) == v for k, v in expected.items()):
+                return obj
+        # Accepted but not (yet) visible: report what the tenant shows; the next diff will say if it differs.
+        return obj
+
+    def _outputs(self, obj: Any, declared: Mapping[str, Any], props: Mapping[str, Any], **extra: Any) -> dict:
+        outs: dict[str, Any] = _with_nulls({name: obj.fields.get(name) for name in declared})
+        if "adopt" in props:
+            outs["adopt"] = adopt_of(props)
+        outs["live"] = dict(obj.fields)
+        if self.spec.identity_field == "name":
+            outs["guid"] = obj.identity
+        outs.update(extra)
+        return outs
+
+    def _set(self, session: TenantSession, identity: str, values: Mapping[str, Any]) -> None:
+        """One Set-* with exactly ``values`` (already minimal); the type's snapshot is dropped afterwards."""
+        spec = self.spec
+        try:
+            params = to_parameters(spec, values, create=False)
+        except ValueError as exc:  # a CREATE_ONLY field: no such field today, kept for the table's sake
+            raise PlanError(f"{self._what(identity)}: {exc}; it cannot be changed in place.") from exc
+        if not params:
+            return
+        try:
+            session.client.set(spec.noun, identity, params)
+        finally:
+            session.invalidate(spec)
+
+    # ------------------------------------------------------------------------------------------------- check
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        spec = self.spec
+        raw = {k: v for k, v in news.items() if k != PROVIDER_KEY}
+        unknown = {k for k, v in raw.items() if _is_unknown(v)}
+        known = {k: v for k, v in raw.items() if k not in unknown and k not in OUTPUT_KEYS}
+        known.update({k: None for k in _nulls(raw) if k not in known})
+        normalised, diags = normalise_desired(spec, known)
+        # A field whose value is not known yet (preview) is neither missing nor invalid.
+        diags = [d for d in diags if not (d.path and d.path[0] in unknown)]
+        if not diags:
+            if spec.creatable and not adopt_of(known):
+                merged = effective(spec, normalised)  # a new object: undeclared fields take service defaults
+            else:
+                merged = dict(normalised)  # an existing object: undeclared fields are unknown until read
+            for key in unknown:
+                merged.pop(key, None)  # rules that need an unknown value are skipped
+            diags = check_rules(spec, merged, declared=normalised.keys())
+        if diags:
+            return CheckResult(dict(raw), [_failure(d) for d in diags])
+        inputs: dict[str, Any] = _with_nulls(dict(normalised))
+        for key in META_KEYS:
+            if key in known:
+                inputs[key] = adopt_of(known) if key == "adopt" else known[key]
+        inputs.update({k: raw[k] for k in unknown})
+        return CheckResult(inputs, [])
+
+    # -------------------------------------------------------------------------------------------------- diff
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        from ..plan import diff_object
+
+        spec = self.spec
+        desired = declared_fields(spec, news)
+        pending = [k for k, v in news.items() if spec.has_field(k) and _is_unknown(v)]
+        ident = spec.identity_field
+        if ident != "name" and str(desired.get(ident, id_)).lower() != str(id_).lower():
+            # Another accepted domain: adopt the new one, restore the old one (they are different objects).
+            return DiffResult(changes=True, replaces=[ident], stables=[], delete_before_replace=False)
+        session = self._session()
+        live = session.find_by_identity(spec, id_)
+        if live is None:
+            if ident != "name":
+                raise NotFound(
+                    f"The {self._what(id_)} is no longer in the tenant. Add and verify it again in the Microsoft "
+                    "365 admin center, or remove it from the stack and run `pulumi refresh`."
+                )
+            # Deleted outside Pulumi: recreate it (the old one is already gone, so delete first is a no-op).
+            return DiffResult(changes=True, replaces=[ident], stables=[], delete_before_replace=True)
+        changes = diff_object(spec, desired, live)
+        changed = bool(changes) or bool(pending) or bool(self._restore_now(olds, desired, live))
+        return DiffResult(changes=changed, replaces=[], stables=[], delete_before_replace=False)
+
+    def _restore_now(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
+        """Accepted domains only: fields no longer declared go back to the value found (see AcceptedDomain)."""
+        return {}
+
+    # ------------------------------------------------------------------------------------------------ create
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from ..plan import diff_object
+
+        spec = self.spec
+        desired = declared_fields(spec, props)
+        name = str(desired[spec.identity_field])
+        session = self._session()
+        existing = session.find_by_name(spec, name)
+        if existing is not None:
+            changes = diff_object(spec, desired, existing)
+            if changes and not adopt_of(props):
+                raise AdoptionRequired(self._adopt_message(name, [c.field for c in changes]))
+            self._set(session, existing.identity, {c.field: c.after for c in changes})
+            obj = self._read_back(session, existing.identity, desired)
+            return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=True))
+        new_params, followup = split_create(spec, desired)
+        try:
+            result = session.client.new(spec.noun, new_params)
+        finally:
+            session.invalidate(spec)
+        identity = self._new_identity(result, name)
+        if followup:
+            try:
+                session.client.set(spec.noun, identity, followup)
+            except ExoError:
+                # Create must be transactional: a half-made connector would be unknown to Pulumi's state.
+                try:
+                    session.client.remove(spec.noun, identity)
+                finally:
+                    session.invalidate(spec)
+                raise
+            session.invalidate(spec)
+        obj = self._read_back(session, identity, desired)
+        return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=False))
+
+    def _new_identity(self, result: Any, name: str) -> str:
+        values = getattr(result, "values", None) or []
+        record = values[0] if values else {}
+        return str(record.get("Guid") or record.get("ExchangeObjectId") or record.get("Identity") or name)
+
+    def _adopt_message(self, name: str, fields: list[str]) -> str:
+        return (
+            f"An {self._what(name)} already exists in the tenant and differs from the declaration "
+            f"({', '.join(fields)}). Pulumi cannot import it (`pulumi import` does not work for dynamic "
+            "providers). To take it over, add `adopt: true` to it in the stack file (or adopt=True in its "
+            "Args) and run `pulumi up` again: the declared fields will then be changed to the declared values, "
+            "and the fields you do not declare are left as they are. To keep the existing object out of "
+            "Pulumi instead, give the declared one another name."
+        )
+
+    # -------------------------------------------------------------------------------------------------- read
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        spec = self.spec
+        live = self._session().find_by_identity(spec, id_)
+        if live is None:
+            return ReadResult(None, {})  # gone: the engine drops it from state
+        declared = declared_fields(spec, props)
+        extra = {k: props[k] for k in ("adopted", "restoreValues") if k in props}
+        outs = self._outputs(live, declared, props, **extra)
+        inputs = _with_nulls({k: live.fields.get(k) for k in declared})
+        if "adopt" in props:
+            inputs["adopt"] = adopt_of(props)
+        return ReadResult(live.identity, outs, inputs)
+
+    # ------------------------------------------------------------------------------------------------ update
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        from ..plan import diff_object
+
+        spec = self.spec
+        desired = declared_fields(spec, news)
+        session = self._session()
+        live = session.find_by_identity(spec, id_)
+        if live is None:
+            raise NotFound(
+                f"The {self._what(str(desired.get(spec.identity_field, id_)))} (id {id_}) is no longer in the "
+                "tenant. Run `pulumi refresh` so that Pulumi forgets it, then `pulumi up` to create it again."
+            )
+        values = {c.field: c.after for c in diff_object(spec, desired, live)}
+        values.update(self._restore_now(olds, desired, live))
+        self._set(session, id_, values)
+        obj = self._read_back(session, id_, desired)
+        return UpdateResult(self._outputs(obj, desired, news, **self._carried(olds, desired, live)))
+
+    def _carried(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
+        return {"adopted": bool(olds.get("adopted", False))}
+
+    # ------------------------------------------------------------------------------------------------ delete
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        spec = self.spec
+        session = self._session()
+        try:
+            session.client.remove(spec.noun, id_)
+        except NotFound:
+            pass  # already gone: what delete wanted
+        finally:
+            session.invalidate(spec)
+
+
+class InboundConnectorProvider(MailflowProvider):
+    type_name = "InboundConnector"
+
+
+class OutboundConnectorProvider(MailflowProvider):
+    type_name = "OutboundConnector"
+
+
+class AcceptedDomainProvider(MailflowProvider):
+    """Accepted domains cannot be created or removed in Exchange Online (New-/Remove-AcceptedDomain do not
+    exist there): create adopts the verified domain and remembers the values it found for the declared fields
+    (output ``restoreValues``); delete, and a field leaving the declaration, put those values back."""
+
+    type_name = "AcceptedDomain"
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from ..plan import diff_object
+
+        spec = self.spec
+        desired = declared_fields(spec, props)
+        domain = str(desired[spec.identity_field])
+        session = self._session()
+        live = session.find_by_name(spec, domain)
+        if live is None:
+            raise NotFound(
+                f"The {self._what(domain)} is not in the tenant. Exchange Online cannot create accepted domains: "
+                "add and verify the domain in the Microsoft 365 admin center first, then run `pulumi up` again."
+            )
+        found = {k: live.fields.get(k) for k in desired if k != spec.identity_field}
+        self._set(session, live.identity, {c.field: c.after for c in diff_object(spec, desired, live)})
+        obj = self._read_back(session, live.identity, desired)
+        return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=True, restoreValues=found))
+
+    def _restore_now(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
+        found = olds.get("restoreValues") or {}
+        return {
+            k: v for k, v in found.items()
+            if k not in desired and spec_has(self.spec, k) and live.fields.get(k) != v
+        }
+
+    def _carried(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
+        found = dict(olds.get("restoreValues") or {})
+        # A field declared for the first time: remember the value it had before we managed it.
+        for key in desired:
+            if key != self.spec.identity_field and key not in found:
+                found[key] = live.fields.get(key)
+        # A field no longer declared was restored by this update: forget it.
+        found = {k: v for k, v in found.items() if k in desired}
+        return {"adopted": True, "restoreValues": found}
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        spec = self.spec
+        session = self._session()
+        live = session.find_by_identity(spec, id_)
+        if live is None:
+            return  # the domain left the tenant: nothing to restore
+        found = props.get("restoreValues") or {}
+        self._set(session, live.identity, {
+            k: v for k, v in found.items() if spec_has(spec, k) and live.fields.get(k) != v
+        })
+
+
+def spec_has(spec: ResourceSpec, name: str) -> bool:
+    return spec.has_field(name) and name != spec.identity_field

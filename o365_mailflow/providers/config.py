@@ -1,0 +1,217 @@
+"""Which tenant the providers talk to and with what credential, without either ever reaching Pulumi state.
+
+The dynamic-provider host pickles the provider object into the ``__provider`` input of every resource, so
+the provider must hold nothing: no credential, no client, no session. The engine hands the stack's config to
+``ResourceProvider.configure()`` once per host process; this module turns that config into
+:class:`ProviderSettings` and keeps it in a module-level registry keyed by the (non-secret) project name.
+Provider methods look their settings up at call time and build the client lazily (``session.py``).
+
+Config keys (namespace ``o365-mailflow``, or the program's own project namespace when it declares them):
+
+==========================  =====================================================================
+``tenantId``                tenant GUID
+``initialDomain``           ``<tenant>.onmicrosoft.com`` (used when no tenant id is given)
+``clientId``                app registration (client) id
+``clientSecret``            client secret (``pulumi config set --secret``)
+``certificatePath``         PFX/PEM certificate of the app
+``certificatePassword``     its password (``pulumi config set --secret``)
+``federatedTokenFile``      workload-identity token file (GitHub Actions OIDC, AKS, ...)
+``cloud``                   ``commercial`` | ``gcchigh`` | ``dod`` | ``china``
+``endpoint``                admin API base URL override
+``authority``               token authority host override
+``scope``                   token scope override (an emulator reached through ``endpoint``)
+``caFile``                  extra CA certificate to trust (e.g. the emulator's)
+``emulator``                ``true``: use the local emulated tenant (``.mailflow/emulator``)
+``emulatorStateDir``        where the emulated tenant keeps its state (default ``.mailflow/emulator``)
+==========================  =====================================================================
+
+Without any of these keys the providers fall back to azure-identity's environment variables
+(``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``, ...), like the ``mailflow`` CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+from ..tenant import CLOUD_NAMES, TenantConfig
+
+__all__ = [
+    "CONFIG_NAMESPACE",
+    "CONFIG_KEYS",
+    "SECRET_KEYS",
+    "ProviderSettings",
+    "ConfigurationError",
+    "settings_from_config",
+    "settings_from_env",
+    "register_settings",
+    "current_settings",
+]
+
+CONFIG_NAMESPACE = "o365-mailflow"
+CONFIG_KEYS = (
+    "tenantId",
+    "initialDomain",
+    "clientId",
+    "clientSecret",
+    "certificatePath",
+    "certificatePassword",
+    "federatedTokenFile",
+    "cloud",
+    "endpoint",
+    "authority",
+    "scope",
+    "caFile",
+    "emulator",
+    "emulatorStateDir",
+)
+SECRET_KEYS = ("clientSecret", "certificatePassword")
+
+# Credential values are handed to the client layer as azure-identity environment names, so that the CLI and
+# the providers build credentials through the one function that reads them (tenant.open_client).
+_CREDENTIAL_ENV = {
+    "clientId": "AZURE_CLIENT_ID",
+    "clientSecret": "AZURE_CLIENT_SECRET",
+    "certificatePath": "AZURE_CLIENT_CERTIFICATE_PATH",
+    "certificatePassword": "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "federatedTokenFile": "AZURE_FEDERATED_TOKEN_FILE",
+}
+
+
+class ConfigurationError(ValueError):
+    """The stack's ``o365-mailflow:*`` config cannot describe a tenant. Never quotes a secret value."""
+
+
+class _ConfigLike(Protocol):
+    def get(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Everything a provider needs to reach the tenant. Lives only in the host process's memory."""
+
+    tenant: TenantConfig
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)  # AZURE_* names -> values
+    state_dir: Path | None = None  # emulated tenant's state directory (emulator only)
+    source: str = "config"  # "config" | "environment": where the settings came from, for error messages
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """A non-secret identity for caching a client and a snapshot per tenant."""
+        return (
+            str(self.tenant.emulator),
+            self.tenant.tenant_id or "",
+            self.tenant.initial_domain or "",
+            self.tenant.endpoint or "",
+            self.tenant.cloud,
+            self.credentials.get("AZURE_CLIENT_ID", ""),
+            str(self.state_dir or ""),
+        )
+
+    def client_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment the client layer reads credentials from: the process's, overlaid with config.
+
+        When the config names a credential, the AZURE_* variables of the process are dropped first, so a
+        stray ``AZURE_CLIENT_SECRET`` cannot silently win over a configured certificate.
+        """
+        env = dict(os.environ if base is None else base)
+        if self.credentials:
+            for name in _CREDENTIAL_ENV.values():
+                env.pop(name, None)
+            env.update(self.credentials)
+        if self.tenant.tenant_id:
+            env["AZURE_TENANT_ID"] = self.tenant.tenant_id
+        return env
+
+    def __repr__(self) -> str:  # the dataclass repr already hides credentials; say which keys are set
+        names = sorted(self.credentials)
+        return f"ProviderSettings(tenant={self.tenant!r}, credentials={names}, state_dir={self.state_dir!r})"
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _lookup(config: _ConfigLike, key: str) -> Any:
+    """``<project>:key`` first (the program's namespace), then ``o365-mailflow:key``."""
+    value = config.get(key)
+    if value is None:
+        value = config.get(f"{CONFIG_NAMESPACE}:{key}")
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def settings_from_config(config: _ConfigLike, *, cwd: Path | None = None) -> ProviderSettings | None:
+    """Settings from the stack config, or ``None`` when the config names no tenant at all."""
+    values = {key: _lookup(config, key) for key in CONFIG_KEYS}
+    if not any(values[k] is not None for k in ("tenantId", "initialDomain", "emulator", "endpoint")):
+        return None
+    emulator = values["emulator"] is not None and _truthy(values["emulator"])
+    cloud = str(values["cloud"] or "commercial").lower()
+    if cloud not in CLOUD_NAMES:
+        raise ConfigurationError(
+            f"{CONFIG_NAMESPACE}:cloud is {cloud!r}; allowed: {', '.join(CLOUD_NAMES)}."
+        )
+    if not emulator and not (values["tenantId"] or values["initialDomain"]):
+        raise ConfigurationError(
+            f"Set {CONFIG_NAMESPACE}:tenantId (or {CONFIG_NAMESPACE}:initialDomain) for this stack, "
+            f"or {CONFIG_NAMESPACE}:emulator true to use the local emulated tenant."
+        )
+    tenant = TenantConfig(
+        emulator=emulator,
+        tenant_id=values["tenantId"],
+        initial_domain=(values["initialDomain"] or None) and str(values["initialDomain"]).lower(),
+        cloud=cloud,
+        endpoint=values["endpoint"],
+        authority=values["authority"],
+        scope=values["scope"],
+        ca_file=values["caFile"],
+    )
+    credentials = {env: str(values[key]) for key, env in _CREDENTIAL_ENV.items() if values[key] is not None}
+    state_dir = None
+    if emulator:
+        state_dir = Path(values["emulatorStateDir"] or Path(cwd or Path.cwd()) / ".mailflow" / "emulator")
+    return ProviderSettings(tenant=tenant, credentials=credentials, state_dir=state_dir, source="config")
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> ProviderSettings:
+    """The fallback when the stack config names no tenant: azure-identity's environment variables."""
+    env = os.environ if env is None else env
+    tenant_id = env.get("AZURE_TENANT_ID") or None
+    if not tenant_id:
+        raise ConfigurationError(
+            f"No tenant configured: set {CONFIG_NAMESPACE}:tenantId and a credential with `pulumi config set`, "
+            f"or {CONFIG_NAMESPACE}:emulator true, or AZURE_TENANT_ID and AZURE_CLIENT_* in the environment."
+        )
+    return ProviderSettings(tenant=TenantConfig(tenant_id=tenant_id), credentials={}, source="environment")
+
+
+_REGISTRY: dict[str, ProviderSettings] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def _project() -> str:
+    # The dynamic-provider host configures its Settings from PULUMI_PROJECT (default "project").
+    return os.environ.get("PULUMI_PROJECT") or "project"
+
+
+def register_settings(settings: ProviderSettings | None, project: str | None = None) -> None:
+    """Remember the settings for this host process (called from ``configure()``)."""
+    with _REGISTRY_LOCK:
+        if settings is None:
+            _REGISTRY.pop(project or _project(), None)
+        else:
+            _REGISTRY[project or _project()] = settings
+
+
+def current_settings(project: str | None = None) -> ProviderSettings:
+    """The settings registered by ``configure()``, else the environment's."""
+    with _REGISTRY_LOCK:
+        settings = _REGISTRY.get(project or _project())
+    return settings if settings is not None else settings_from_env()

@@ -1,0 +1,100 @@
+"""The Pulumi program: one dynamic resource per object of ``stacks/<pulumi stack>.yaml``.
+
+``__main__.py`` at the project root is a two-line wrapper around :func:`run`, so the program is importable
+and testable with ``pulumi.runtime.set_mocks``. The stack file is read with the same loader as the ``mailflow``
+CLI (:func:`o365_mailflow.stack.load_stack`), so a bad field fails ``pulumi preview`` with the same
+``FILE:LINE: path: message`` diagnostics before anything reaches the tenant.
+
+Dependencies are explicit because the service enforces an order: accepted domains before connectors (inbound
+connectors may name them), and an enabled OnPremises inbound connector before an outbound connector with
+``routeAllMessagesViaOnPremises`` (centralized transport needs it, exo-cmdlets §4.2 rule 5).
+
+Pulumi logical names are the object names (connector name, domain name). Renaming a connector in the stack file
+therefore shows as a replacement (create the new name, delete the old one) in this program; a program that
+keeps a stable logical name and changes ``name`` gets an in-place rename (the Guid is the id).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pulumi
+
+from .resources import RESOURCE_CLASSES
+
+__all__ = ["declare_stack", "run"]
+
+def _guidance(stack: Any, cloud: str) -> tuple[dict[str, str], str | None]:
+    """MX endpoint per accepted domain and the SPF record, from the routing module (one formula for all)."""
+    from ..routing import guidance
+
+    def fields(type_name: str) -> list[dict[str, Any]]:
+        return [dict(o.fields) for o in stack.of_type(type_name)]
+
+    result = guidance(fields("AcceptedDomain"), fields("InboundConnector"), fields("OutboundConnector"), cloud=cloud)
+    return dict(result.mx_endpoints), result.spf_record
+
+
+def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str, pulumi.CustomResource]]:
+    """Declare every object of ``stack`` as a resource, with the service's ordering as dependencies."""
+    declared: dict[str, dict[str, pulumi.CustomResource]] = {name: {} for name in RESOURCE_CLASSES}
+
+    def declare(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.CustomResource:
+        cls = RESOURCE_CLASSES[obj.spec.type_name]
+        props: dict[str, Any] = dict(obj.fields)
+        if obj.adopt:
+            props["adopt"] = True
+        opts = pulumi.ResourceOptions(depends_on=list(depends_on)) if depends_on else None
+        resource = cls(obj.name, props, opts)
+        declared[obj.spec.type_name][obj.name] = resource
+        return resource
+
+    domains = [declare(o, ()) for o in stack.of_type("AcceptedDomain")]
+    on_premises_inbound = []
+    for obj in stack.of_type("InboundConnector"):
+        resource = declare(obj, domains)
+        if obj.fields.get("connectorType") == "OnPremises" and obj.fields.get("enabled", True):
+            on_premises_inbound.append(resource)
+    for obj in stack.of_type("OutboundConnector"):
+        needs = list(domains)
+        if obj.fields.get("routeAllMessagesViaOnPremises"):
+            needs += on_premises_inbound
+        declare(obj, needs)
+
+    cloud = cloud or getattr(stack.tenant, "cloud", None) or "commercial"
+    mx, spf = _guidance(stack, cloud)
+    pulumi.export("tenant", stack.tenant.label)
+    pulumi.export("inboundConnectorIds", {n: r.id for n, r in declared["InboundConnector"].items()})
+    pulumi.export("outboundConnectorIds", {n: r.id for n, r in declared["OutboundConnector"].items()})
+    pulumi.export("acceptedDomains", {
+        name: {"mxEndpoint": mx.get(name), "spfRecord": spf} for name in declared["AcceptedDomain"]
+    })
+    pulumi.export("mxEndpoints", mx)
+    if spf:
+        pulumi.export("spfRecord", spf)
+    return declared
+
+
+def _config_cloud() -> str | None:
+    value = pulumi.Config("o365-mailflow").get("cloud")
+    return value.lower() if value else None
+
+
+def run(root: Path, stack_name: str | None = None, *, env: Mapping[str, str] | None = None) -> Any:
+    """Load ``stacks/<stack>.yaml`` under ``root`` and declare it; a bad stack file fails with its diagnostics."""
+    from ..errors import StackError
+    from ..stack import load_stack, stack_path
+
+    name = stack_name or pulumi.get_stack()
+    path = stack_path(name, root=root)
+    if not path.exists():
+        raise pulumi.RunError(
+            f"{path}: no stack file for Pulumi stack {name!r}. Create it (see docs/pulumi.md), or select a stack "
+            f"that has one: pulumi stack select <name> for stacks/<name>.yaml."
+        )
+    try:
+        stack = load_stack(path, name=name)
+    except StackError as exc:
+        raise pulumi.RunError(f"{path} is not valid:\n{exc}") from None
+    return declare_stack(stack, cloud=_config_cloud())

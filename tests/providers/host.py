@@ -1,0 +1,151 @@
+"""Speak to ``python -m pulumi.dynamic`` the way the Pulumi engine does.
+
+The engine starts the dynamic-provider host as a plugin, reads the port it prints, sends ``Configure`` with the
+stack's config (keys ``<project>:<key>``, secrets wrapped as secret values), then ``Check``/``Diff``/``Create``/
+``Read``/``Update``/``Delete`` with property structs whose ``__provider`` holds the provider pickled by the SDK.
+A ``Host`` is one such process: one Pulumi command (preview, up, refresh, destroy) is one host process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import grpc
+from google.protobuf import struct_pb2
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2
+from pulumi.runtime.proto.provider_pb2_grpc import ResourceProviderStub
+
+from o365_mailflow.providers import (
+    AcceptedDomainProvider,
+    InboundConnectorProvider,
+    OutboundConnectorProvider,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "o365-mailflow"
+PROVIDERS = {
+    "InboundConnector": InboundConnectorProvider,
+    "OutboundConnector": OutboundConnectorProvider,
+    "AcceptedDomain": AcceptedDomainProvider,
+}
+# The SDK's own serialization, as pulumi.dynamic.Resource.__init__ does it.
+SERIALIZED = {name: serialize_provider(cls()) for name, cls in PROVIDERS.items()}
+UNKNOWN = rpc.UNKNOWN
+
+
+def urn(type_name: str, name: str, stack: str = "test") -> str:
+    return f"urn:pulumi:{stack}::{PROJECT}::pulumi-python:dynamic/exo:{type_name}::{name}"
+
+
+def to_struct(props: Mapping[str, Any]) -> struct_pb2.Struct:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(rpc.serialize_properties(dict(props), {}))
+    finally:
+        loop.close()
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return dict(rpc.deserialize_properties(struct, keep_unknowns=True) or {})
+
+
+def _secret(value: str) -> dict[str, Any]:
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+@dataclass
+class Diff:
+    changes: int
+    replaces: list[str]
+    delete_before_replace: bool
+
+    @property
+    def some(self) -> bool:
+        return self.changes == provider_pb2.DiffResponse.DIFF_SOME
+
+    @property
+    def none(self) -> bool:
+        return self.changes == provider_pb2.DiffResponse.DIFF_NONE
+
+
+class Host:
+    """One ``python -u -m pulumi.dynamic`` process and a gRPC stub to it."""
+
+    def __init__(self, cwd: Path = ROOT, env: Mapping[str, str] | None = None) -> None:
+        full_env = dict(os.environ)
+        full_env["PULUMI_PROJECT"] = PROJECT
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "pulumi.dynamic"],
+            cwd=str(cwd), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            raise RuntimeError(f"the dynamic provider host did not print a port: {line!r} {err}")
+        self.port = int(line)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        self.stub = ResourceProviderStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------------ RPCs
+
+    def configure(self, config: Mapping[str, str], secret_keys: tuple[str, ...] = ()) -> None:
+        args = {f"{PROJECT}:{k}": (_secret(v) if k in secret_keys else v) for k, v in config.items()}
+        variables = {f"{PROJECT}:{k}": v for k, v in config.items()}
+        self.stub.Configure(provider_pb2.ConfigureRequest(
+            variables=variables, args=to_struct(args), acceptSecrets=True, acceptResources=True))
+
+    def check(self, type_name: str, name: str, news: Mapping[str, Any], olds: Mapping[str, Any] | None = None
+              ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        news = {**news, "__provider": SERIALIZED[type_name]}
+        reply = self.stub.Check(provider_pb2.CheckRequest(
+            urn=urn(type_name, name), olds=to_struct(olds or {}), news=to_struct(news), name=name,
+            type=f"pulumi-python:dynamic/exo:{type_name}"))
+        return from_struct(reply.inputs), [(f.property, f.reason) for f in reply.failures]
+
+    def diff(self, type_name: str, name: str, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> Diff:
+        reply = self.stub.Diff(provider_pb2.DiffRequest(
+            id=id_, urn=urn(type_name, name), olds=to_struct(olds), news=to_struct(news)))
+        return Diff(reply.changes, list(reply.replaces), reply.deleteBeforeReplace)
+
+    def create(self, type_name: str, name: str, props: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        reply = self.stub.Create(provider_pb2.CreateRequest(urn=urn(type_name, name), properties=to_struct(props)))
+        return reply.id, from_struct(reply.properties)
+
+    def read(self, type_name: str, name: str, id_: str, outs: Mapping[str, Any], inputs: Mapping[str, Any]
+             ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        reply = self.stub.Read(provider_pb2.ReadRequest(
+            id=id_, urn=urn(type_name, name), properties=to_struct(outs), inputs=to_struct(inputs)))
+        return reply.id, from_struct(reply.properties), from_struct(reply.inputs)
+
+    def update(self, type_name: str, name: str, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+               ) -> dict[str, Any]:
+        reply = self.stub.Update(provider_pb2.UpdateRequest(
+            id=id_, urn=urn(type_name, name), olds=to_struct(olds), news=to_struct(news)))
+        return from_struct(reply.properties)
+
+    def delete(self, type_name: str, name: str, id_: str, outs: Mapping[str, Any]) -> None:
+        self.stub.Delete(provider_pb2.DeleteRequest(id=id_, urn=urn(type_name, name), properties=to_struct(outs)))
