@@ -592,7 +592,7 @@ class _Finding:
     code: str
     summary: str
     detail: str
-    sub: tuple[int, ...] = ()  # index inside a list field
+    # No index inside list fields: values are normalised (sorted), so an index would not match the file.
 
 
 def _items(spec: ResourceSpec, objs: Sequence[Fields], sources: Sequence[Any] | None = None) -> list[_Item]:
@@ -673,7 +673,7 @@ def _check_ip_overlap(inb: list[_Item]) -> list[_Finding]:
             if earlier.values.get("connectorType") != later.values.get("connectorType"):
                 continue
             nets_a = _networks(earlier.values.get("senderIpAddresses") or ())
-            for k, net in enumerate(_networks(later.values.get("senderIpAddresses") or ())):
+            for net in _networks(later.values.get("senderIpAddresses") or ()):
                 hit = next((a for a in nets_a if a.overlaps(net)), None)
                 if hit is not None:
                     found.append(_Finding(
@@ -681,8 +681,7 @@ def _check_ip_overlap(inb: list[_Item]) -> list[_Finding]:
                         f"senderIpAddresses {_net_str(net)} overlaps {_net_str(hit)} of inbound connector "
                         f"{earlier.name}; Exchange "
                         "Online attributes a connection to only one of them.",
-                        f"Remove the overlap from {later.name} or {earlier.name}, or merge the two connectors.",
-                        sub=(k,)))
+                        f"Remove the overlap from {later.name} or {earlier.name}, or merge the two connectors."))
                     break
     return found
 
@@ -709,7 +708,7 @@ def _check_duplicate_domains(out: list[_Item]) -> list[_Finding]:
     for c in out:
         if not _usable_outbound(c.values):
             continue
-        for k, pattern in enumerate(c.values.get("recipientDomains") or ()):
+        for pattern in c.values.get("recipientDomains") or ():
             key = str(pattern).lower()
             first = claimed.setdefault(key, c)
             if first is not c:
@@ -717,7 +716,7 @@ def _check_duplicate_domains(out: list[_Item]) -> list[_Finding]:
                     c, "recipientDomains", "routing.recipient-domain-claimed-twice",
                     f"recipientDomains {key} is also claimed by outbound connector {first.name}; which one "
                     "Exchange Online uses for it is not documented.",
-                    f"Remove {key} from {c.name} or from {first.name}.", sub=(k,)))
+                    f"Remove {key} from {c.name} or from {first.name}."))
         if c.values.get("allAcceptedDomains"):
             if all_accepted is None:
                 all_accepted = c
@@ -765,7 +764,7 @@ def _findings(acc: list[_Item], inb: list[_Item], out: list[_Item], cloud: str) 
 
 
 def _diagnostic(f: _Finding) -> Diagnostic:
-    path: tuple[str | int, ...] = (f.item.spec.stack_key, f.item.index, f.field, *f.sub)
+    path: tuple[str | int, ...] = (f.item.spec.stack_key, f.item.index, f.field)
     file = line = None
     src = f.item.source
     if src is not None:
