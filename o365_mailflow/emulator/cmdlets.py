@@ -38,6 +38,7 @@ __all__ = [
     "UnknownCmdlet",
     "run_cmdlet",
     "seed_accepted_domains",
+    "init_tenant",
     "inbound_record",
     "outbound_record",
     "accepted_domain_record",
@@ -259,6 +260,14 @@ def seed_accepted_domains(store: Store, state: TenantState) -> None:
             for name in names
         ]
         store.put_many(state, DOMAIN, records)
+
+
+def init_tenant(store: Store, tenant_id: str, *, settings: Settings | None = None) -> None:
+    """The server's hook for a new tenant: create its built-in objects (accepted domains) right away."""
+    state = store.resolve(tenant_id)
+    if state is None:
+        raise LookupError(f"unknown tenant {tenant_id!r}")
+    seed_accepted_domains(store, state)
 
 
 # -- output -----------------------------------------------------------------------------------------------
