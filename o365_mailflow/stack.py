@@ -163,6 +163,7 @@ class _Reader:
                        code="yaml.merge")
         out: dict[str, Any] = {}
         seen: dict[str, int] = {}
+        explicit_seen: set[str] = set()
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             key = self.read(key_node, path + ("<key>",)) if isinstance(key_node, ScalarNode) else None
@@ -170,14 +171,20 @@ class _Reader:
             if not isinstance(key, str):
                 self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
                 continue
-            if key in seen and id(key_node) in explicit:
-                self.error(path + (key,), line,
-                           f"duplicate key {key!r} (first at line {seen[key]}); YAML would silently keep only the last",
-                           code="yaml.duplicate-key")
-                continue
-            if key in seen:  # a merged key overridden by an explicit one
-                continue
+            is_explicit = id(key_node) in explicit
+            if key in seen:
+                if not is_explicit:  # merged keys never override
+                    continue
+                if key in explicit_seen:
+                    self.error(path + (key,), line, f"duplicate key {key!r} (first at line {seen[key]}); YAML would "
+                               "silently keep only the last", code="yaml.duplicate-key")
+                    continue
+                # an explicit key overrides one merged in from an anchor: forget the merged value's lines
+                for known in [p for p in self.lines if p[: len(path) + 1] == path + (key,)]:
+                    del self.lines[known]
             seen[key] = line
+            if is_explicit:
+                explicit_seen.add(key)
             self.lines[path + (key,)] = line
             out[key] = self.read(value_node, path + (key,))
         return out
