@@ -360,9 +360,10 @@ def _internal_relay(domain: str, acc: Sequence[Fields], conns: Sequence[Fields],
                              match=chosen.kind, pattern=chosen.pattern, smart_hosts=_smart_hosts(chosen.connector),
                              reason=reason, notes=tuple(notes))
     sub = "" if domain == accepted_name else f" (a subdomain: the connector needs *.{accepted_name})"
+    add = domain if not sub else f"*.{accepted_name}"
     return RouteDecision(**base, path="undeliverable", notes=tuple(notes),
                          reason=f"{head}, but no enabled OnPremises outbound connector covers {domain}{sub}, so mail "
-                                f"to unknown recipients cannot be delivered. Add {domain if not sub else '*.' + str(accepted_name)} "
+                                f"to unknown recipients cannot be delivered. Add {add} "
                                 "to recipientDomains of an OnPremises outbound connector (or allAcceptedDomains: true), "
                                 "or make the domain Authoritative.")
 
@@ -477,9 +478,11 @@ def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, 
         if hits:
             chosen = hits[0]
             notes += _inbound_notes(on_prem + partner, chosen, cert, addr)
-            what = f"TLS certificate {cert_subject}" if how == "certificate" else f"sender IP {ip}"
-            reason = (f"The connection is attributed to OnPremises inbound connector {chosen.get('name')} by its "
-                      f"{what} ({'tlsSenderCertificateName ' + str(chosen.get('tlsSenderCertificateName')) if how == 'certificate' else 'senderIpAddresses'}).")
+            if how == "certificate":
+                what = f"TLS certificate {cert_subject} (tlsSenderCertificateName {chosen.get('tlsSenderCertificateName')})"
+            else:
+                what = f"sender IP {ip} (senderIpAddresses)"
+            reason = f"The connection is attributed to OnPremises inbound connector {chosen.get('name')} by its {what}."
             if len(hits) > 1:
                 reason += (" Other OnPremises connectors match too (" + ", ".join(str(h.get("name")) for h in hits[1:])
                            + "): remove the overlap so attribution does not depend on an undocumented order.")
@@ -653,7 +656,8 @@ def _check_certificates(acc: list[_Item], inb: list[_Item]) -> list[_Finding]:
         if not _belongs_to_accepted(str(name), known):
             found.append(_Finding(
                 c, "tlsSenderCertificateName", "routing.certificate-not-accepted-domain",
-                f"tlsSenderCertificateName {name} matches no accepted domain, so since the 2023 relay rules "
+                f"tlsSenderCertificateName {name} of inbound connector {c.name} matches no accepted domain, so "
+                "since the 2023 relay rules "
                 "on-premises servers using this certificate can relay to the internet only when the MAIL FROM "
                 "domain is an accepted domain.",
                 "Use a certificate whose subject is in one of your accepted domains (e.g. mail."
@@ -678,8 +682,8 @@ def _check_ip_overlap(inb: list[_Item]) -> list[_Finding]:
                 if hit is not None:
                     found.append(_Finding(
                         later, "senderIpAddresses", "routing.sender-ip-overlap",
-                        f"senderIpAddresses {_net_str(net)} overlaps {_net_str(hit)} of inbound connector "
-                        f"{earlier.name}; Exchange "
+                        f"senderIpAddresses {_net_str(net)} of inbound connector {later.name} overlaps "
+                        f"{_net_str(hit)} of {earlier.name}; Exchange "
                         "Online attributes a connection to only one of them.",
                         f"Remove the overlap from {later.name} or {earlier.name}, or merge the two connectors."))
                     break
@@ -695,7 +699,8 @@ def _check_restrict_on_prem(inb: list[_Item]) -> list[_Finding]:
             if c.values.get(fld):
                 found.append(_Finding(
                     c, fld, "routing.restrict-on-onpremises",
-                    f"{fld} has no effect on an OnPremises connector; it applies only to Partner connectors.",
+                    f"{fld} has no effect on OnPremises inbound connector {c.name}; it applies only to Partner "
+                    "connectors.",
                     f"Remove {fld} from {c.name}; to lock sender domains to these IPs or this certificate, add a "
                     "Partner inbound connector for those sender domains with the setting (both can coexist)."))
     return found
@@ -714,7 +719,7 @@ def _check_duplicate_domains(out: list[_Item]) -> list[_Finding]:
             if first is not c:
                 found.append(_Finding(
                     c, "recipientDomains", "routing.recipient-domain-claimed-twice",
-                    f"recipientDomains {key} is also claimed by outbound connector {first.name}; which one "
+                    f"recipientDomains {key} of outbound connector {c.name} is also claimed by {first.name}; which one "
                     "Exchange Online uses for it is not documented.",
                     f"Remove {key} from {c.name} or from {first.name}."))
         if c.values.get("allAcceptedDomains"):
@@ -723,8 +728,8 @@ def _check_duplicate_domains(out: list[_Item]) -> list[_Finding]:
             else:
                 found.append(_Finding(
                     c, "allAcceptedDomains", "routing.recipient-domain-claimed-twice",
-                    f"allAcceptedDomains is also true on outbound connector {all_accepted.name}; both claim every "
-                    "accepted domain.",
+                    f"allAcceptedDomains is true on outbound connectors {all_accepted.name} and {c.name}; both "
+                    "claim every accepted domain.",
                     f"Set allAcceptedDomains: true on one connector only ({all_accepted.name} or {c.name})."))
     return found
 

@@ -78,7 +78,8 @@ def _warnings(stack: Any, objects: dict[str, list[dict[str, Any]]], live: bool) 
 
 
 def _text_outbound(d: Any) -> list[str]:
-    accepted = f", {d.domain_type} accepted domain {d.accepted_domain}" if d.accepted_domain else ", not an accepted domain"
+    accepted = (f", {d.domain_type} accepted domain {d.accepted_domain}" if d.accepted_domain
+                else ", not an accepted domain")
     lines = [f"Recipient: {d.recipient} (domain {d.domain}{accepted})"]
     route = {
         "connector": f"outbound connector {d.connector}",
