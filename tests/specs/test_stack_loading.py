@@ -12,6 +12,7 @@ Matrix:
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -253,3 +254,24 @@ def test_validate_stack_returns_diagnostics_instead_of_raising(tmp_path: Path) -
     stack, diags = validate_stack(stack_file)
     assert stack is None
     assert [(d.dotted_path, d.line, d.severity) for d in diags] == [("acceptedDomains", 3, Severity.ERROR)]
+
+
+def test_validating_with_the_routing_checks_loads_no_http_client() -> None:
+    code = (
+        "import sys; from o365_mailflow.stack import validate_stack; "
+        "stack, diags = validate_stack('stacks/dev.yaml'); assert stack is not None; "
+        "print(sorted(m for m in sys.modules if m in ('requests', 'msal', 'o365_mailflow.client')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"
+
+
+def test_quiet_prints_problems_only(tmp_path: Path, runner: CliRunner) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("tenant:\n  emulator: true\n", encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tenant:\n  emulator: true\nprune: 0\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", "-q", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"{bad}:3: prune: 0 is a number, not a boolean; write true or false "
+                                          "(allowed: true, false)"]
