@@ -1,0 +1,190 @@
+"""The Pulumi program (``__main__.py``) under ``pulumi.runtime.set_mocks``: what it registers with the engine.
+
+Matrix:
+- stacks/dev.yaml and stacks/prod.yaml: resource types (own type tokens), names, inputs, dependencies
+  (every connector after every accepted domain), stack outputs (connector ids, MX endpoints, SPF);
+- a stack with centralized transport: the outbound connector depends on the OnPremises inbound connector;
+- a declared null travels as ``declaredNulls`` (Pulumi drops None-valued inputs);
+- a bad stack file fails the program with the loader's file:line diagnostics;
+- the ``__provider`` input of every resource is the pickled, empty provider class (no config, no secret).
+
+Mocks replace the engine, so no provider method runs here (see test_engine_protocol.py for that).
+"""
+
+from __future__ import annotations
+
+import base64
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "pulumi-python:dynamic/exo:"
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return value["value"]
+    return value
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, stack: str, program: Any) -> tuple[dict[tuple[str, str], dict], dict]:
+    """Run ``program`` under mocks; return {(type, name): {inputs, deps}} and the stack outputs."""
+    registered: dict[tuple[str, str], dict[str, Any]] = {}
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def record(monitor: Any, request: Any) -> Any:
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = {k: _plain(v) for k, v in rpc.deserialize_properties(request.object).items()}
+            registered[(request.type, request.name)] = {
+                "inputs": inputs,
+                "deps": {d.rsplit("::", 1)[1] for d in request.dependencies},
+            }
+        return original(monitor, request)
+
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
+    pulumi.runtime.set_mocks(_Mocks(), project="o365-mailflow", stack=stack, preview=False)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        program()
+        root = pulumi.runtime.settings.get_root_resource()
+        stack_outputs = dict(getattr(root, "outputs", {}) or {})
+        return pulumi.Output.all(**stack_outputs).apply(outputs.update)
+
+    run()
+    return registered, outputs
+
+
+def _main() -> None:
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_program_declares_every_object_of_the_stack_file_with_its_own_type_token(
+    monkeypatch: pytest.MonkeyPatch, stack: str
+) -> None:
+    registered, outputs = _run(monkeypatch, stack, _main)
+
+    assert sorted(registered) == sorted([
+        (TOKEN + "AcceptedDomain", "contoso.com"),
+        (TOKEN + "AcceptedDomain", "sales.contoso.com"),
+        (TOKEN + "AcceptedDomain", "fabrikam.com"),
+        (TOKEN + "InboundConnector", "Relay from office printers and apps"),
+        (TOKEN + "InboundConnector", "Relay from on-premises Exchange (certificate)"),
+        (TOKEN + "OutboundConnector", "To on-premises Exchange"),
+    ])
+    relay = registered[(TOKEN + "InboundConnector", "Relay from office printers and apps")]["inputs"]
+    assert relay["connectorType"] == "OnPremises"
+    assert relay["senderIpAddresses"] == ["198.51.100.0/28", "203.0.113.10", "203.0.113.11"]  # normalised set
+    assert relay["senderDomains"] == ["*"]
+    outbound = registered[(TOKEN + "OutboundConnector", "To on-premises Exchange")]["inputs"]
+    assert outbound["smartHosts"] == ["mail.contoso.com"]
+    assert outbound["tlsSettings"] == "DomainValidation"
+    assert outbound["useMxRecord"] is False
+    contoso = registered[(TOKEN + "AcceptedDomain", "contoso.com")]["inputs"]
+    assert contoso["domainType"] == "InternalRelay" and contoso["matchSubDomains"] is False
+    # Undeclared fields are not inputs: they are not managed.
+    assert "enabled" not in relay and "testMode" not in outbound
+
+    domains = {"contoso.com", "sales.contoso.com", "fabrikam.com"}
+    for (type_token, name), entry in registered.items():
+        if type_token.endswith("Connector"):
+            assert domains <= entry["deps"], f"{name} must wait for the accepted domains"
+        else:
+            assert entry["deps"] == set()
+
+    assert set(outputs["inboundConnectorIds"]) == {
+        "Relay from office printers and apps", "Relay from on-premises Exchange (certificate)"}
+    assert outputs["outboundConnectorIds"] == {"To on-premises Exchange": "To on-premises Exchange-id"}
+    assert outputs["mxEndpoints"]["contoso.com"] == "contoso-com.mail.protection.outlook.com"
+    assert outputs["acceptedDomains"]["sales.contoso.com"]["mxEndpoint"] == "sales-contoso-com.mail.protection.outlook.com"
+    assert "include:spf.protection.outlook.com" in outputs["spfRecord"]
+    assert "ip4:203.0.113.10" in outputs["spfRecord"]
+
+
+HYBRID = """\
+tenant:
+  emulator: true
+acceptedDomains:
+  - domainName: contoso.com
+    domainType: InternalRelay
+inboundConnectors:
+  - name: From on-premises
+    connectorType: OnPremises
+    senderDomains: ["*"]
+    senderIpAddresses: [203.0.113.10]
+  - name: From partner
+    connectorType: Partner
+    senderDomains: [fabrikam.com]
+outboundConnectors:
+  - name: Centralized transport
+    connectorType: OnPremises
+    recipientDomains: ["*"]
+    routeAllMessagesViaOnPremises: true
+    useMxRecord: false
+    smartHosts: [mail.contoso.com]
+  - name: To partner
+    recipientDomains: [fabrikam.com]
+    tlsSettings: null
+"""
+
+
+def test_centralized_transport_waits_for_the_on_premises_inbound_connector(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "hybrid.yaml").write_text(HYBRID, encoding="utf-8")
+    from o365_mailflow.providers.program import run
+
+    registered, _ = _run(monkeypatch, "hybrid", lambda: run(tmp_path))
+
+    central = registered[(TOKEN + "OutboundConnector", "Centralized transport")]
+    assert central["deps"] == {"contoso.com", "From on-premises"}
+    partner = registered[(TOKEN + "OutboundConnector", "To partner")]
+    assert partner["deps"] == {"contoso.com"}
+    # tlsSettings: null is declared (opportunistic TLS) although Pulumi drops None-valued inputs.
+    assert partner["inputs"]["declaredNulls"] == ["tlsSettings"]
+    assert "tlsSettings" not in partner["inputs"]
+
+
+def test_a_bad_stack_file_fails_the_program_with_file_line_and_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "bad.yaml").write_text(
+        "tenant:\n  emulator: true\ninboundConnectors:\n  - name: X\n    senderDomains: ['*']\n"
+        "    senderIpAddresses: [10.0.0.1]\n", encoding="utf-8")
+    from o365_mailflow.providers.program import run
+
+    with pytest.raises(pulumi.RunError) as info:
+        _run(monkeypatch, "bad", lambda: run(tmp_path))
+    message = str(info.value)
+    assert "bad.yaml:6" in message and "senderIpAddresses[0]" in message
+
+
+def test_every_resource_carries_only_the_empty_provider_class_in_its_provider_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered, _ = _run(monkeypatch, "dev", _main)
+    for (type_token, name), entry in registered.items():
+        pickled = base64.b64decode(entry["inputs"]["__provider"])
+        type_name = type_token.rsplit(":", 1)[1]
+        assert b"o365_mailflow.providers.base" in pickled
+        assert f"{type_name}Provider".encode() in pickled
+        # A class reference and an empty instance: nothing else (no config, settings, client or session).
+        assert len(pickled) < 120, (name, pickled)
