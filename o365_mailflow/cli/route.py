@@ -62,7 +62,7 @@ def _live_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
     try:
         client = open_client(stack.tenant, env=os.environ, state_dir=state_dir)
         snapshot = take_snapshot(client)
-    except (MailflowError, ValueError) as exc:
+    except (MailflowError, ValueError, OSError) as exc:
         _fail(f"could not read the tenant ({exc}); nothing was simulated")
     return {t: [dict(o.fields) for o in snapshot.of_type(t)] for t in _TYPES}
 
