@@ -193,7 +193,11 @@ class Bool(Kind):
         raise KindError(f"expected true or false, got {_show(value)}")
 
     def live(self, value: Any) -> Any:
-        return bool(value) if value is not None else None
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):  # bool("False") would be True
+            return value.strip().lower() == "true"
+        return bool(value)
 
 
 class Text(Kind):
@@ -346,6 +350,11 @@ class Domain(Kind):
                 else f"{text} has a wildcard where none is allowed"
             )
         return _check_domain(text)
+
+    def live(self, value: Any) -> Any:
+        if self.nullable and (value is None or (isinstance(value, str) and not value.strip())):
+            return None
+        return super().live(value)
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": ["string", "null"] if self.nullable else "string", "description": self.describe()}

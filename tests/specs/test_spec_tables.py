@@ -167,8 +167,12 @@ def test_live_records_normalise_to_the_stack_vocabulary() -> None:
         ({"SenderIPAddresses": ["203.0.113.9/24", "198.51.100.1/32"]},
          {"senderIpAddresses": ["198.51.100.1", "203.0.113.0/24"]}),
         ({"EFUsers": None}, {"efUsers": []}),
+        ({"Enabled": "False", "RequireTls": "true"}, {"enabled": False, "requireTls": True}),
+        ({"TlsSenderCertificateName": ""}, {"tlsSenderCertificateName": None}),
+        ({"TlsSenderCertificateName": "*.Contoso.COM"}, {"tlsSenderCertificateName": "*.contoso.com"}),
     ],
-    ids=["smtp-address-space", "null-source", "source-case", "ip-forms", "null-list"],
+    ids=["smtp-address-space", "null-source", "source-case", "ip-forms", "null-list", "bool-as-text",
+         "empty-certificate-name", "certificate-name-case"],
 )
 def test_live_values_in_other_shapes_normalise_like_desired_ones(record: dict[str, Any],
                                                                  expected: dict[str, Any]) -> None:
