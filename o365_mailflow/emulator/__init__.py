@@ -1,0 +1,182 @@
+"""An emulated Exchange Online tenant (admin API + Entra token endpoints) over local HTTPS.
+
+Why: no machine here reaches Microsoft 365, and users want to try a stack offline; so the CLI's default
+tenant (``tenant: {emulator: true}``) and every integration test talk to this emulator, through the same
+MSAL + requests + TLS path as production. It is written from the service contract (``exo-admin-api.md``,
+``exo-cmdlets.md``) and imports nothing from the rest of ``o365_mailflow``, so a client bug cannot hide itself.
+
+    from o365_mailflow.emulator import EmulatorServer, ensure_running
+    server = EmulatorServer(state_dir).start()   # server.base_url, server.ca_path; server.stop()
+    info = ensure_running(state_dir)             # reuse `mailflow emulator serve`, or start one in-process
+
+The default tenant and its app are :data:`DEFAULT_SEED` (``seed.json``): tenant
+``6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f`` (``contoso.onmicrosoft.com``), app
+``0e0e0e0e-1111-4222-8333-444444444444`` with the emulator-only secret in that file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .server import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_INITIAL_DOMAIN,
+    DEFAULT_SEED,
+    DEFAULT_TENANT_ID,
+    EmulatorBusy,
+    EmulatorServer,
+    load_seed,
+)
+
+__all__ = [
+    "EmulatorServer",
+    "EmulatorInfo",
+    "EmulatorBusy",
+    "ensure_running",
+    "default_state_dir",
+    "read_server_json",
+    "DEFAULT_SEED",
+    "DEFAULT_TENANT_ID",
+    "DEFAULT_INITIAL_DOMAIN",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "STATE_DIR_ENV",
+    "load_seed",
+]
+
+STATE_DIR_ENV = "MAILFLOW_STATE_DIR"
+SERVER_JSON = "server.json"
+
+
+@dataclass(frozen=True)
+class EmulatorInfo:
+    """How to reach a running emulator and its default tenant's well-known app."""
+
+    base_url: str
+    ca_path: Path
+    tenant_id: str
+    initial_domain: str
+    client_id: str
+    client_secret: str | None
+
+    def __repr__(self) -> str:  # the secret is emulator-only, but keep the habit: never print secrets
+        return (
+            f"EmulatorInfo(base_url={self.base_url!r}, ca_path={str(self.ca_path)!r}, tenant_id={self.tenant_id!r}, "
+            f"initial_domain={self.initial_domain!r}, client_id={self.client_id!r}, client_secret=***)"
+        )
+
+
+def default_state_dir(root: Path | None = None) -> Path:
+    """``$MAILFLOW_STATE_DIR/emulator`` if set, else ``<root or cwd>/.mailflow/emulator``."""
+    env = os.environ.get(STATE_DIR_ENV)
+    if env:
+        return Path(env) / "emulator"
+    return (root or Path.cwd()) / ".mailflow" / "emulator"
+
+
+def _effective_state_dir(state_dir: Path | None) -> Path:
+    # Callers pass the project default `<root>/.mailflow/emulator`; MAILFLOW_STATE_DIR must still win there, so
+    # tests never touch a project's own .mailflow (an explicit other directory is kept as given).
+    if state_dir is None or (os.environ.get(STATE_DIR_ENV) and Path(state_dir).parts[-2:] == (".mailflow", "emulator")):
+        return default_state_dir()
+    return Path(state_dir)
+
+
+_RUNNING: dict[Path, EmulatorServer] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def read_server_json(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(state_dir) / SERVER_JSON).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def write_server_json(server: EmulatorServer) -> Path:
+    """Record a running server so other processes (the CLI, Pulumi's provider host) reuse it."""
+    info = info_for(server)
+    data = {**asdict(info), "ca_path": str(info.ca_path), "pid": os.getpid(), "started": time.time()}
+    path = server.state_dir / SERVER_JSON
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the emulator-only secret
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def remove_server_json(server: EmulatorServer) -> None:
+    data = read_server_json(server.state_dir)
+    if data and data.get("pid") == os.getpid() and data.get("base_url") == server.base_url:
+        (server.state_dir / SERVER_JSON).unlink(missing_ok=True)
+
+
+def info_for(server: EmulatorServer) -> EmulatorInfo:
+    tenant = server.default_tenant()
+    return EmulatorInfo(
+        base_url=server.base_url,
+        ca_path=Path(server.ca_path),
+        tenant_id=tenant.get("tenant_id", ""),
+        initial_domain=tenant.get("initial_domain", ""),
+        client_id=tenant.get("client_id", ""),
+        client_secret=tenant.get("client_secret"),
+    )
+
+
+def _alive(data: dict[str, Any]) -> bool:
+    """Does the recorded server answer its health check over TLS (verified with its own CA)?"""
+    try:
+        context = ssl.create_default_context(cafile=str(data["ca_path"]))
+        with urllib.request.urlopen(f"{data['base_url']}/_emulator/health", timeout=3, context=context) as resp:
+            return bool(resp.status == 200)
+    except (OSError, KeyError, ValueError, urllib.error.URLError, ssl.SSLError):
+        return False
+
+
+def _info_from_json(data: dict[str, Any]) -> EmulatorInfo:
+    return EmulatorInfo(
+        base_url=str(data["base_url"]),
+        ca_path=Path(data["ca_path"]),
+        tenant_id=str(data["tenant_id"]),
+        initial_domain=str(data["initial_domain"]),
+        client_id=str(data["client_id"]),
+        client_secret=data.get("client_secret"),
+    )
+
+
+def ensure_running(state_dir: Path | None = None, *, wait: float = 15.0) -> EmulatorInfo:
+    """Reuse the emulator recorded in ``state_dir/server.json`` if it answers; otherwise start one in this
+    process (a daemon thread that ends with the process) and record it there."""
+    state_dir = _effective_state_dir(state_dir).resolve()
+    with _RUNNING_LOCK:
+        server = _RUNNING.get(state_dir)
+        if server is not None and server.running:
+            return info_for(server)
+        deadline = time.monotonic() + wait
+        while True:
+            data = read_server_json(state_dir)
+            if data and _alive(data):
+                return _info_from_json(data)
+            server = EmulatorServer(state_dir)
+            try:
+                server.start()
+            except EmulatorBusy:
+                # Another process owns the directory and is still starting: wait for its server.json.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                continue
+            write_server_json(server)
+            _RUNNING[state_dir] = server
+            return info_for(server)

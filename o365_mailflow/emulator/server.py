@@ -1,0 +1,904 @@
+"""The emulated tenant's HTTPS front: Entra token endpoints, the admin API and the test control endpoints.
+
+Why: every test and every offline run of the CLI goes through the same HTTP/TLS/MSAL path as production, so
+this server reproduces the transport contract of exo-admin-api.md (§1 URLs, §2 the ``CmdletInput`` body, §3 the
+success envelope and paging, §4 the 401/403/400/404 shapes, §5 throttling) on Flask, served by werkzeug's
+threaded server with an SSL context from :mod:`.certs`. Cmdlet behaviour lives in :mod:`.cmdlets`; this module
+only does HTTP: bearer validation, body parsing, ``$select``, ``Prefer: odata.maxpagesize`` with
+``@odata.nextLink`` continuations, the request log and fault injection.
+
+Control endpoints (not part of the service; for tests, benchmarks and curious users) live under ``/_emulator/``:
+
+``GET /_emulator/health``; ``GET|DELETE /_emulator/requests?tenant=&kind=invoke|token|all``;
+``GET|POST|DELETE /_emulator/faults[?tenant=]`` (see :mod:`.faults`); ``POST /_emulator/reset`` (everything
+back to the seed, or ``{"tenant": id}`` to empty one tenant); ``GET|POST /_emulator/tenants`` (add a tenant:
+the seed's tenant format, answers with the generated credentials); ``POST /_emulator/federated-token``
+(``{"subject", "audience"?, "lifetime"?}``: a workload-identity token from the emulator's own issuer
+``<base_url>/_emulator/oidc``, for apps whose federated credential names that issuer).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fcntl
+import hashlib
+import json
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, Response, request
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from . import tokens
+from .certs import ensure_tls
+from .errors import CmdletError, error_body
+from .faults import CONCURRENCY_TEXT, FaultBook
+from .settings import Settings
+from .store import Store, TenantState
+
+__all__ = [
+    "EmulatorServer",
+    "EmulatorBusy",
+    "load_seed",
+    "DEFAULT_SEED",
+    "DEFAULT_TENANT_ID",
+    "DEFAULT_INITIAL_DOMAIN",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "tenant_from_seed",
+]
+
+SEED_FILE = Path(__file__).with_name("seed.json")
+
+
+def load_seed(path: Path | None = None) -> dict[str, Any]:
+    """Read a seed file (default: the packaged ``seed.json``)."""
+    return json.loads((path or SEED_FILE).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+# The embedded default tenant, like Azurite's well-known account key: public on purpose, emulator-only.
+DEFAULT_SEED: dict[str, Any] = load_seed()
+_DEFAULT_TENANT = DEFAULT_SEED["tenants"][0]
+DEFAULT_TENANT_ID: str = _DEFAULT_TENANT["tenant_id"]
+DEFAULT_INITIAL_DOMAIN: str = _DEFAULT_TENANT["initial_domain"]
+DEFAULT_CLIENT_ID: str = _DEFAULT_TENANT["apps"][0]["client_id"]
+DEFAULT_CLIENT_SECRET: str = _DEFAULT_TENANT["apps"][0]["client_secret"]
+
+NUL_BODY = b"\x00" * 4096  # a 403 from the service is ~4 KB of NUL bytes, not JSON [LIVE S5, S12a]
+ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+MORE_RESULTS = (
+    "There are more results available than are currently displayed. To view them, increase the value for "
+    "the ResultSize parameter."
+)
+PAGINATION_MESSAGE = "Expired or Invalid pagination request. Default Expiry time is 00:30:00"
+_PREFER = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)", re.IGNORECASE)
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_LOG_CAP = 200_000
+
+Runner = Callable[..., Any]  # cmdlets.run_cmdlet's signature
+
+
+class EmulatorBusy(RuntimeError):
+    """Another emulator process already serves this state directory."""
+
+
+class _DropConnection(ConnectionResetError):
+    """Raised through werkzeug so it closes the socket without answering (werkzeug ignores ConnectionError)."""
+
+
+class BadRequestBody(ValueError):
+    pass
+
+
+def tenant_from_seed(entry: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], dict[str, str | None]]:
+    """Seed tenant entry -> (tenant id, initial domain, stored config, {client_id: plain secret or None}).
+
+    Seed tenant keys: ``tenant_id`` (default: a new GUID), ``initial_domain`` (default
+    ``t<8 hex>.onmicrosoft.com``), ``verified_domains`` (list), ``apps`` (see :func:`tokens.app_config_from_seed`),
+    ``settings`` (optional per-tenant :class:`Settings` overrides, e.g. ``{"test_mode_listing": "include"}``).
+    """
+    tenant_id = str(entry.get("tenant_id") or uuid.uuid4()).lower()
+    if not _GUID.match(tenant_id):
+        raise ValueError(f"tenant_id must be a GUID, got {tenant_id!r}")
+    initial = str(entry.get("initial_domain") or f"t{tenant_id[:8]}.onmicrosoft.com").lower()
+    if not initial.endswith(".onmicrosoft.com"):
+        raise ValueError(f"the initial domain must end with .onmicrosoft.com, got {initial!r}")
+    apps, plain = [], {}
+    for app_entry in entry.get("apps", []):
+        app, secret = tokens.app_config_from_seed(app_entry)
+        apps.append(app)
+        plain[app["client_id"]] = secret
+    verified = [str(d).lower() for d in entry.get("verified_domains", [])]
+    config: dict[str, Any] = {"verified_domains": verified, "apps": apps}
+    if entry.get("settings"):
+        Settings().with_overrides(dict(entry["settings"]))  # fail early on an unknown setting
+        config["settings"] = dict(entry["settings"])
+    return tenant_id, initial, config, plain
+
+
+@dataclass
+class _Cursor:
+    """A paged result kept for its $skiptoken continuations (stable order: no duplicate, no gap)."""
+
+    tenant_id: str
+    body_hash: str
+    created: float
+    values: list[dict[str, Any]]
+    warnings: list[str]
+    page_size: int
+
+
+@dataclass
+class _Context:
+    store: Store
+    settings: Settings
+    key: tokens.SigningKey
+    faults: FaultBook = field(default_factory=FaultBook)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    log_lock: threading.Lock = field(default_factory=threading.Lock)
+    cursors: dict[str, _Cursor] = field(default_factory=dict)
+    cursor_lock: threading.Lock = field(default_factory=threading.Lock)
+    seed: dict[str, Any] = field(default_factory=dict)
+    runner: Runner | None = None
+    base_url: str = ""
+
+
+def _default_runner() -> tuple[Runner, type[Exception]]:
+    from . import cmdlets  # imported late: the cmdlet layer is owned and loaded separately
+
+    return cmdlets.run_cmdlet, cmdlets.UnknownCmdlet
+
+
+def _init_tenant_objects(store: Store, state: TenantState, settings: Settings) -> None:
+    """Let the cmdlet layer create a new tenant's built-in objects (its accepted domains), if it wants to."""
+    try:
+        from . import cmdlets
+    except ImportError:
+        return
+    init = getattr(cmdlets, "init_tenant", None)
+    if init is not None:
+        init(store, state.tenant_id, settings=settings)
+
+
+def seed_store(store: Store, seed: Mapping[str, Any], settings: Settings) -> None:
+    for entry in seed.get("tenants", []):
+        tenant_id, initial, config, _ = tenant_from_seed(entry)
+        state = store.add_tenant(tenant_id, initial, config)
+        _init_tenant_objects(store, state, settings)
+    store.set_meta("seeded", "1")
+
+
+# -- the Flask application -----------------------------------------------------------------------------------
+
+
+def _json_response(obj: Any, status: int = 200, content_type: str = "application/json; charset=utf-8") -> Response:
+    return Response(json.dumps(obj, ensure_ascii=False), status=status, content_type=content_type)
+
+
+def _empty_401(description: str = "invalid_token") -> Response:
+    # The service answers 401 with no body [LIVE S5]; the header says why, for humans reading a trace.
+    return Response(
+        b"",
+        status=401,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'},
+    )
+
+
+def _nul_403() -> Response:
+    return Response(NUL_BODY, status=403, content_type="application/octet-stream")
+
+
+def _body_hash(cmdlet: str, parameters: Mapping[str, Any]) -> str:
+    canonical = json.dumps([cmdlet.lower(), {k.lower(): v for k, v in parameters.items()}], sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _parse_body(raw: bytes) -> tuple[str, dict[str, Any]]:
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise BadRequestBody("The request body is not valid JSON.") from None
+    cmdlet_input = None
+    if isinstance(body, dict):
+        cmdlet_input = next((v for k, v in body.items() if k.lower() == "cmdletinput"), None)
+    if not isinstance(cmdlet_input, dict):
+        raise BadRequestBody("The request body must be {\"CmdletInput\": {\"CmdletName\": ..., \"Parameters\": {...}}}.")
+    fields = {k.lower(): v for k, v in cmdlet_input.items()}
+    name = fields.get("cmdletname")
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequestBody("CmdletInput.CmdletName is required.")
+    params = fields.get("parameters")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise BadRequestBody("CmdletInput.Parameters must be an object.")
+    return name.strip(), params
+
+
+def _select(values: list[dict[str, Any]], select: str | None) -> list[dict[str, Any]]:
+    """``$select=A,B``: keep those properties (names case-insensitive) and their ``@`` annotations."""
+    if not select:
+        return values
+    wanted = {name.strip().lower() for name in select.split(",") if name.strip()}
+    return [
+        {k: v for k, v in value.items() if k.split("@", 1)[0].lower() in wanted}
+        for value in values
+    ]
+
+
+def _page_size(settings: Settings) -> int:
+    match = _PREFER.search(request.headers.get("Prefer", ""))
+    if match and int(match.group(1)) > 0:
+        return int(match.group(1))
+    return int(settings.default_page_size)
+
+
+def _skiptoken_encode(cursor_id: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{cursor_id}:{offset}".encode("ascii")).decode("ascii").rstrip("=")
+
+
+def _skiptoken_decode(token: str) -> tuple[str, int] | None:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+        cursor_id, offset = text.split(":")
+        return cursor_id, int(offset)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """werkzeug's handler, without a log line per request (the emulator keeps its own request log)."""
+
+    verbose = False
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.verbose:
+            super().log_request(code, size)
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        if self.verbose:
+            super().log_error(format, *args)
+
+
+def _drop_middleware(app: Any) -> Callable[..., Any]:
+    """Turn a view's "drop this connection" verdict into a closed socket and no HTTP answer."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        result = app(environ, start_response)
+        if environ.get("emulator.drop"):
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            raise _DropConnection("fault injection: connection dropped")
+        return result
+
+    return middleware
+
+
+def _lower_adminapi_path(app: Any) -> Callable[..., Any]:
+    """The service's path is case-insensitive (``AdminApi`` is used by some clients [S3]); Flask's routing is not."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        parts = path.split("/")
+        if len(parts) >= 5 and parts[1].lower() == "adminapi":
+            parts[1] = "adminapi"
+            parts[2] = parts[2].lower()
+            parts[4:] = [p.lower() for p in parts[4:]]
+            environ["PATH_INFO"] = "/".join(parts)
+        return app(environ, start_response)
+
+    return middleware
+
+
+def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists every route
+    app = Flask("o365_mailflow.emulator")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    def host_url() -> str:
+        return request.host_url.rstrip("/")
+
+    def resolve(segment: str) -> TenantState | None:
+        return ctx.store.resolve(segment)
+
+    def find_app(state: TenantState, client_id: str) -> dict[str, Any] | None:
+        return next((a for a in state.config.get("apps", []) if a["client_id"] == client_id.lower()), None)
+
+    def record(entry: dict[str, Any]) -> None:
+        with ctx.log_lock:
+            entry["seq"] = len(ctx.log) + 1
+            entry["time"] = time.time()
+            ctx.log.append(entry)
+            if len(ctx.log) > _LOG_CAP:
+                del ctx.log[: len(ctx.log) - _LOG_CAP]
+
+    # -- Entra ---------------------------------------------------------------------------------------------
+
+    def unknown_tenant(segment: str) -> Response:
+        err = tokens.TokenError(
+            400,
+            "invalid_tenant",
+            90002,
+            f"Tenant '{segment}' not found. Check to make sure you have the correct tenant ID and are signing "
+            "into the correct cloud.",
+        )
+        return _json_response(err.body(), 400)
+
+    @app.get("/<segment>/v2.0/.well-known/openid-configuration")
+    def openid_configuration(segment: str) -> Response:
+        state = resolve(segment)
+        if state is None:
+            return unknown_tenant(segment)
+        return _json_response(tokens.openid_configuration(host_url(), segment, state.tenant_id))
+
+    @app.get("/<segment>/discovery/v2.0/keys")
+    def jwks(segment: str) -> Response:
+        if resolve(segment) is None:
+            return unknown_tenant(segment)
+        return _json_response(ctx.key.jwks())
+
+    @app.get("/common/discovery/instance")
+    def instance_discovery() -> Response:
+        endpoint = request.args.get("authorization_endpoint", "")
+        return _json_response(tokens.instance_discovery(host_url(), endpoint))
+
+    @app.post("/<segment>/oauth2/v2.0/token")
+    def token(segment: str) -> Response:
+        form = request.form
+        client_id = (form.get("client_id") or "").lower()
+        entry: dict[str, Any] = {"kind": "token", "tenant": None, "client_id": client_id, "status": 0}
+        try:
+            state = resolve(segment)
+            if state is None:
+                return unknown_tenant(segment)
+            entry["tenant"] = state.tenant_id
+            if form.get("grant_type") != "client_credentials":
+                raise tokens.TokenError(
+                    400, "unsupported_grant_type", 70003,
+                    "The app requested an unsupported grant type; the emulator supports client_credentials only.",
+                )
+            registration = find_app(state, client_id) if client_id else None
+            if registration is None:
+                raise tokens.TokenError(
+                    400, "unauthorized_client", 700016,
+                    f"Application with identifier '{client_id}' was not found in the directory "
+                    f"'{state.tenant_id}'. This can happen if the application has not been installed by the "
+                    "administrator of the tenant or consented to by any user in the tenant.",
+                )
+            scope = (form.get("scope") or "").strip()
+            if len(scope.split()) != 1 or not scope.endswith("/.default"):
+                raise tokens.TokenError(
+                    400, "invalid_scope", 1002012,
+                    f"The provided value for scope {scope} is not valid. Client credential flows must have a scope "
+                    "value with /.default suffixed to the resource identifier (application ID URI).",
+                )
+            endpoints = {
+                f"{host_url()}/{seg}/oauth2/v2.0/token"
+                for seg in (segment, state.tenant_id, state.initial_domain, *state.config.get("verified_domains", []))
+            }
+            method = tokens.authenticate_client(
+                registration, form, token_endpoints=endpoints, own_key=ctx.key, own_issuer=own_issuer()
+            )
+            entry["method"] = method
+            lifetime = ctx.faults.value(state.tenant_id, "token_lifetime")
+            if lifetime is None:
+                lifetime = int(ctx.settings.token_lifetime)
+            access = tokens.issue_access_token(
+                ctx.key,
+                tenant_id=state.tenant_id,
+                app=registration,
+                audience=scope[: -len("/.default")],
+                lifetime=int(lifetime),
+                method=method,
+            )
+            entry["status"] = 200
+            return _json_response(
+                {"token_type": "Bearer", "expires_in": int(lifetime), "ext_expires_in": int(lifetime),
+                 "access_token": access}
+            )
+        except tokens.TokenError as err:
+            entry["status"] = err.status
+            entry["error"] = err.error
+            return _json_response(err.body(), err.status)
+        finally:
+            record(entry)
+
+    def own_issuer() -> str:
+        return f"{host_url()}/_emulator/oidc"
+
+    # -- admin API -----------------------------------------------------------------------------------------
+
+    def authorize(state: TenantState, cmdlet: str) -> Response | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _empty_401("missing bearer token")
+        audiences = set(tokens.EXCHANGE_AUDIENCES) | {host_url(), ctx.base_url}
+        try:
+            claims = tokens.validate_access_token(token.strip(), ctx.key, audiences)
+        except tokens.InvalidToken as exc:
+            return _empty_401(str(exc))
+        if str(claims.get("tid", "")).lower() != state.tenant_id:
+            return _empty_401("token issued for another tenant")
+        # Both grants are needed [LIVE S5]: no Exchange.ManageAsApp -> 401; no directory role -> 403.
+        if tokens.EXCHANGE_APP_ROLE not in claims.get("roles", []):
+            return _empty_401("the app lacks the Exchange.ManageAsApp application permission")
+        wids = {str(w).lower() for w in claims.get("wids", [])}
+        needed = tokens.READ_ROLES if cmdlet.lower().startswith("get-") else tokens.WRITE_ROLES
+        if not wids & needed:
+            return _nul_403()
+        return None
+
+    def admin_response(obj: dict[str, Any], page_size: int | None) -> Response:
+        response = Response(json.dumps(obj, ensure_ascii=False), status=200, content_type=ODATA_JSON)
+        response.headers["OData-Version"] = "4.0"
+        response.headers["request-id"] = str(uuid.uuid4())
+        if page_size is not None:
+            response.headers["Preference-Applied"] = f"odata.maxpagesize={page_size}"
+        return response
+
+    def error_response(err: CmdletError, warnings: list[str] | None = None) -> Response:
+        response = _json_response(error_body(err, warnings), err.status)
+        response.headers["X-ExceptionType"] = err.exception_type.rsplit(".", 1)[-1]
+        response.headers["request-id"] = str(uuid.uuid4())
+        return response
+
+    def pagination_error() -> Response:
+        return error_response(CmdletError(PAGINATION_MESSAGE, exception_type="System.Exception"))
+
+    def envelope(segment: str, values: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
+        return {
+            "@odata.context": f"{host_url()}/adminapi/beta/{segment}/$metadata#Collection(Exchange.GenericHashTable)",
+            "adminapi.warnings@odata.type": "#Collection(String)",
+            "@adminapi.warnings": warnings,
+            "value": values,
+        }
+
+    def next_link(segment: str, token: str) -> str:
+        query = f"%24skiptoken={token}"
+        select = request.args.get("$select")
+        if select:
+            query = f"%24select={select}&{query}"
+        return f"{host_url()}/adminapi/beta/{segment}/InvokeCommand?{query}"
+
+    def expiry(tenant_id: str) -> float:
+        value = ctx.faults.value(tenant_id, "pagination_expiry")
+        return float(value if value is not None else ctx.settings.pagination_expiry)
+
+    def page(segment: str, cursor_id: str, cursor: _Cursor, offset: int, page_size: int, first: bool) -> Response:
+        chunk = cursor.values[offset : offset + page_size]
+        warnings = list(cursor.warnings) if first else []
+        obj = envelope(segment, _select(chunk, request.args.get("$select")), warnings)
+        if offset + page_size < len(cursor.values):
+            warnings.append(MORE_RESULTS)
+            obj["@odata.nextLink"] = next_link(segment, _skiptoken_encode(cursor_id, offset + page_size))
+        return admin_response(obj, page_size)
+
+    def new_cursor(cursor: _Cursor) -> str:
+        now = time.time()
+        with ctx.cursor_lock:
+            stale = [k for k, c in ctx.cursors.items() if now - c.created > expiry(c.tenant_id) + 60]
+            for k in stale:
+                del ctx.cursors[k]
+            cursor_id = uuid.uuid4().hex
+            ctx.cursors[cursor_id] = cursor
+            return cursor_id
+
+    def run(state: TenantState, cmdlet: str, parameters: dict[str, Any]) -> Response:
+        """Run the cmdlet and answer the first page (or the error)."""
+        if ctx.runner is not None:  # a test double with run_cmdlet's signature
+            run_cmdlet, unknown = ctx.runner, getattr(ctx.runner, "unknown_exception", LookupError)
+        else:
+            run_cmdlet, unknown = _default_runner()
+        read_lag = float(ctx.faults.value(state.tenant_id, "read_lag") or 0.0)
+        try:
+            result = run_cmdlet(
+                ctx.store,
+                state.tenant_id,
+                cmdlet,
+                copy.deepcopy(parameters),
+                settings=ctx.settings.with_overrides(state.config.get("settings")),
+                read_lag=read_lag,
+            )
+        except CmdletError as err:
+            return error_response(err, list(getattr(err, "warnings", []) or []))
+        except unknown:
+            return _nul_403()
+        values = list(result.values)
+        warnings = list(result.warnings)
+        confirmation = getattr(result, "confirmation_message", None) or getattr(result, "confirmation", None)
+        page_size = _page_size(ctx.settings)
+        segment = request.view_args["segment"] if request.view_args else state.tenant_id
+        if len(values) <= page_size:
+            obj = envelope(segment, _select(values, request.args.get("$select")), warnings)
+            if confirmation:
+                obj["@adminapi.confirmationmessage"] = confirmation
+            return admin_response(obj, page_size)
+        cursor = _Cursor(state.tenant_id, _body_hash(cmdlet, parameters), time.time(), values, warnings, page_size)
+        return page(segment, new_cursor(cursor), cursor, 0, page_size, first=True)
+
+    def continuation(state: TenantState, skiptoken: str, cmdlet: str, parameters: dict[str, Any]) -> Response:
+        decoded = _skiptoken_decode(skiptoken)
+        if decoded is None:
+            return pagination_error()
+        cursor_id, offset = decoded
+        with ctx.cursor_lock:
+            cursor = ctx.cursors.get(cursor_id)
+        if (
+            cursor is None
+            or cursor.tenant_id != state.tenant_id
+            or cursor.body_hash != _body_hash(cmdlet, parameters)
+            or time.time() - cursor.created > expiry(state.tenant_id)
+            or not 0 < offset < len(cursor.values)
+        ):
+            return pagination_error()
+        match = _PREFER.search(request.headers.get("Prefer", ""))
+        page_size = int(match.group(1)) if match and int(match.group(1)) > 0 else cursor.page_size
+        segment = request.view_args["segment"] if request.view_args else state.tenant_id
+        return page(segment, cursor_id, cursor, offset, page_size, first=False)
+
+    @app.post("/adminapi/beta/<segment>/invokecommand")
+    def invoke_command(segment: str) -> Response:
+        entry: dict[str, Any] = {"kind": "invoke", "tenant": None, "cmdlet": None, "parameters": None, "status": 0}
+        state = resolve(segment)
+        if state is None:
+            # [INF] the service's answer for an unknown tenant is not captured; an empty 401 is the safest guess.
+            entry["status"] = 401
+            record(entry)
+            return _empty_401("unknown tenant")
+        entry["tenant"] = state.tenant_id
+        skiptoken = request.args.get("$skiptoken")
+        entry["page"] = skiptoken is not None
+        entry["select"] = request.args.get("$select")
+        try:
+            cmdlet, parameters = _parse_body(request.get_data())
+        except BadRequestBody as exc:
+            cmdlet, parameters = "", {}
+            parse_error: str | None = str(exc)
+        else:
+            parse_error = None
+        entry["cmdlet"] = cmdlet or None
+        entry["parameters"] = parameters
+        in_flight = ctx.faults.enter(state.tenant_id)
+        try:
+            decision = ctx.faults.decide(state.tenant_id, cmdlet, in_flight)
+            if decision.latency:
+                time.sleep(decision.latency)
+            entry["fault"] = decision.kind
+            response = faulted(decision)
+            if response is None:
+                denied = authorize(state, cmdlet)
+                if denied is not None:
+                    response = denied
+                elif parse_error is not None:
+                    response = error_response(CmdletError(parse_error, exception_type="System.ArgumentException"))
+                elif skiptoken is not None:
+                    response = continuation(state, skiptoken, cmdlet, parameters)
+                else:
+                    response = run(state, cmdlet, parameters)
+            entry["status"] = 0 if decision.kind == "drop" else response.status_code
+            return response
+        finally:
+            ctx.faults.leave(state.tenant_id)
+            record(entry)
+
+    def faulted(decision: Any) -> Response | None:
+        if decision.kind is None:
+            return None
+        if decision.kind == "drop":
+            request.environ["emulator.drop"] = True
+            return Response(b"", status=500)
+        if decision.kind == "concurrency":
+            return Response(
+                CONCURRENCY_TEXT, status=int(ctx.settings.concurrency_text_status), content_type="text/plain"
+            )
+        if decision.kind == "throttle":
+            retry = decision.retry_after
+            text = str(int(retry)) if float(retry) == int(retry) else str(retry)
+            return Response(b"", status=429, headers={"Retry-After": text})
+        return Response(b"", status=decision.status)
+
+    # -- control endpoints ---------------------------------------------------------------------------------
+
+    def tenant_arg(value: str | None) -> str | None:
+        if not value or value == "*":
+            return value
+        state = resolve(value)
+        return state.tenant_id if state else value.lower()
+
+    @app.get("/_emulator/health")
+    def health() -> Response:
+        return _json_response({"status": "ok", "pid": os.getpid(), "tenants": len(ctx.store.tenants())})
+
+    @app.get("/_emulator/requests")
+    def get_requests() -> Response:
+        tenant = tenant_arg(request.args.get("tenant"))
+        kind = request.args.get("kind", "invoke")
+        with ctx.log_lock:
+            items = [
+                dict(e)
+                for e in ctx.log
+                if (tenant is None or e.get("tenant") == tenant) and (kind == "all" or e.get("kind") == kind)
+            ]
+        return _json_response({"value": items})
+
+    @app.delete("/_emulator/requests")
+    def delete_requests() -> Response:
+        tenant = tenant_arg(request.args.get("tenant"))
+        with ctx.log_lock:
+            ctx.log[:] = [] if tenant is None else [e for e in ctx.log if e.get("tenant") != tenant]
+        return Response(status=204)
+
+    @app.get("/_emulator/faults")
+    def get_faults() -> Response:
+        return _json_response({"value": ctx.faults.snapshot()})
+
+    @app.post("/_emulator/faults")
+    def post_faults() -> Response:
+        knobs = request.get_json(silent=True)
+        if not isinstance(knobs, dict):
+            return _json_response({"error": "send a JSON object of fault knobs"}, 400)
+        knobs = dict(knobs)
+        tenant = tenant_arg(knobs.pop("tenant", None) or request.args.get("tenant")) or "*"
+        try:
+            plan = ctx.faults.configure(tenant, knobs)
+        except (ValueError, TypeError) as exc:
+            return _json_response({"error": str(exc)}, 400)
+        return _json_response({"tenant": tenant, "faults": plan})
+
+    @app.delete("/_emulator/faults")
+    def delete_faults() -> Response:
+        ctx.faults.clear(tenant_arg(request.args.get("tenant")))
+        return Response(status=204)
+
+    @app.post("/_emulator/reset")
+    def reset() -> Response:
+        body = request.get_json(silent=True) or {}
+        tenant = tenant_arg(body.get("tenant") or request.args.get("tenant"))
+        if tenant:
+            state = resolve(tenant)
+            if state is None:
+                return _json_response({"error": f"unknown tenant {tenant}"}, 404)
+            with ctx.store.tenant(state.tenant_id) as locked:
+                for kind, objects in locked.objects.items():
+                    for guid in list(objects):
+                        ctx.store.delete(locked, kind, guid)
+            _init_tenant_objects(ctx.store, state, ctx.settings)
+            ctx.faults.clear(state.tenant_id)
+            return _json_response({"reset": state.tenant_id})
+        ctx.store.wipe()
+        seed_store(ctx.store, ctx.seed, ctx.settings)
+        ctx.faults.clear()
+        with ctx.log_lock:
+            ctx.log.clear()
+        with ctx.cursor_lock:
+            ctx.cursors.clear()
+        return _json_response({"reset": "all"})
+
+    @app.get("/_emulator/tenants")
+    def list_tenants() -> Response:
+        return _json_response(
+            {
+                "value": [
+                    {
+                        "tenant_id": s.tenant_id,
+                        "initial_domain": s.initial_domain,
+                        "verified_domains": s.config.get("verified_domains", []),
+                        "apps": [
+                            {k: a[k] for k in ("client_id", "display_name", "app_roles", "directory_roles")}
+                            for a in s.config.get("apps", [])
+                        ],
+                    }
+                    for s in ctx.store.tenants()
+                ]
+            }
+        )
+
+    @app.post("/_emulator/tenants")
+    def add_tenant() -> Response:
+        entry = request.get_json(silent=True)
+        if not isinstance(entry, dict):
+            return _json_response({"error": "send a JSON tenant object (the seed file's tenant format)"}, 400)
+        try:
+            tenant_id, initial, config, plain = tenant_from_seed(entry)
+        except (ValueError, TypeError) as exc:
+            return _json_response({"error": str(exc)}, 400)
+        if ctx.store.resolve(tenant_id) is not None or ctx.store.resolve(initial) is not None:
+            return _json_response({"error": f"tenant {tenant_id} / {initial} already exists"}, 409)
+        state = ctx.store.add_tenant(tenant_id, initial, config)
+        _init_tenant_objects(ctx.store, state, ctx.settings)
+        return _json_response(
+            {
+                "tenant_id": tenant_id,
+                "initial_domain": initial,
+                "verified_domains": config["verified_domains"],
+                "apps": [{"client_id": cid, "client_secret": secret} for cid, secret in plain.items()],
+            },
+            201,
+        )
+
+    @app.post("/_emulator/federated-token")
+    def federated_token() -> Response:
+        body = request.get_json(silent=True) or {}
+        if not body.get("subject"):
+            return _json_response({"error": "subject is required"}, 400)
+        token = tokens.mint_federated_token(
+            ctx.key,
+            issuer=own_issuer(),
+            subject=str(body["subject"]),
+            audience=str(body.get("audience") or tokens.FEDERATED_AUDIENCE),
+            lifetime=int(body.get("lifetime", 600)),
+        )
+        return _json_response({"token": token, "issuer": own_issuer()})
+
+    @app.get("/_emulator/oidc/.well-known/openid-configuration")
+    def own_issuer_configuration() -> Response:
+        return _json_response({"issuer": own_issuer(), "jwks_uri": f"{own_issuer()}/keys"})
+
+    @app.get("/_emulator/oidc/keys")
+    def own_issuer_keys() -> Response:
+        return _json_response(ctx.key.jwks())
+
+    return app
+
+
+# -- the server ----------------------------------------------------------------------------------------------
+
+
+class EmulatorServer:
+    """One emulated Exchange Online (and Entra) endpoint for several tenants, over HTTPS, in a background thread.
+
+    ``state_dir`` holds the SQLite database, the TLS material (CA printed for clients to trust) and the token
+    signing key; restarting on the same directory keeps every tenant and object. A ``seed`` (the
+    ``seed.json`` format; default :data:`DEFAULT_SEED`) is applied once, to an empty state directory.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: dict[str, Any] | None = None,
+        settings: Settings | None = None,
+        verbose: bool = False,
+        runner: Runner | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.host = host
+        self.port = port
+        self.seed = copy.deepcopy(seed if seed is not None else DEFAULT_SEED)
+        self.settings = settings or Settings()
+        self.verbose = verbose
+        self._runner = runner
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._store: Store | None = None
+        self._lock_file: Any = None
+        self.ca_path: Path = self.state_dir / "tls" / "ca.pem"
+        self.base_url = ""
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "the emulator is not running"
+        return self._store
+
+    def _acquire_lock(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.state_dir / "server.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise EmulatorBusy(
+                f"another emulator is already serving {self.state_dir} (see {self.state_dir / 'server.json'})"
+            ) from None
+        self._lock_file = handle
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def start(self) -> "EmulatorServer":
+        if self._server is not None:
+            return self
+        self._acquire_lock()
+        try:
+            self._start()
+        except BaseException:
+            self._release_lock()
+            raise
+        return self
+
+    def _start(self) -> None:
+        extra = () if self.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") else (self.host,)
+        tls = ensure_tls(self.state_dir, extra)
+        self.ca_path = tls.ca_cert
+        self._store = Store(self.state_dir / "emulator.sqlite3")
+        if self._store.get_meta("seeded") is None:
+            seed_store(self._store, self.seed, self.settings)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(tls.server_cert), str(tls.server_key))
+        ctx = _Context(
+            store=self._store,
+            settings=self.settings,
+            key=tokens.load_signing_key(self.state_dir),
+            seed=self.seed,
+            runner=self._runner,
+        )
+        self._ctx = ctx
+        app = create_app(ctx)
+        app.wsgi_app = _lower_adminapi_path(_drop_middleware(app.wsgi_app))  # type: ignore[method-assign]
+        handler = type("Handler", (_QuietHandler,), {"verbose": self.verbose})
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=handler,
+                                   ssl_context=context)
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
+        self.port = self._server.server_port
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        self.base_url = f"https://{shown}:{self.port}"
+        ctx.base_url = self.base_url
+        self._thread = threading.Thread(target=self._server.serve_forever, name="mailflow-emulator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server.server_close()
+        self._server = None
+        self._thread = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._release_lock()
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (Ctrl-C), then stop cleanly."""
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def default_tenant(self) -> dict[str, Any]:
+        """The first seed tenant and its first app, with the plain secret from the seed (if any)."""
+        tenants: Iterable[dict[str, Any]] = self.seed.get("tenants", [])
+        first = next(iter(tenants), None)
+        if first is None:
+            return {}
+        app = (first.get("apps") or [{}])[0]
+        secret = app.get("client_secret")
+        return {
+            "tenant_id": str(first.get("tenant_id", "")).lower(),
+            "initial_domain": str(first.get("initial_domain", "")).lower(),
+            "client_id": str(app.get("client_id", "")).lower(),
+            "client_secret": secret if isinstance(secret, str) else None,
+        }
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

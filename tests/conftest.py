@@ -1,0 +1,254 @@
+"""Shared fixtures: one HTTPS emulator per test session, and a fresh emulated tenant per test.
+
+Why: tests exercise the real path (MSAL or plain requests -> TLS -> the emulator's admin API), and must never
+see each other's objects; creating a tenant is cheap, starting a server is not.
+
+- ``MAILFLOW_STATE_DIR`` points at a temporary directory for the whole session (set in ``pytest_configure``),
+  so CLI runs in tests never touch a project's own ``.mailflow``.
+- ``emulator``: the session's :class:`EmulatorServer` (``.base_url``, ``.ca_path``, ``.store``).
+- ``emulator_tenant``: an :class:`EmulatedTenant` with its own id, initial domain, the verified domains
+  contoso.com / sales.contoso.com / fabrikam.com and an app holding Exchange.ManageAsApp + Exchange Administrator.
+- ``emulator_tenant_factory``: the same with custom apps (certificates, federated credentials, no role...).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from o365_mailflow.emulator import EmulatorServer
+from o365_mailflow.tenant import TenantConfig
+
+EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
+VERIFIED_DOMAINS = ["contoso.com", "sales.contoso.com", "fabrikam.com"]
+
+_STATE_DIR: str | None = None
+_PREVIOUS_STATE_DIR: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _STATE_DIR, _PREVIOUS_STATE_DIR
+    _PREVIOUS_STATE_DIR = os.environ.get("MAILFLOW_STATE_DIR")
+    _STATE_DIR = tempfile.mkdtemp(prefix="mailflow-test-state-")
+    os.environ["MAILFLOW_STATE_DIR"] = _STATE_DIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _PREVIOUS_STATE_DIR is None:
+        os.environ.pop("MAILFLOW_STATE_DIR", None)
+    else:
+        os.environ["MAILFLOW_STATE_DIR"] = _PREVIOUS_STATE_DIR
+    if _STATE_DIR:
+        shutil.rmtree(_STATE_DIR, ignore_errors=True)
+
+
+class CASession(requests.Session):
+    """A session that trusts one extra CA even when ``REQUESTS_CA_BUNDLE`` is set in the environment.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` override ``Session.verify``; MSAL calls the session without ``verify``,
+    so the session must re-assert its own trust after the environment is merged (proxies still come from it).
+    """
+
+    def __init__(self, ca_path: Path | str) -> None:
+        super().__init__()
+        self.ca_path = str(ca_path)
+        self.verify = self.ca_path
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None or verify is True:
+            settings["verify"] = self.ca_path
+        return settings
+
+
+@dataclass
+class EmulatedTenant:
+    """A fresh tenant in the session's emulator, with its app's credentials and HTTP helpers."""
+
+    base_url: str
+    ca_path: Path
+    tenant_id: str
+    initial_domain: str
+    client_id: str
+    client_secret: str | None
+    verified_domains: list[str]
+    apps: list[dict[str, Any]] = field(default_factory=list)  # [{client_id, client_secret}] as created
+
+    @property
+    def config(self) -> TenantConfig:
+        return TenantConfig(
+            emulator=False,
+            tenant_id=self.tenant_id,
+            initial_domain=self.initial_domain,
+            endpoint=self.base_url,
+            authority=self.base_url,
+            scope=EXCHANGE_SCOPE,
+            ca_file=str(self.ca_path),
+        )
+
+    @property
+    def env(self) -> dict[str, str]:
+        """azure-identity style variables for this tenant's (first) app, for CLI tests."""
+        env = {"AZURE_TENANT_ID": self.tenant_id, "AZURE_CLIENT_ID": self.client_id}
+        if self.client_secret:
+            env["AZURE_CLIENT_SECRET"] = self.client_secret
+        return env
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/{self.tenant_id}/oauth2/v2.0/token"
+
+    @property
+    def invoke_url(self) -> str:
+        return f"{self.base_url}/adminapi/beta/{self.tenant_id}/InvokeCommand"
+
+    def session(self) -> CASession:
+        return CASession(self.ca_path)
+
+    def token(self, *, client_id: str | None = None, client_secret: str | None = None, scope: str = EXCHANGE_SCOPE) -> str:
+        """An access token by client secret (plain requests, no MSAL)."""
+        response = requests.post(
+            self.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id or self.client_id,
+                "client_secret": client_secret or self.client_secret or "",
+                "scope": scope,
+            },
+            verify=str(self.ca_path),
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    def invoke(
+        self,
+        cmdlet: str,
+        params: dict[str, Any] | None = None,
+        *,
+        select: str | None = None,
+        page_size: int | None = None,
+        token: str | None = None,
+        url: str | None = None,
+    ) -> requests.Response:
+        """POST one InvokeCommand (one page) and return the raw response."""
+        headers = {"Authorization": f"Bearer {token or self.token()}"}
+        if page_size is not None:
+            headers["Prefer"] = f"odata.maxpagesize={page_size}"
+        return requests.post(
+            url or self.invoke_url,
+            params={"$select": select} if select and not url else None,
+            json={"CmdletInput": {"CmdletName": cmdlet, "Parameters": params or {}}},
+            headers=headers,
+            verify=str(self.ca_path),
+            timeout=60,
+        )
+
+    def requests(self, kind: str = "invoke") -> list[dict[str, Any]]:
+        """The emulator's request log for this tenant: ``{cmdlet, parameters, status, page, fault, ...}``."""
+        response = requests.get(
+            f"{self.base_url}/_emulator/requests",
+            params={"tenant": self.tenant_id, "kind": kind},
+            verify=str(self.ca_path),
+            timeout=30,
+        )
+        response.raise_for_status()
+        return list(response.json()["value"])
+
+    def clear_requests(self) -> None:
+        requests.delete(
+            f"{self.base_url}/_emulator/requests", params={"tenant": self.tenant_id}, verify=str(self.ca_path), timeout=30
+        ).raise_for_status()
+
+    def faults(self, **knobs: Any) -> dict[str, Any]:
+        """Set fault knobs for this tenant only (see o365_mailflow.emulator.faults.KNOBS)."""
+        response = requests.post(
+            f"{self.base_url}/_emulator/faults",
+            json={"tenant": self.tenant_id, **knobs},
+            verify=str(self.ca_path),
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json()["faults"])
+
+    def clear_faults(self) -> None:
+        requests.delete(
+            f"{self.base_url}/_emulator/faults", params={"tenant": self.tenant_id}, verify=str(self.ca_path), timeout=30
+        ).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    server = EmulatorServer(tmp_path_factory.mktemp("emulator-state")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def create_tenant(
+    base_url: str,
+    ca_path: Path,
+    *,
+    apps: list[dict[str, Any]] | None = None,
+    verified_domains: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> EmulatedTenant:
+    """Add a tenant with a unique id and initial domain through ``POST /_emulator/tenants``."""
+    tenant_id = str(uuid.uuid4())
+    body: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "initial_domain": f"t{tenant_id.replace('-', '')[:12]}.onmicrosoft.com",
+        "verified_domains": list(VERIFIED_DOMAINS if verified_domains is None else verified_domains),
+        "apps": apps if apps is not None else [{"client_secret": True}],
+    }
+    if settings:
+        body["settings"] = settings
+    response = requests.post(f"{base_url}/_emulator/tenants", json=body, verify=str(ca_path), timeout=30)
+    assert response.status_code == 201, response.text
+    data = response.json()
+    first = (data["apps"] or [{"client_id": "", "client_secret": None}])[0]
+    return EmulatedTenant(
+        base_url=base_url,
+        ca_path=Path(ca_path),
+        tenant_id=data["tenant_id"],
+        initial_domain=data["initial_domain"],
+        client_id=first["client_id"],
+        client_secret=first["client_secret"],
+        verified_domains=list(data["verified_domains"]),
+        apps=list(data["apps"]),
+    )
+
+
+@pytest.fixture
+def emulator_tenant_factory(emulator: EmulatorServer) -> Iterator[Callable[..., EmulatedTenant]]:
+    """``make(apps=[...], verified_domains=[...], settings={...})`` -> a fresh :class:`EmulatedTenant`.
+
+    App entries use the seed format: ``{"client_secret": True}`` (generated), ``"certificates": [PEM]``,
+    ``"federated_credentials": [{"issuer", "subject", "jwks" | "public_key_pem"}]``, ``"directory_roles": []``
+    (no directory role: the admin API answers 403), ``"app_roles": []`` (no Exchange.ManageAsApp: 401).
+    """
+    made: list[EmulatedTenant] = []
+
+    def make(**kwargs: Any) -> EmulatedTenant:
+        tenant = create_tenant(emulator.base_url, emulator.ca_path, **kwargs)
+        made.append(tenant)
+        return tenant
+
+    yield make
+    for tenant in made:
+        tenant.clear_faults()
+
+
+@pytest.fixture
+def emulator_tenant(emulator_tenant_factory: Callable[..., EmulatedTenant]) -> EmulatedTenant:
+    return emulator_tenant_factory()
