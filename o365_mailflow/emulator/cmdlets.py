@@ -532,7 +532,7 @@ def _merge_inbound(call: _Call, current: dict[str, Any], *, creating: bool) -> d
         raise missing_mandatory(["SenderDomains"])
     for name in _INBOUND_LISTS:
         if name in bound:
-            obj[name] = _apply_mvp(current[name], bound[name])
+            obj[name] = _apply_mvp(current[name], _strip(bound[name]))
     if "AssociatedAcceptedDomains" in bound:
         value = bound["AssociatedAcceptedDomains"]
         if isinstance(value, Delta):
@@ -798,7 +798,7 @@ def _validate_outbound(call: _Call) -> CmdletResult:
         {
             "IsTaskSuccessful": True,
             "TaskName": f"Send test email to {r}",
-            "TaskDetail": "Emulated: no message was sent.",
+            "TaskDetail": "Emulated: no message was sent. " + _route_note(call, r.rsplit("@", 1)[1], conn),
             "SubTaskResults": [],
         }
         for r in recipients
@@ -810,6 +810,18 @@ def _validate_outbound(call: _Call) -> CmdletResult:
         "SubTaskResults": subtasks,
     }
     return CmdletResult([result])
+
+
+def _route_note(call: _Call, domain: str, conn: dict[str, Any]) -> str:
+    """Emulator extra: which connector ordinary mail to ``domain`` would take (Settings.wildcard_routing_order)."""
+    chosen = v.select_outbound(
+        domain, call.state.list(OUTBOUND), call.state.list(DOMAIN), order=call.settings.wildcard_routing_order
+    )
+    if chosen is None:
+        return f"Mail to {domain} is delivered by MX lookup, not through a connector."
+    if chosen["Guid"] == conn["Guid"]:
+        return f"Mail to {domain} is routed through this connector."
+    return f"Mail to {domain} is routed through the connector '{chosen['Name']}', not this one."
 
 
 # accepted domains ---------------------------------------------------------------------------------------

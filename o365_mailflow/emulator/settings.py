@@ -33,8 +33,9 @@ class Settings:
     unavailable_cmdlet_answer: str = "forbidden"
     # Outbound routing order when a wildcard RecipientDomains entry and an AllAcceptedDomains connector both
     # cover a domain (exo-cmdlets.md §10 item 2, list vs worked example). "specific_wildcard_first" follows the
-    # worked example (the reference's recommendation); "all_accepted_first" follows the literal list. Used by
-    # the InternalRelay coverage warning only as far as coverage goes (both readings cover the same domains).
+    # worked example (the reference's recommendation); "all_accepted_first" follows the literal list. Used by the
+    # emulator's route selection (validation.select_outbound), reported by Validate-OutboundConnector; the
+    # InternalRelay warning is about coverage ([X]) and does not depend on the order.
     wildcard_routing_order: str = "specific_wildcard_first"
     # Refuse the RFC 5737 documentation ranges as "reserved" IPs too (default: accepted, see validation.py).
     reject_documentation_ips: bool = False

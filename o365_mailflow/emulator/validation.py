@@ -28,6 +28,7 @@ __all__ = [
     "unroutable_internal_relay",
     "ip_set",
     "domain_matches",
+    "select_outbound",
 ]
 
 _LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
@@ -406,3 +407,45 @@ def ffo_certificate(value: str) -> CmdletError | None:
             f"TlsSenderCertificateName '{value}' matches a Microsoft front-door certificate.",
         )
     return None
+
+
+def _accepted(domain: str, accepted: Iterable[dict[str, Any]]) -> bool:
+    for entry in accepted:
+        name = entry["DomainName"].lower()
+        if domain == name or (entry["MatchSubDomains"] and domain.endswith("." + name)):
+            return True
+    return False
+
+
+def select_outbound(
+    domain: str,
+    outbound: Iterable[dict[str, Any]],
+    accepted: Iterable[dict[str, Any]],
+    *,
+    order: str = "specific_wildcard_first",
+) -> dict[str, Any] | None:
+    """The outbound connector mail to ``domain`` would take, or None for MX delivery (exo-cmdlets.md §10).
+
+    Exact RecipientDomains match first. Then, because the doc's list and its worked example disagree,
+    ``order`` decides: "specific_wildcard_first" (the example: the most specific ``*.x`` match, then an
+    AllAcceptedDomains connector for an accepted domain) or "all_accepted_first" (the literal list). A bare
+    ``*`` comes last either way. Disabled and rule-scoped connectors never apply; [I] test-mode ones do.
+    """
+    domain = domain.lower().strip()
+    usable = [c for c in outbound if c["Enabled"] and not c["IsTransportRuleScoped"]]
+    for conn in usable:
+        if any(p.lower() == domain for p in conn["RecipientDomains"] if not p.startswith("*")):
+            return conn
+    best: tuple[int, dict[str, Any]] | None = None
+    for conn in usable:
+        for pattern in conn["RecipientDomains"]:
+            if pattern.startswith("*.") and domain_matches(pattern, domain):
+                if best is None or len(pattern) > best[0]:
+                    best = (len(pattern), conn)
+    wildcard = best[1] if best else None
+    all_accepted = next((c for c in usable if c["AllAcceptedDomains"]), None) if _accepted(domain, accepted) else None
+    ordered = [wildcard, all_accepted] if order == "specific_wildcard_first" else [all_accepted, wildcard]
+    for conn in ordered:
+        if conn is not None:
+            return conn
+    return next((c for c in usable if "*" in c["RecipientDomains"]), None)

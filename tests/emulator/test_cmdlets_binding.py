@@ -288,3 +288,28 @@ def test_set_accepted_domain_changes_the_routing_fields(tenant_factory: Any) -> 
     assert (record["DomainType"], record["MatchSubDomains"], record["OutboundOnly"]) == ("InternalRelay", True, True)
     back = tenant.invoke("Set-AcceptedDomain", {"Identity": "fabrikam.com", "DomainType": "Authoritative"})
     assert back.status == 400  # MatchSubDomains is still true on the merged object
+
+
+@pytest.mark.parametrize(
+    ("order", "domain", "chosen"),
+    [("specific_wildcard_first", "sales.contoso.com", "C3"), ("all_accepted_first", "sales.contoso.com", "C1"),
+     ("specific_wildcard_first", "contoso.com", "C2"), ("specific_wildcard_first", "fabrikam.com", "C1")],
+    ids=["worked-example-wildcard-wins", "literal-list-all-accepted-wins", "exact-match-wins", "all-accepted"],
+)
+def test_validate_reports_the_route_per_the_wildcard_routing_order_setting(
+    tenant_factory: Any, order: str, domain: str, chosen: str
+) -> None:
+    # exo-cmdlets.md §10 item 2: C1 all accepted domains, C2 contoso.com, C3 *.contoso.com.
+    tenant = tenant_factory(settings={"wildcard_routing_order": order})
+    _ok(tenant.invoke("New-InboundConnector", {"Name": "on-prem", "ConnectorType": "OnPremises",
+                                               "SenderDomains": "*", "SenderIPAddresses": "203.0.113.10"}))
+    hosts = {"UseMXRecord": False, "SmartHosts": "mail.contoso.com"}
+    _ok(tenant.invoke("New-OutboundConnector", {"Name": "C1", "ConnectorType": "OnPremises", "AllAcceptedDomains": True,
+                                                **hosts}))
+    _ok(tenant.invoke("New-OutboundConnector", {"Name": "C2", "RecipientDomains": "contoso.com", **hosts}))
+    _ok(tenant.invoke("New-OutboundConnector", {"Name": "C3", "RecipientDomains": "*.contoso.com", **hosts}))
+
+    result = _ok(tenant.invoke("Validate-OutboundConnector", {"Identity": chosen, "Recipients": f"x@{domain}"}))
+
+    details = [t["TaskDetail"] for t in result["value"][0]["SubTaskResults"]]
+    assert any(f"Mail to {domain} is routed through this connector." in d for d in details), details
