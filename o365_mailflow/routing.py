@@ -587,6 +587,12 @@ class _Item:
     def name(self) -> str:
         return str(self.values.get(self.spec.identity_field) or f"{self.spec.stack_key}[{self.index}]")
 
+    def unknown(self, field_name: str) -> bool:
+        """An adopted object's undeclared field: the tenant's value is unknown offline (it may not be the
+        default), so a check must not conclude from it that something is missing."""
+        src = self.source
+        return bool(src is not None and getattr(src, "adopt", False) and field_name not in src.fields)
+
 
 @dataclass(frozen=True)
 class _Finding:
@@ -616,7 +622,8 @@ def _covers_domain_outbound(c: Fields, domain: str) -> bool:
 
 def _check_internal_relay(acc: list[_Item], out: list[_Item]) -> list[_Finding]:
     found = []
-    on_prem = [o for o in out if o.values.get("connectorType") == "OnPremises" and _usable_outbound(o.values)]
+    on_prem = [o for o in out if (o.values.get("connectorType") == "OnPremises" or o.unknown("connectorType"))
+               and _usable_outbound(o.values)]
     for a in acc:
         if a.values.get("domainType") != "InternalRelay":
             continue

@@ -210,3 +210,13 @@ def test_guidance_follows_the_tenants_cloud() -> None:
     g = guidance([{"domainName": "contoso.com"}], [], [], cloud="gcchigh")
     assert g.mx_endpoints["contoso.com"] == "contoso-com.mail.protection.office365.us"
     assert g.spf_record == "v=spf1 include:spf.protection.office365.us ~all"
+
+
+def test_an_adopted_connector_with_undeclared_type_is_not_assumed_partner_offline() -> None:
+    # adopt: true manages only the declared fields of an existing connector; its type is whatever the tenant
+    # holds, so the offline check must not claim the InternalRelay domain is uncovered.
+    body = {"acceptedDomains": [IR],
+            "outboundConnectors": [{"name": "existing", "adopt": True, "recipientDomains": ["contoso.com"]}]}
+    assert RELAY not in {d.code for d in check_stack(load(body))}
+    body["outboundConnectors"][0]["adopt"] = False  # type: ignore[index]
+    assert RELAY in {d.code for d in check_stack(load(body))}
