@@ -288,7 +288,7 @@ def _choose(domain: str, connectors: Sequence[Fields], accepted: Sequence[Fields
         name = str(m.connector.get("name") or "?")
         notes[name] = ConnectorNote(name, "chosen" if m is best[0] else "candidate", _describe(m))
     for m in matches:
-        if m not in best:
+        if all(m is not b for b in best):
             name = str(m.connector.get("name") or "?")
             notes[name] = ConnectorNote(name, "candidate",
                                         f"{_describe(m)}; loses to {best[0].connector.get('name')} ({best[0].kind})")
