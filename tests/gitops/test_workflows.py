@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -54,7 +55,8 @@ def run_scripts() -> Iterator[tuple[str, str]]:
 
 
 _EXPR = re.compile(r"\$\{\{.*?\}\}")
-_SEPARATORS = {"&&", "||", ";", "|", ">", ">>"}
+_SEPARATORS = {"&&", "||", ";", "|"}
+_REDIRECT = re.compile(r"^\d*[<>]")
 
 
 def mailflow_invocations() -> list[tuple[str, list[str]]]:
@@ -68,7 +70,7 @@ def mailflow_invocations() -> list[tuple[str, list[str]]]:
                 if word == "mailflow":
                     argv = []
                     for w in words[i + 1 :]:
-                        if w in _SEPARATORS:
+                        if w in _SEPARATORS or _REDIRECT.match(w):
                             break
                         argv.append(w)
                     found.append((file, argv))
@@ -194,3 +196,24 @@ def test_the_validate_step_of_the_preview_passes_on_the_committed_stacks(stack, 
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 0, result.output
     assert "valid" in result.output
+
+
+def step_named(workflow: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return next(s for _, s in steps(workflow) if s.get("name", "").startswith(prefix))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_failed_plan_replaces_the_comment_with_the_errors_under_the_same_marker(tmp_path, stack):
+    step = step_named(load("preview.yml"), "Report a failed")
+    (tmp_path / "validate.txt").write_text("stacks/x.yaml:3: prune: expected true or false, got 'maybe'\n")
+    env = {"PATH": "/usr/bin:/bin", "STACK": stack}
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    body = (tmp_path / "plan.md").read_text()
+    assert body.splitlines()[0] == marker(stack)
+    assert f"`{stack}`" in body.splitlines()[1] and "[!CAUTION]" in body
+    assert "expected true or false, got 'maybe'" in body
+    assert step["env"]["STACK"] == "${{ matrix.stack }}"
