@@ -16,6 +16,7 @@ The default tenant and its app are :data:`DEFAULT_SEED` (``seed.json``): tenant
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import ssl
@@ -45,6 +46,9 @@ __all__ = [
     "ensure_running",
     "default_state_dir",
     "read_server_json",
+    "write_server_json",
+    "remove_server_json",
+    "info_for",
     "DEFAULT_SEED",
     "DEFAULT_TENANT_ID",
     "DEFAULT_INITIAL_DOMAIN",
@@ -179,4 +183,11 @@ def ensure_running(state_dir: Path | None = None, *, wait: float = 15.0) -> Emul
                 continue
             write_server_json(server)
             _RUNNING[state_dir] = server
+            atexit.register(_stop_at_exit, server)
             return info_for(server)
+
+
+def _stop_at_exit(server: EmulatorServer) -> None:
+    # The in-process server dies with the process; do not leave a server.json pointing at nothing.
+    remove_server_json(server)
+    server.stop()

@@ -1,0 +1,100 @@
+"""``mailflow emulator serve``: run the emulated Exchange Online tenant in the foreground.
+
+Why: users test a stack offline (like LocalStack or Azurite), and other processes (the CLI, Pulumi's provider
+host) reuse a running emulator through ``<state-dir>/server.json``. The command prints what a client needs:
+endpoint, tenant, the emulator-only app credentials and the CA file to trust (verification stays on).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["command", "serve"]
+
+
+@click.group(name="emulator")
+def command() -> None:
+    """Run the emulated Exchange Online tenant (HTTPS admin API + Entra token endpoints)."""
+
+
+@command.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where tenants, objects, TLS files and server.json live [default: $MAILFLOW_STATE_DIR/emulator or "
+    ".mailflow/emulator].",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--seed", "seed_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Seed file for an empty state directory (format: o365_mailflow/emulator/seed.json).")
+@click.option("--verbose", is_flag=True, help="Log every HTTP request.")
+@click.option("--json", "as_json", is_flag=True, help="Print the connection details as one JSON line.")
+def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, verbose: bool, as_json: bool) -> None:
+    """Serve the emulator until Ctrl-C."""
+    from ..emulator import (
+        EmulatorBusy,
+        EmulatorServer,
+        default_state_dir,
+        info_for,
+        load_seed,
+        remove_server_json,
+        write_server_json,
+    )
+
+    directory = state_dir or default_state_dir()
+    seed = load_seed(seed_file) if seed_file else None
+    server = EmulatorServer(directory, host=host, port=port, seed=seed, verbose=verbose)
+    try:
+        server.start()
+    except EmulatorBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    write_server_json(server)
+    info = info_for(server)
+    details: dict[str, Any] = {
+        "endpoint": info.base_url,
+        "tenant_id": info.tenant_id,
+        "initial_domain": info.initial_domain,
+        "client_id": info.client_id,
+        # Emulator-only, documented credential (seed.json): printing it is the point of this command.
+        "client_secret": info.client_secret,
+        "ca_file": str(info.ca_path),
+        "state_dir": str(server.state_dir),
+    }
+    if as_json:
+        click.echo(json.dumps(details))
+    else:
+        click.echo("Emulated Exchange Online tenant running (Ctrl-C to stop)")
+        click.echo(f"  endpoint:       {details['endpoint']}")
+        click.echo(f"  tenant id:      {details['tenant_id']}")
+        click.echo(f"  initial domain: {details['initial_domain']}")
+        click.echo(f"  app (client) id: {details['client_id']}")
+        click.echo(f"  client secret:  {details['client_secret']}  (emulator-only)")
+        click.echo(f"  CA file:        {details['ca_file']}")
+        click.echo(f"  state dir:      {details['state_dir']}")
+        click.echo(f"  token endpoint: {info.base_url}/{info.tenant_id}/oauth2/v2.0/token")
+        click.echo(f"  admin API:      {info.base_url}/adminapi/beta/{info.tenant_id}/InvokeCommand")
+    sys.stdout.flush()
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        remove_server_json(server)
+        click.echo("Emulator stopped.", err=True)
