@@ -1,7 +1,9 @@
 """Shared helpers for the cmdlet tests: a fresh emulated tenant per test, driven through one ``invoke``.
 
-Why: the same accept/reject and shape cases must run against ``run_cmdlet`` on a store in ``tmp_path`` (fast,
-no server) and over HTTPS to the emulator. ``tenant_factory`` hides which; a ``Reply`` is what the HTTP layer
+Why: the accept/reject, shape and binding cases run over HTTPS to the session's emulator (``emulator_tenant_
+factory`` from ``tests/conftest.py``: token, TLS, InvokeCommand envelope). A case that needs tenant
+configuration the HTTP seeding does not take (mail flow rules) runs the same ``invoke`` against
+``run_cmdlet`` on a store in ``tmp_path``, rendered like the admin API. A ``Reply`` is what the HTTP layer
 answers: the status and the JSON body (``None`` for the 403 NUL-byte body).
 """
 
@@ -35,6 +37,7 @@ class DirectTenant:
     def __init__(self, store: Store, tenant_id: str, settings: Settings) -> None:
         self.store = store
         self.tenant_id = tenant_id
+        self.initial_domain = "contoso.onmicrosoft.com"
         self.settings = settings
         self.read_lag = 0.0
 
@@ -66,9 +69,48 @@ def make_direct_tenant(
     return DirectTenant(store, tenant_id, Settings().with_overrides(settings))
 
 
+class HttpTenant:
+    """A tenant in the session's HTTPS emulator; ``invoke`` POSTs InvokeCommand with a bearer token."""
+
+    def __init__(self, tenant: Any) -> None:
+        self.tenant = tenant
+        self.initial_domain = tenant.initial_domain
+        self._token = tenant.token()
+        self._read_lag = 0.0
+
+    def invoke(self, cmdlet: str, params: dict[str, Any] | None = None) -> Reply:
+        response = self.tenant.invoke(cmdlet, params or {}, token=self._token)
+        if response.status_code == 403:
+            assert set(response.content) <= {0}, response.content[:100]
+            return Reply(403, None)
+        return Reply(response.status_code, response.json())
+
+    @property
+    def read_lag(self) -> float:
+        return self._read_lag
+
+    @read_lag.setter
+    def read_lag(self, seconds: float) -> None:
+        # The server's read-after-write fault knob feeds run_cmdlet's read_lag.
+        self._read_lag = seconds
+        if seconds:
+            self.tenant.faults(read_lag=seconds)
+        else:
+            self.tenant.clear_faults()
+
+
+# Tenant configuration keys that POST /_emulator/tenants does not take: such tenants are made directly.
+_DIRECT_ONLY = {"transport_rules", "default_domain"}
+
+
 @pytest.fixture
-def tenant_factory(tmp_path: Path) -> Callable[..., DirectTenant]:
-    def make(*, settings: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> DirectTenant:
-        return make_direct_tenant(tmp_path, settings=settings, config=config)
+def tenant_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., DirectTenant | HttpTenant]:
+    def make(
+        *, settings: dict[str, Any] | None = None, config: dict[str, Any] | None = None
+    ) -> DirectTenant | HttpTenant:
+        if set(config or {}) & _DIRECT_ONLY:
+            return make_direct_tenant(tmp_path, settings=settings, config=config)
+        factory = request.getfixturevalue("emulator_tenant_factory")
+        return HttpTenant(factory(settings=settings or None))
 
     return make
