@@ -217,3 +217,17 @@ def test_a_failed_plan_replaces_the_comment_with_the_errors_under_the_same_marke
     assert f"`{stack}`" in body.splitlines()[1] and "[!CAUTION]" in body
     assert "expected true or false, got 'maybe'" in body
     assert step["env"]["STACK"] == "${{ matrix.stack }}"
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "pulumi-up.yml"])
+def test_the_package_is_installed_into_the_virtualenv_that_pulumi_runs_the_program_with(name):
+    pulumi_project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
+    venv = pulumi_project["runtime"]["options"]["virtualenv"]
+    install = step_named(load(name), "Install")["run"]
+    assert f"python -m venv {venv}" in install and f"{venv}/bin/python -m pip install -e ." in install
+    assert f'$PWD/{venv}/bin" >> "$GITHUB_PATH"' in install  # later steps find `mailflow` there
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_stack_the_workflows_deploy_has_pulumi_config(stack):
+    assert (ROOT / f"Pulumi.{stack}.yaml").is_file()
