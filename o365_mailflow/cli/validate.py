@@ -4,15 +4,18 @@ Why a command of its own: it is the pre-commit and first CI step. It must be fas
 make no network call (it never imports the HTTP client), and report every problem of every file at once, as
 ``FILE:LINE: path.to.field: message (allowed: ...)``, so one run is enough to fix a file.
 Exit codes: 0 when every file is valid (warnings allowed), 1 when any file has an error.
+``--format github`` prints GitHub Actions workflow commands so CI puts each problem on the changed line;
+``--format json`` prints one JSON document for other tools.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from ..errors import Severity
+from ..errors import Diagnostic, Severity
 from ..stack import stack_path, validate_stack
 
 __all__ = ["command"]
@@ -30,25 +33,50 @@ def _targets(stacks: tuple[str, ...], files: tuple[str, ...]) -> list[Path]:
     raise click.UsageError("no stacks/*.yaml found here or above; pass --stack NAME or a FILE")
 
 
+def _github(diag: Diagnostic) -> str:
+    """A GitHub Actions workflow command (``::error file=F,line=L::message``) with its special characters escaped."""
+
+    def escape(text: str, *, prop: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+    level = "error" if diag.severity is Severity.ERROR else "warning"
+    props = []
+    if diag.file:
+        props.append(f"file={escape(diag.file, prop=True)}")
+    if diag.line:
+        props.append(f"line={diag.line}")
+    if diag.dotted_path:
+        props.append(f"title={escape(diag.dotted_path, prop=True)}")
+    message = diag.format()
+    return f"::{level} {','.join(props)}::{escape(message)}" if props else f"::{level}::{escape(message)}"
+
+
 @click.command(name="validate")
 @click.option("--stack", "-s", "stacks", multiple=True, metavar="NAME",
               help="Stack name: validates stacks/NAME.yaml (repeatable).")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, github for GitHub Actions annotations, json for tools.")
 @click.option("--quiet", "-q", is_flag=True, help="Print problems only, no summary lines.")
-def command(stacks: tuple[str, ...], files: tuple[str, ...], quiet: bool) -> None:
+def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str, quiet: bool) -> None:
     """Check stack files offline and print every error and warning.
 
     With no argument, validates every stacks/*.yaml of the project. Makes no call to any tenant.
     """
-    total_errors = total_warnings = 0
+    total_errors = 0
+    report: list[dict[str, object]] = []
     for path in _targets(stacks, files):
         stack, diags = validate_stack(path)
         errors = sum(1 for d in diags if d.severity is Severity.ERROR)
         warnings = len(diags) - errors
         total_errors += errors
-        total_warnings += warnings
+        report.append({"file": str(path), "valid": stack is not None and not errors, "errors": errors,
+                       "warnings": warnings, "diagnostics": [d.to_dict() for d in diags]})
+        if output_format == "json":
+            continue
         for diag in diags:
-            click.echo(diag.format())
+            click.echo(_github(diag) if output_format == "github" else diag.format())
         if quiet:
             continue
         if stack is not None and not errors:
@@ -59,5 +87,7 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], quiet: bool) -> Non
             click.echo(f"{path}: valid ({counts}; {stack.tenant.label}){note}")
         else:
             click.echo(f"{path}: {errors} error(s), {warnings} warning(s)")
+    if output_format == "json":
+        click.echo(json.dumps({"valid": total_errors == 0, "files": report}, indent=2))
     if total_errors:
         raise SystemExit(1)

@@ -11,6 +11,7 @@ Matrix:
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -275,3 +276,24 @@ def test_quiet_prints_problems_only(tmp_path: Path, runner: CliRunner) -> None:
     assert result.exit_code == 1
     assert result.output.splitlines() == [f"{bad}:3: prune: 0 is a number, not a boolean; write true or false "
                                           "(allowed: true, false)"]
+
+
+def test_json_format_reports_every_file_and_diagnostic(tmp_path: Path, runner: CliRunner) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tenant:\n  emulator: true\nprune: 0\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", "--format", "json", str(bad)])
+    assert result.exit_code == 1
+    document = json.loads(result.output)
+    assert document["valid"] is False
+    (report,) = document["files"]
+    assert report["errors"] == 1
+    assert [(d["path"], d["line"], d["severity"]) for d in report["diagnostics"]] == [("prune", 3, "error")]
+
+
+def test_github_format_annotates_the_line(tmp_path: Path, runner: CliRunner) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tenant:\n  emulator: true\nprune: 0\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", "--format", "github", "-q", str(bad)])
+    assert result.exit_code == 1
+    file_prop = str(bad).replace(":", "%3A").replace(",", "%2C")
+    assert result.output.startswith(f"::error file={file_prop},line=3,title=prune::{bad}:3: prune: 0 is a number")
