@@ -84,11 +84,10 @@ def _load(stack: str, root: str | None) -> Any:
 
 
 def _client(config: Any, root: Path) -> Any:
-    from ..tenant import ENV_STATE_DIR, open_client
+    from ..tenant import open_client
 
-    # $MAILFLOW_STATE_DIR, when set, is the emulator's state directory itself (open_client reads it).
-    state_dir = None if os.environ.get(ENV_STATE_DIR) else root / ".mailflow" / "emulator"
-    return open_client(config, env=os.environ, state_dir=state_dir)
+    # Same place as `mailflow emulator serve` (emulator.default_state_dir), so a served emulator is reused.
+    return open_client(config, env=os.environ, state_dir=state_base(root) / "emulator")
 
 
 def _git_baseline_text(ref: str, stack_file: Path) -> tuple[str, str]:

@@ -1,0 +1,328 @@
+"""`mailflow plan | apply | export` end to end, through the CLI, against a fresh emulated tenant per test.
+
+Matrix (what the emulator's request log must show, not what the code says it did):
+- first apply creates everything; a second plan is empty and makes only the three list calls;
+- an out-of-band change through the admin API is drift on that exact field, and apply's Set carries only it;
+- an unmanaged connector survives apply; prune: true deletes it; an accepted domain leaving a pruning stack
+  gets back the values found before the stack changed it, and is never removed;
+- a failure mid-apply stops with done / not done and exit 1; a re-run converges with no duplicate;
+- replication lag (a new object invisible for a while) is waited out by the read-back;
+- a read failure stops the plan (never read as "absent"), and nothing is written;
+- a stack with one invalid object (offline or against the tenant) writes nothing;
+- an accepted domain missing from the tenant is an error pointing at the Microsoft 365 admin center;
+- with a baseline, a declared object that already exists must say adopt: true, and adoption sets only what differs;
+- export then plan shows no change; JSON plans follow docs/plan-schema.json; apply refuses to run unattended
+  without --auto-approve.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from o365_mailflow.errors import NotFound
+
+from reconcile_helpers import Project
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "plan-schema.json").read_text(encoding="utf-8"))
+
+BASE = """\
+acceptedDomains:
+  - domainName: contoso.com
+    domainType: InternalRelay
+inboundConnectors:
+  - name: Relay from printers
+    connectorType: OnPremises
+    senderDomains: ["*"]
+    senderIpAddresses: [203.0.113.10, 198.51.100.0/28]
+  - name: From partner
+    connectorType: Partner
+    senderDomains: [partner.example.com]
+    requireTls: true
+outboundConnectors:
+  - name: To on-premises
+    connectorType: OnPremises
+    recipientDomains: [contoso.com]
+    useMxRecord: false
+    smartHosts: [mail.contoso.com]
+"""
+
+LISTS = ["Get-AcceptedDomain", "Get-InboundConnector", "Get-OutboundConnector"]
+
+
+def _cmdlets(entries: list[dict[str, Any]]) -> list[str]:
+    return [str(e["cmdlet"]) for e in entries]
+
+
+def _apply(project: Project, *extra: str) -> Any:
+    result = project.run("apply", "--stack", "test", "--auto-approve", *extra)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _change(plan: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in plan["changes"] if c["name"] == name)
+
+
+def test_first_apply_creates_everything_and_the_next_plan_is_empty_with_only_list_calls(project: Project) -> None:
+    project.write_stack(BASE)
+    first = project.run("plan", "--stack", "test", "--detailed-exitcode")
+    assert first.exit_code == 2, first.output
+    assert "3 to create, 1 to update" in first.stdout
+
+    result = _apply(project)
+    assert "Apply complete" in result.stdout
+    writes = project.tenant.writes()
+    assert sorted(_cmdlets(writes)) == [
+        "New-InboundConnector", "New-InboundConnector", "New-OutboundConnector", "Set-AcceptedDomain"]
+    # Dependency order: accepted domains, then inbound, then outbound.
+    assert _cmdlets(writes)[0] == "Set-AcceptedDomain" and _cmdlets(writes)[-1] == "New-OutboundConnector"
+
+    project.tenant.clear_requests()
+    again = project.run("plan", "--stack", "test", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert "No changes" in again.stdout
+    # One list per type (the client lists outbound connectors twice, with and without test-mode ones), no Get
+    # by identity and no write.
+    requests = project.tenant.requests()
+    assert sorted(set(_cmdlets(requests))) == LISTS and len(requests) <= 4
+    assert all("Identity" not in (e.get("parameters") or {}) for e in requests)
+
+
+def test_an_out_of_band_change_is_drift_on_that_field_and_apply_sets_only_that_field(project: Project) -> None:
+    stack_file = project.write_stack(BASE)
+    _apply(project)
+    project.tenant.admin_client().set("InboundConnector", "Relay from printers",
+                                      {"SenderIPAddresses": ["203.0.113.10"], "Comment": "edited in the portal"})
+
+    plan = project.plan_json("--baseline", str(stack_file))
+    jsonschema.validate(plan, SCHEMA)
+    change = _change(plan, "Relay from printers")
+    assert change["action"] == "update"
+    assert [(c["field"], c["before"], c["after"], c["drift"]) for c in change["changes"]] == [
+        ("senderIpAddresses", ["203.0.113.10"], ["198.51.100.0/28", "203.0.113.10"], True)]
+    text = project.run("plan", "--stack", "test", "--baseline", str(stack_file)).stdout
+    assert "drift" in text and "senderIpAddresses" in text
+    assert "comment" not in text  # not declared, so not managed and never drift
+
+    project.tenant.clear_requests()
+    _apply(project)
+    (write,) = project.tenant.writes()
+    assert write["cmdlet"] == "Set-InboundConnector"
+    assert set(write["parameters"]) == {"Identity", "SenderIPAddresses"}
+    assert sorted(write["parameters"]["SenderIPAddresses"]) == ["198.51.100.0/28", "203.0.113.10"]
+    assert project.run("plan", "--stack", "test", "--detailed-exitcode").exit_code == 0
+
+
+def test_an_unmanaged_connector_survives_apply_and_is_deleted_only_with_prune(project: Project) -> None:
+    admin = project.tenant.admin_client()
+    admin.new("InboundConnector", {"Name": "Made by hand", "ConnectorType": "Partner",
+                                   "SenderDomains": ["other.example.com"]})
+    project.write_stack(BASE)
+    plan = project.plan_json()
+    assert {"type": "InboundConnector", "name": "Made by hand"}.items() <= next(
+        u for u in plan["unmanaged"] if u["name"] == "Made by hand").items()
+    _apply(project)
+    assert "Remove-InboundConnector" not in _cmdlets(project.tenant.writes())
+    assert admin.get("InboundConnector", "Made by hand")["Name"] == "Made by hand"
+
+    project.write_stack(BASE, prune=True)
+    plan = project.plan_json()
+    assert _change(plan, "Made by hand")["action"] == "delete"
+    assert plan["summary"]["delete"] == 1
+    project.tenant.clear_requests()
+    result = _apply(project)
+    assert "deletes 1 connector" in result.stdout
+    assert _cmdlets(project.tenant.writes()) == ["Remove-InboundConnector"]
+    with pytest.raises(NotFound):
+        admin.get("InboundConnector", "Made by hand")
+
+
+def test_an_accepted_domain_leaving_a_pruning_stack_gets_back_the_values_found(project: Project) -> None:
+    project.write_stack("""\
+        acceptedDomains:
+          - domainName: sales.contoso.com
+            domainType: InternalRelay
+            matchSubDomains: true
+        outboundConnectors:
+          - name: To on-premises
+            connectorType: OnPremises
+            recipientDomains: ["*.contoso.com", sales.contoso.com]
+            useMxRecord: false
+            smartHosts: [mail.contoso.com]
+        """)
+    _apply(project)
+    project.write_stack("""\
+        outboundConnectors:
+          - name: To on-premises
+            connectorType: OnPremises
+            recipientDomains: ["*.contoso.com", sales.contoso.com]
+            useMxRecord: false
+            smartHosts: [mail.contoso.com]
+        """, prune=True)
+    plan = project.plan_json()
+    restore = _change(plan, "sales.contoso.com")
+    assert restore["action"] == "restore"
+    assert {c["field"]: c["after"] for c in restore["changes"]} == {"domainType": "Authoritative",
+                                                                   "matchSubDomains": False}
+    assert {u["name"] for u in plan["unmanaged"]} >= {"contoso.com", "fabrikam.com"}  # never changed: left alone
+    project.tenant.clear_requests()
+    _apply(project)
+    (write,) = project.tenant.writes()
+    assert write["cmdlet"] == "Set-AcceptedDomain"
+    assert set(write["parameters"]) == {"Identity", "DomainType", "MatchSubDomains"}
+    assert project.run("plan", "--stack", "test", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_failure_mid_apply_stops_reports_and_a_rerun_converges_without_duplicates(project: Project) -> None:
+    project.write_stack(BASE)
+    project.tenant.faults(error_next=1, error_status=500, cmdlets=["New-OutboundConnector"])
+    failed = project.run("apply", "--stack", "test", "--auto-approve")
+    assert failed.exit_code == 1
+    assert "Done (3)" in failed.stderr and "Not done (1)" in failed.stderr
+    assert "create OutboundConnector 'To on-premises'" in failed.stderr
+
+    project.tenant.clear_faults()
+    project.tenant.clear_requests()
+    _apply(project)
+    assert _cmdlets(project.tenant.writes()) == ["New-OutboundConnector"]
+    admin = project.tenant.admin_client()
+    names = [c["Name"] for c in admin.list("InboundConnector")] + [c["Name"] for c in admin.list("OutboundConnector")]
+    assert sorted(names) == ["From partner", "Relay from printers", "To on-premises"]
+    assert project.run("plan", "--stack", "test", "--detailed-exitcode").exit_code == 0
+
+
+def test_apply_waits_out_replication_lag_before_reporting_success(project: Project) -> None:
+    project.write_stack(BASE)
+    time.sleep(1.2)  # the lag applies to every new object, and the tenant's own accepted domains are new too
+    project.tenant.faults(read_lag=1.0)
+    result = _apply(project)
+    assert "FAILED" not in result.stdout
+    gets = [e for e in project.tenant.requests() if e["cmdlet"] == "Get-InboundConnector" and e["status"] == 404]
+    assert gets, "the read-back should have met the lag (404) at least once"
+    project.tenant.clear_faults()
+    assert project.run("plan", "--stack", "test", "--detailed-exitcode").exit_code == 0
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"], ids=["plan", "apply"])
+def test_a_read_failure_stops_everything_and_is_never_taken_as_absent(project: Project, command: str) -> None:
+    project.write_stack(BASE)
+    project.tenant.faults(error_next=1, error_status=500, cmdlets=["Get-OutboundConnector"])
+    args = ["--auto-approve"] if command == "apply" else []
+    result = project.run(command, "--stack", "test", *args)
+    assert result.exit_code == 1
+    assert "never taken to mean the objects are absent" in result.stderr
+    assert "create" not in result.stdout
+    assert project.tenant.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (BASE.replace("[203.0.113.10, 198.51.100.0/28]", "[203.0.113.10, 10.1.2.3]"),
+         "inboundConnectors[0].senderIpAddresses[1]"),
+        (BASE + "  - name: Broken\n    connectorType: OnPremises\n    recipientDomains: [contoso.com]\n",
+         "outboundConnectors[1]"),
+    ],
+    ids=["bad-value", "broken-rule"],
+)
+def test_a_stack_with_one_invalid_object_writes_nothing(project: Project, body: str, expected: str) -> None:
+    path = project.write_stack(body)
+    result = project.run("apply", "--stack", "test", "--auto-approve")
+    assert result.exit_code == 1
+    assert expected in result.stderr and str(path) in result.stderr
+    assert "nothing was sent to the tenant" in result.stderr
+    assert project.tenant.writes() == []
+
+
+def test_a_rule_broken_only_against_the_tenant_writes_nothing(project: Project) -> None:
+    project.tenant.admin_client().new("InboundConnector", {"Name": "Partner in", "ConnectorType": "Partner",
+                                                           "SenderDomains": ["p.example.com"]})
+    project.tenant.clear_requests()
+    project.write_stack(BASE.replace(
+        "inboundConnectors:\n",
+        "inboundConnectors:\n  - name: Partner in\n    adopt: true\n    treatMessagesAsInternal: true\n", 1))
+    result = project.run("apply", "--stack", "test", "--auto-approve")
+    assert result.exit_code == 1, result.output
+    assert "treatMessagesAsInternal" in result.stderr and "OnPremises" in result.stderr
+    assert project.tenant.writes() == []
+
+
+def test_an_accepted_domain_the_tenant_lacks_is_an_error_that_says_to_add_it_in_the_admin_center(
+    project: Project,
+) -> None:
+    project.write_stack(BASE.replace("domainName: contoso.com", "domainName: northwind.example.com"))
+    result = project.run("apply", "--stack", "test", "--auto-approve")
+    assert result.exit_code == 1
+    assert "northwind.example.com" in result.stderr and "Microsoft 365 admin center" in result.stderr
+    assert project.tenant.writes() == []
+
+
+def test_with_a_baseline_an_existing_object_must_be_adopted_and_adoption_sets_only_what_differs(
+    project: Project, tmp_path: Path
+) -> None:
+    project.tenant.admin_client().new("OutboundConnector", {
+        "Name": "To on-premises", "ConnectorType": "OnPremises", "RecipientDomains": ["contoso.com"],
+        "UseMXRecord": False, "SmartHosts": ["old.contoso.com"], "Comment": "hand made"})
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text(project.tenant_yaml(), encoding="utf-8")
+    project.write_stack(BASE)
+    refused = project.run("plan", "--stack", "test", "--baseline", str(baseline))
+    assert refused.exit_code == 1
+    assert "adopt: true" in refused.stderr and "To on-premises" in refused.stderr
+
+    project.write_stack(BASE.replace("  - name: To on-premises\n", "  - name: To on-premises\n    adopt: true\n"))
+    plan = project.plan_json("--baseline", str(baseline))
+    adopt = _change(plan, "To on-premises")
+    assert adopt["action"] == "adopt"
+    assert [c["field"] for c in adopt["changes"]] == ["smartHosts"]
+    project.tenant.clear_requests()
+    _apply(project, "--baseline", str(baseline))
+    sets = [w for w in project.tenant.writes() if w["cmdlet"] == "Set-OutboundConnector"]
+    assert [set(w["parameters"]) for w in sets] == [{"Identity", "SmartHosts"}]
+
+
+def test_export_then_plan_shows_no_change(project: Project) -> None:
+    admin = project.tenant.admin_client()
+    admin.new("InboundConnector", {"Name": "Partner TLS", "ConnectorType": "Partner", "SenderDomains": ["*.p.example.com"],
+                                   "RequireTls": True, "TlsSenderCertificateName": "mail.p.example.com",
+                                   "RestrictDomainsToCertificate": True})
+    admin.new("OutboundConnector", {"Name": "Smart host", "ConnectorType": "Partner", "RecipientDomains": ["p.example.com"],
+                                    "UseMXRecord": False, "SmartHosts": ["198.51.100.25"],
+                                    "TlsSettings": "EncryptionOnly"})
+    project.write_stack(BASE)
+    _apply(project)
+    path = project.write_stack("")  # the tenant section only: export fills in the rest
+    result = project.run("export", "--stack", "test")
+    assert result.exit_code == 0, result.output
+    exported = path.read_text(encoding="utf-8")
+    assert "Partner TLS" in exported and "Smart host" in exported and "AZURE" not in exported
+    plan = project.run("plan", "--stack", "test", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    assert "No changes" in plan.stdout
+
+
+def test_apply_refuses_to_run_unattended_without_auto_approve(project: Project) -> None:
+    project.write_stack(BASE)
+    result = project.run("apply", "--stack", "test", input="y\n")
+    assert result.exit_code == 1
+    assert "--auto-approve" in result.stderr
+    assert project.tenant.requests() == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown", "text"], ids=["json", "markdown", "text"])
+def test_plan_writes_each_format_to_a_file(project: Project, tmp_path: Path, fmt: str) -> None:
+    project.write_stack(BASE)
+    out = tmp_path / f"plan.{fmt}"
+    result = project.run("plan", "--stack", "test", "--format", fmt, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert "To on-premises" in text
+    assert "\x1b[" not in text  # never colour in a file
+    if fmt == "json":
+        jsonschema.validate(json.loads(text), SCHEMA)
