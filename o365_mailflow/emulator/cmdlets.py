@@ -263,11 +263,26 @@ def seed_accepted_domains(store: Store, state: TenantState) -> None:
 
 
 def init_tenant(store: Store, tenant_id: str, *, settings: Settings | None = None) -> None:
-    """The server's hook for a new tenant: create its built-in objects (accepted domains) right away."""
+    """The server's hook for a new tenant: create its built-in objects right away.
+
+    Accepted domains come from the verified domains. ``config["objects"]`` may list pre-existing objects as
+    ``[{"cmdlet": "New-InboundConnector" | "New-OutboundConnector" | "Set-AcceptedDomain", "parameters": {...}}]``;
+    they are made as in the admin center (ConnectorSource AdminUI) and obey every rule. A tenant that already
+    holds connectors (a restart) is left as it is.
+    """
     state = store.resolve(tenant_id)
     if state is None:
         raise LookupError(f"unknown tenant {tenant_id!r}")
     seed_accepted_domains(store, state)
+    if state.objects[INBOUND] or state.objects[OUTBOUND]:
+        return
+    settings = (settings or Settings()).with_overrides(state.config.get("settings"))
+    for entry in state.config.get("objects", []):
+        try:
+            _run(store, state.tenant_id, entry["cmdlet"], entry.get("parameters", {}),
+                 settings=settings, admin_center=True)
+        except CmdletError as err:
+            raise ValueError(f"seed object {entry!r} is invalid: {err.message}") from None
 
 
 # -- output -----------------------------------------------------------------------------------------------
@@ -369,6 +384,7 @@ class _Call:
     bound: dict[str, Any]
     settings: Settings
     read_lag: float
+    admin_center: bool = False  # made "in the admin center" (seeded): ConnectorSource AdminUI
 
     def given(self, name: str) -> bool:
         return name in self.bound
@@ -587,9 +603,16 @@ def _tenant_scoped(conn: dict[str, Any]) -> bool:
     return bool(conn["Enabled"] and conn["ConnectorType"] == "OnPremises" and not conn["AssociatedAcceptedDomains"])
 
 
+def _admin_center_source(call: _Call, obj: dict[str, Any]) -> None:
+    # Connectors made in the Exchange admin center come back with ConnectorSource AdminUI ([L] S7/S8).
+    if call.admin_center and not call.given("ConnectorSource"):
+        obj["ConnectorSource"] = "AdminUI"
+
+
 def _new_inbound(call: _Call) -> CmdletResult:
     name = _check_name(call, INBOUND, call.bound.get("Name"))
     obj = _merge_inbound(call, inbound_record(call.state, name, call.settings), creating=True)
+    _admin_center_source(call, obj)
     _check_inbound_task(call, None, obj)
     v.check_inbound(obj)
     warnings = v.inbound_overlap_warnings(obj, call.state.list(INBOUND))
@@ -749,6 +772,7 @@ def _check_outbound_task(call: _Call, obj: dict[str, Any]) -> None:
 def _new_outbound(call: _Call) -> CmdletResult:
     name = _check_name(call, OUTBOUND, call.bound.get("Name"))
     obj = _merge_outbound(call, outbound_record(call.state, name))
+    _admin_center_source(call, obj)
     v.check_outbound(obj)
     _check_outbound_task(call, obj)
     stopped = call.stopped(name)
@@ -920,6 +944,19 @@ def run_cmdlet(
     Raises :class:`UnknownCmdlet` (answer 403, NUL body), :class:`CmdletError` (answer ``err.status`` with
     ``errors.error_body(err)``) or ``LookupError`` for a tenant the store does not hold.
     """
+    return _run(store, tenant_id, cmdlet, parameters, settings=settings, read_lag=read_lag)
+
+
+def _run(
+    store: Store,
+    tenant_id: str,
+    cmdlet: str,
+    parameters: dict[str, Any] | None,
+    *,
+    settings: Settings,
+    read_lag: float = 0.0,
+    admin_center: bool = False,
+) -> CmdletResult:
     name = canonical_cmdlet(cmdlet)
     if name is None:
         raise UnknownCmdlet(cmdlet)
@@ -934,5 +971,5 @@ def run_cmdlet(
         raise LookupError(f"unknown tenant {tenant_id!r}")
     with store.tenant(state.tenant_id) as state:
         seed_accepted_domains(store, state)
-        call = _Call(store, state, name, bound, settings, read_lag)
+        call = _Call(store, state, name, bound, settings, read_lag, admin_center)
         return _HANDLERS[name](call)

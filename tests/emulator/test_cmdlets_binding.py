@@ -313,3 +313,29 @@ def test_validate_reports_the_route_per_the_wildcard_routing_order_setting(
 
     details = [t["TaskDetail"] for t in result["value"][0]["SubTaskResults"]]
     assert any(f"Mail to {domain} is routed through this connector." in d for d in details), details
+
+
+def test_seeded_admin_center_objects_read_back_with_connector_source_adminui(tenant_factory: Any) -> None:
+    tenant = tenant_factory(config={"objects": [
+        {"cmdlet": "New-InboundConnector", "parameters": {"Name": "From EAC", "SenderDomains": "*"}},
+        {"cmdlet": "New-OutboundConnector", "parameters": {"Name": "Hybrid", "ConnectorType": "OnPremises",
+                                                           "UseMXRecord": False, "SmartHosts": "mail.contoso.com",
+                                                           "IsTransportRuleScoped": True}},
+        {"cmdlet": "Set-AcceptedDomain", "parameters": {"Identity": "fabrikam.com", "DomainType": "InternalRelay"}},
+    ]})
+    assert _get_in(tenant, "From EAC")["ConnectorSource"] == "AdminUI"
+    hybrid = _ok(tenant.invoke("Get-OutboundConnector", {"Identity": "Hybrid"}))["value"][0]
+    assert hybrid["ConnectorSource"] == "AdminUI"
+    domain = _ok(tenant.invoke("Get-AcceptedDomain", {"Identity": "fabrikam.com"}))["value"][0]
+    assert domain["DomainType"] == "InternalRelay"
+    made = _inbound(tenant, "From cmdlet")
+    assert made["ConnectorSource"] == "Default"
+
+
+@pytest.mark.parametrize(("scoped", "expected"), [(True, ["rule"]), (False, ["domains"])], ids=["scoped", "unscoped"])
+def test_get_outbound_filters_on_is_transport_rule_scoped(tenant_factory: Any, scoped: bool, expected: list[str]) -> None:
+    tenant = tenant_factory()
+    _ok(tenant.invoke("New-OutboundConnector", {"Name": "rule", "IsTransportRuleScoped": True}))
+    _ok(tenant.invoke("New-OutboundConnector", {"Name": "domains", "RecipientDomains": "fabrikam.com"}))
+    listed = _ok(tenant.invoke("Get-OutboundConnector", {"IsTransportRuleScoped": scoped}))["value"]
+    assert [c["Name"] for c in listed] == expected

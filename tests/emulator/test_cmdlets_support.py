@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from o365_mailflow.emulator.cmdlets import UnknownCmdlet, run_cmdlet
+from o365_mailflow.emulator.cmdlets import UnknownCmdlet, init_tenant, run_cmdlet
 from o365_mailflow.emulator.errors import CmdletError, error_body
 from o365_mailflow.emulator.settings import Settings
 from o365_mailflow.emulator.store import Store
@@ -66,6 +66,7 @@ def make_direct_tenant(
     store = Store(path / f"{uuid.uuid4().hex}.db")
     tenant_id = str(uuid.uuid4())
     store.add_tenant(tenant_id, "contoso.onmicrosoft.com", {"verified_domains": list(VERIFIED), **(config or {})})
+    init_tenant(store, tenant_id, settings=Settings())
     return DirectTenant(store, tenant_id, Settings().with_overrides(settings))
 
 
@@ -100,7 +101,7 @@ class HttpTenant:
 
 
 # Tenant configuration keys that POST /_emulator/tenants does not take: such tenants are made directly.
-_DIRECT_ONLY = {"transport_rules", "default_domain"}
+_DIRECT_ONLY = {"transport_rules", "default_domain", "objects"}
 
 
 @pytest.fixture
