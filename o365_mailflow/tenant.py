@@ -122,13 +122,14 @@ ENV_STATE_DIR = "MAILFLOW_STATE_DIR"
 
 
 def emulator_state_dir(env: Mapping[str, str] | None = None, state_dir: Path | None = None) -> Path:
-    """Where the local emulator keeps its state: ``state_dir``, else ``$MAILFLOW_STATE_DIR``, else
-    ``./.mailflow/emulator`` (project-local, like ``.terraform/``)."""
+    """Where the local emulator keeps its state: ``state_dir``, else ``$MAILFLOW_STATE_DIR/emulator``, else
+    ``./.mailflow/emulator`` (project-local, like ``.terraform/``); the emulator's own default follows the
+    same rule, so the CLI and ``mailflow emulator serve`` meet in one directory."""
     env = os.environ if env is None else env
     if state_dir is not None:
         return Path(state_dir)
     if env.get(ENV_STATE_DIR):
-        return Path(env[ENV_STATE_DIR])
+        return Path(env[ENV_STATE_DIR]) / "emulator"
     return Path.cwd() / ".mailflow" / "emulator"
 
 
