@@ -710,6 +710,9 @@ class ResourceSpec:
 
 
 _C, _CO, _S, _R = Mode.CREATE_AND_SET, Mode.CREATE_ONLY, Mode.SET_ONLY, Mode.READ_ONLY
+# Columns of a row: name, param, kind, default, mode, risky, required_on_create, description. "risky" marks the
+# fields whose change can stop, reject or misroute mail (which connector applies, where mail goes, TLS), so PR
+# previews call them out; comments and bookkeeping fields are not risky.
 
 _CONNECTOR_TYPE = Choice(["OnPremises", "Partner"])
 # Get-* returns AdminUI for connectors made in the admin center, and old objects may have no source at all;
@@ -736,7 +739,7 @@ INBOUND = ResourceSpec(
         Field("connectorSource", "ConnectorSource", _CONNECTOR_SOURCE, "Default", _C, False, False,
               "How the connector was made; Microsoft says not to change it. AdminUI reads as Default."),
         Field("comment", "Comment", _COMMENT, "", _C, False, False, "Free text, at most 1024 characters."),
-        Field("senderDomains", "SenderDomains", ListOf(SenderDomain(), non_empty=True), UNSET, _C, False, True,
+        Field("senderDomains", "SenderDomains", ListOf(SenderDomain(), non_empty=True), UNSET, _C, True, True,
               "Sender domains the connector applies to: contoso.com, *.contoso.com, or * for all. Required."),
         Field("senderIpAddresses", "SenderIPAddresses", ListOf(SenderIp()), [], _C, True, False,
               "Public IPv4 addresses or CIDR /24-/32 that identify the sending servers (no private, loopback, "
@@ -784,13 +787,13 @@ OUTBOUND = ResourceSpec(
         Field("connectorSource", "ConnectorSource", _CONNECTOR_SOURCE, "Default", _C, False, False,
               "How the connector was made; Microsoft says not to change it. AdminUI reads as Default."),
         Field("comment", "Comment", _COMMENT, "", _C, False, False, "Free text, at most 1024 characters."),
-        Field("recipientDomains", "RecipientDomains", ListOf(Domain(wildcard=True, star=True)), [], _C, False, False,
+        Field("recipientDomains", "RecipientDomains", ListOf(Domain(wildcard=True, star=True)), [], _C, True, False,
               "Recipient domains routed through this connector: contoso.com, *.contoso.com, or *."),
-        Field("allAcceptedDomains", "AllAcceptedDomains", Bool(), False, _C, False, False,
+        Field("allAcceptedDomains", "AllAcceptedDomains", Bool(), False, _C, True, False,
               "OnPremises only: use this connector for every accepted domain (hybrid)."),
         Field("isTransportRuleScoped", "IsTransportRuleScoped", Bool(), False, _C, False, False,
               "Used only when a mail flow rule redirects to it; then no recipientDomains/allAcceptedDomains."),
-        Field("useMxRecord", "UseMXRecord", Bool(), True, _C, False, False,
+        Field("useMxRecord", "UseMXRecord", Bool(), True, _C, True, False,
               "Deliver by the recipient domain's MX records; false requires smartHosts."),
         Field("smartHosts", "SmartHosts", ListOf(SmartHost()), [], _C, True, False,
               "Host names or public IPv4 addresses to deliver to (port 25, no port syntax)."),
@@ -799,7 +802,7 @@ OUTBOUND = ResourceSpec(
               False, "TLS requirement towards the destination; null for opportunistic TLS."),
         Field("tlsDomain", "TlsDomain", Domain(wildcard=True, nullable=True), None, _C, True, False,
               "Domain the destination certificate must match; set if and only if tlsSettings is DomainValidation."),
-        Field("routeAllMessagesViaOnPremises", "RouteAllMessagesViaOnPremises", Bool(), False, _C, False, False,
+        Field("routeAllMessagesViaOnPremises", "RouteAllMessagesViaOnPremises", Bool(), False, _C, True, False,
               "OnPremises only: centralized mail transport (all internet mail goes through on-premises)."),
         Field("cloudServicesMailEnabled", "CloudServicesMailEnabled", Bool(), False, _C, False, False,
               "OnPremises only: keep internal cross-premises headers (hybrid)."),
@@ -841,13 +844,13 @@ ACCEPTED_DOMAIN = ResourceSpec(
             refused={"ExternalRelay": "ExternalRelay is on-premises only; Exchange Online refuses it (§6.2)"},
         ), "Authoritative", _S, True, False,
               "Authoritative (unknown recipients rejected) or InternalRelay (relayed on-premises)."),
-        Field("matchSubDomains", "MatchSubDomains", Bool(), False, _S, False, False,
+        Field("matchSubDomains", "MatchSubDomains", Bool(), False, _S, True, False,
               "InternalRelay only: also accept mail for every subdomain."),
         Field("outboundOnly", "OutboundOnly", Bool(), False, _S, False, False,
               "For the on-premises organisation's domain when on-premises uses cloud email protection."),
-        Field("sendingFromDomainDisabled", "SendingFromDomainDisabled", Bool(), False, _S, False, False,
+        Field("sendingFromDomainDisabled", "SendingFromDomainDisabled", Bool(), False, _S, True, False,
               "Block sending from addresses in this domain (parked or legacy domains)."),
-        Field("sendingToDomainDisabled", "SendingToDomainDisabled", Bool(), False, _S, False, False,
+        Field("sendingToDomainDisabled", "SendingToDomainDisabled", Bool(), False, _S, True, False,
               "Block delivery to this domain (e.g. an unused MOERA domain)."),
         # Undocumented ([D] placeholders): no known default, so nothing is assumed when undeclared.
         Field("canHaveCloudCache", "CanHaveCloudCache", Bool(), UNSET, _S, False, False,

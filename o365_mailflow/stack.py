@@ -66,11 +66,11 @@ TENANT_KEYS: dict[str, str] = {
 }
 TOP_LEVEL_KEYS: tuple[str, ...] = ("tenant", "prune", *(spec.stack_key for spec in SPECS.values()))
 
-# Keys that would put a credential in version control, compared case-insensitively and without - or _.
+# Keys that would put a credential in version control, compared case-insensitively and without - or _. Broad
+# words such as "certificate" or "key" are left out on purpose: they are more likely a misspelt field name.
 # Credentials come from the environment (azure-identity's names) or Pulumi config secrets, never the stack file.
 SECRET_KEYS: frozenset[str] = frozenset({
-    "clientsecret", "secret", "password", "certificatepassword", "privatekey", "key", "certificate",
-    "certificatepath", "certificatethumbprint", "thumbprint", "token", "accesstoken", "refreshtoken",
+    "clientsecret", "secret", "password", "certificatepassword", "privatekey", "certificatepath", "certificatethumbprint", "thumbprint", "token", "accesstoken", "refreshtoken",
     "federatedtoken", "federatedtokenfile", "clientid", "appid", "applicationid", "credential", "credentials",
     "clientassertion", "apikey",
 })
