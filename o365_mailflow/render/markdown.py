@@ -29,7 +29,8 @@ __all__ = ["render_markdown", "marker", "MIN_LIMIT", "DEFAULT_LIMIT"]
 DEFAULT_LIMIT = 65000  # GitHub's hard limit is 65,536 characters per comment body
 MIN_LIMIT = 3000  # the summary alone (title, capped banner, counts) always fits in this
 
-_BANNER_ITEMS = 10  # risky objects listed by name in the banner; the rest are counted
+_BANNER_ITEMS = 10  # risky objects listed by name in each banner; the rest are counted
+_RESERVE = 1500  # room kept after the summary for the trim notes that may follow it
 _LIST_FULL = 12  # lists up to this length are shown in full in a table cell; longer ones show the delta
 _DETAILS_LIST = 50  # unmanaged objects listed before "and N more"
 
@@ -69,6 +70,11 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
     if limit < MIN_LIMIT:
         raise ValueError(f"limit must be at least {MIN_LIMIT} characters, got {limit}")
     head = _head(plan, run_url)
+    # The summary is never trimmed, but the banner's list of names shrinks if even it would not fit.
+    items = _BANNER_ITEMS
+    while len(head) > limit - _RESERVE and items > 0:
+        items -= 1
+        head = _head(plan, run_url, items)
     changes = [c for c in plan.changes if c.action is not Action.NOOP]
     drift_rows = [(rc, fc) for rc in plan.changes for fc in rc.changes if fc.drift]
     warnings = _all_warnings(plan)
@@ -167,13 +173,13 @@ class _Kept:
 # --------------------------------------------------------------------------------------------- summary
 
 
-def _head(plan: Plan, run_url: str | None) -> str:
+def _head(plan: Plan, run_url: str | None, banner_items: int = _BANNER_ITEMS) -> str:
     lines = [
         marker(plan.stack),
         f"### o365-mailflow plan: stack {_code(plan.stack)} on {_code(plan.tenant)}",
         "",
     ]
-    banner = _banner(plan)
+    banner = _banner(plan, banner_items)
     if banner:
         lines += banner + [""]
     if not plan.has_changes:
@@ -201,33 +207,59 @@ def _counts(plan: Plan) -> list[str]:
     return [header, rule, values]
 
 
-def _banner(plan: Plan) -> list[str]:
-    risky = [rc for rc in plan.changes if rc.risky]
-    if not risky:
-        return []
-    deletes = [rc for rc in risky if rc.action is Action.DELETE]
-    others = [rc for rc in risky if rc.action is not Action.DELETE]
-    parts = []
-    if deletes:
-        parts.append(f"deletes {_plural(len(deletes), 'object')}")
-    if others:
-        parts.append(f"sets or changes risky fields on {_plural(len(others), 'object')}")
-    lines = [
-        "> [!CAUTION]",
-        f"> **This plan {' and '.join(parts)}.** A mistake here can stop or misroute mail: "
-        "check these before merging.",
+def _banner(plan: Plan, items: int = _BANNER_ITEMS) -> list[str]:
+    """The loud part: [!CAUTION] for deletes and risky changes to existing objects, [!WARNING] for new objects
+    that set risky fields (a new connector routes mail as soon as it exists, but nothing that works today is
+    taken away). Which fields are risky comes from the spec tables, through ``FieldChange.risky``."""
+    caution = [
+        rc for rc in plan.changes
+        if rc.action is Action.DELETE or (rc.action is not Action.CREATE and _risky_params(rc))
     ]
-    for rc in risky[:_BANNER_ITEMS]:
+    warning = [rc for rc in plan.changes if rc.action is Action.CREATE and _risky_params(rc)]
+    lines: list[str] = []
+    if caution:
+        deletes = sum(1 for rc in caution if rc.action is Action.DELETE)
+        changes = len(caution) - deletes
+        parts = []
+        if deletes:
+            parts.append(f"deletes {_plural(deletes, 'object')}")
+        if changes:
+            parts.append(f"changes risky fields on {_plural(changes, 'existing object')}")
+        lines += [
+            "> [!CAUTION]",
+            f"> **This plan {' and '.join(parts)}.** A mistake here can stop or misroute mail: "
+            "check these before merging.",
+        ]
+        lines += _banner_items(caution, items, "more risky object")
+    if warning:
+        if lines:
+            lines.append("")
+        lines += [
+            "> [!WARNING]",
+            f"> **This plan creates {_plural(len(warning), 'object')} with risky fields.** "
+            "New connectors take part in mail routing as soon as they exist.",
+        ]
+        lines += _banner_items(warning, items, "more new object")
+    return lines
+
+
+def _risky_params(rc: ResourceChange) -> list[str]:
+    return sorted({fc.param for fc in rc.changes if fc.risky})
+
+
+def _banner_items(risky: Sequence[ResourceChange], items: int, more: str) -> list[str]:
+    lines = []
+    for rc in risky[:items]:
         line = f"> - {_ICON[rc.action]} **{rc.action.value}** {rc.type_name} {_code(_short(rc.name, 80))}"
-        if rc.action is not Action.DELETE:
-            params = sorted({fc.param for fc in rc.changes if fc.risky})
+        params = _risky_params(rc)
+        if params and rc.action is not Action.DELETE:
             shown = ", ".join(_code(p) for p in params[:8])
             if len(params) > 8:
                 shown += f" and {len(params) - 8} more"
             line += f": {shown}"
         lines.append(line)
-    if len(risky) > _BANNER_ITEMS:
-        lines.append(f"> - and {_plural(len(risky) - _BANNER_ITEMS, 'more risky object')}")
+    if len(risky) > items:
+        lines.append(f"> - and {_plural(len(risky) - items, more)}")
     return lines
 
 

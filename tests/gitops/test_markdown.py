@@ -62,9 +62,9 @@ def plan_creates_only() -> Plan:
                 "InboundConnector",
                 "From partner fabrikam",
                 changes=(
-                    fc("connectorType", "ConnectorType", None, "Partner"),
+                    fc("connectorType", "ConnectorType", None, "Partner", risky=True),
                     fc("senderDomains", "SenderDomains", None, ["fabrikam.com", "*.fabrikam.com"]),
-                    fc("requireTls", "RequireTls", None, True),
+                    fc("requireTls", "RequireTls", None, True, risky=True),
                     fc("comment", "Comment", None, "Partner mail | enforced TLS"),
                 ),
                 reason="not in the tenant",
@@ -74,9 +74,9 @@ def plan_creates_only() -> Plan:
                 "InboundConnector",
                 "Scanner relay",
                 changes=(
-                    fc("connectorType", "ConnectorType", None, "OnPremises"),
+                    fc("connectorType", "ConnectorType", None, "OnPremises", risky=True),
                     fc("senderDomains", "SenderDomains", None, ["*"]),
-                    fc("enabled", "Enabled", None, True),
+                    fc("enabled", "Enabled", None, True, risky=True),
                 ),
                 reason="not in the tenant",
             ),
@@ -277,10 +277,24 @@ def test_the_counts_table_matches_the_plan_summary(build):
         pytest.param(plan_with_drift, True, id="risky-drift-is-loud"),
         pytest.param(plan_with_delete, True, id="delete-is-loud"),
         pytest.param(plan_risky_update, True, id="risky-update-is-loud"),
+        pytest.param(plan_creates_only, False, id="creates-get-a-warning-not-a-caution"),
     ],
 )
 def test_a_caution_banner_appears_exactly_when_something_is_deleted_or_a_risky_field_changes(build, banner):
     assert ("> [!CAUTION]" in render_markdown(build())) is banner
+
+
+def test_new_objects_with_risky_fields_get_a_warning_banner_naming_them():
+    text = render_markdown(plan_creates_only())
+    banner = [line for line in text.splitlines() if line.startswith(">")]
+    assert banner[0] == "> [!WARNING]" and "creates 2 objects with risky fields" in banner[1]
+    assert "> - ➕ **create** InboundConnector `Scanner relay`: `ConnectorType`, `Enabled`" in banner
+
+
+def test_a_plan_with_deletes_and_risky_creates_shows_both_banners_caution_first():
+    plan = plan_too_large(3)
+    lines = render_markdown(plan).splitlines()
+    assert lines.index("> [!CAUTION]") < lines.index("> [!WARNING]")
 
 
 def test_a_delete_without_field_values_still_raises_the_banner():
@@ -411,3 +425,21 @@ def test_a_limit_below_the_minimum_is_refused():
 
 def test_output_is_deterministic():
     assert render_markdown(plan_too_large(50)) == render_markdown(plan_too_large(50))
+
+
+def test_the_summary_fits_the_minimum_limit_even_with_long_names_and_many_risky_fields():
+    params = [f"RiskyParameterNumber{i:02d}" for i in range(12)]
+    changes = tuple(
+        ResourceChange(
+            Action.UPDATE if i % 2 else Action.CREATE,
+            "OutboundConnector",
+            f"connector {i} " + "n" * 200,
+            "id",
+            tuple(fc(p[0].lower() + p[1:], p, "a", "b", risky=True) for p in params),
+        )
+        for i in range(40)
+    )
+    text = render_markdown(Plan("prod", TENANT, changes), limit=MIN_LIMIT)
+    assert len(text) <= MIN_LIMIT
+    assert "> [!CAUTION]" in text and "> [!WARNING]" in text
+    assert "| 20 | 20 | 0 | 0 | 0 | 0 |" in text
