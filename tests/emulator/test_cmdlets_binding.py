@@ -339,3 +339,35 @@ def test_get_outbound_filters_on_is_transport_rule_scoped(tenant_factory: Any, s
     _ok(tenant.invoke("New-OutboundConnector", {"Name": "domains", "RecipientDomains": "fabrikam.com"}))
     listed = _ok(tenant.invoke("Get-OutboundConnector", {"IsTransportRuleScoped": scoped}))["value"]
     assert [c["Name"] for c in listed] == expected
+
+
+def test_whatif_on_new_validates_but_creates_nothing(tenant_factory: Any) -> None:
+    tenant = tenant_factory()
+    asked = _ok(tenant.invoke("New-InboundConnector", {"Name": "maybe", "SenderDomains": "*", "WhatIf": True}))
+    assert asked["value"] == [] and "maybe" in asked["@adminapi.confirmationmessage"]
+    assert _ok(tenant.invoke("Get-InboundConnector", {}))["value"] == []
+    refused = tenant.invoke("New-InboundConnector", {"Name": "bad", "SenderDomains": "*", "WhatIf": True,
+                                                     "ConnectorType": "OnPremises"})
+    assert refused.status == 400
+
+
+OUTBOUND_OK = {"Name": "x", "RecipientDomains": "fabrikam.com"}
+
+
+@pytest.mark.parametrize(
+    ("cmdlet", "base", "param", "value"),
+    [("New-OutboundConnector", OUTBOUND_OK, "ValidationRecipients", ["a@fabrikam.com"]),
+     ("New-OutboundConnector", OUTBOUND_OK, "IsValidated", True),
+     ("Set-InboundConnector", {"Identity": "x"}, "ClientHostNames", ["host.contoso.com"]),
+     ("Get-InboundConnector", {}, "IncludeTestModeConnectors", True)],
+    ids=["validation-recipients-is-set-only", "is-validated-is-set-only", "client-host-names-is-new-only",
+         "test-mode-switch-is-outbound-only"],
+)
+def test_a_parameter_outside_the_cmdlets_set_is_refused(
+    tenant_factory: Any, cmdlet: str, base: dict[str, Any], param: str, value: Any
+) -> None:
+    tenant = tenant_factory()
+    assert tenant.invoke(cmdlet, base).status in (200, 404)  # the base call binds
+    reply = tenant.invoke(cmdlet, {**base, param: value})
+    assert reply.status == 400
+    assert reply.body["error"]["details"][0]["message"].endswith(f"Invalid cmdlet parameters specified. {param}")
