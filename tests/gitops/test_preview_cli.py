@@ -3,14 +3,17 @@ emulated tenant, with the committed dev stack.
 
 Matrix: a first plan (creates and a risky accepted-domain change: banner naming the risky parameters that the
 spec tables flag); after `apply`, a quiet "no changes" comment; and a change made in the tenant outside the
-stack shows up in the Drift section when the plan is given the merged stack as `--baseline`.
+stack shows up in the Drift section when the plan is given the merged stack as `--baseline`; and what
+`mailflow export` writes validates against the generated JSON Schema.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -97,3 +100,13 @@ def test_a_change_made_outside_the_stack_is_reported_as_drift(project):
     drift = text.split("#### Drift", 1)[1].split("<details>", 1)[0]
     assert "`SmartHosts` ⚠️ | `mx9.example.net` | `mail.contoso.com` |" in drift
     assert "[!CAUTION]" in text
+
+
+def test_a_stack_written_by_export_validates_against_the_generated_schema(project):
+    mailflow("apply", "--stack", "dev", "--auto-approve")
+    mailflow("export", "--stack", "dev", "--out", "exported.yaml")
+    exported = yaml.safe_load(Path("exported.yaml").read_text(encoding="utf-8"))
+    assert exported["outboundConnectors"]  # the export really holds the applied objects
+    schema = json.loads((ROOT / "docs" / "stack.schema.json").read_text(encoding="utf-8"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(exported)]
+    assert errors == []
