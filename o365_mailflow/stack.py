@@ -455,11 +455,14 @@ def stack_path(name_or_file: str, root: Path | None = None) -> Path:
     if root is not None:
         return root / "stacks" / f"{name_or_file}.yaml"
     cwd = Path.cwd()
-    for directory in (cwd, *cwd.parents):
-        candidate = directory / "stacks" / f"{name_or_file}.yaml"
+    relative = Path("stacks") / f"{name_or_file}.yaml"  # messages then show stacks/dev.yaml, as the user thinks of it
+    if relative.is_file():
+        return relative
+    for directory in cwd.parents:
+        candidate = directory / relative
         if candidate.is_file():
             return candidate
-    return cwd / "stacks" / f"{name_or_file}.yaml"
+    return relative
 
 
 def _stack_name(path: Path) -> str:

@@ -213,6 +213,19 @@ def test_a_stack_name_resolves_to_stacks_dir_and_a_path_stays_a_path(tmp_path: P
     assert stack_path("lab.yml", root=tmp_path) == Path("lab.yml")
 
 
+def test_a_stack_name_is_found_from_the_project_or_any_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "dev.yaml").write_text("tenant: {emulator: true}\n", encoding="utf-8")
+    (tmp_path / "docs" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert stack_path("dev") == Path("stacks/dev.yaml")
+    monkeypatch.chdir(tmp_path / "docs" / "deep")
+    assert stack_path("dev").resolve() == (tmp_path / "stacks" / "dev.yaml").resolve()
+    assert stack_path("missing") == Path("stacks/missing.yaml")
+
+
 def test_routing_warnings_are_printed_but_do_not_fail(
     tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
