@@ -75,33 +75,27 @@ def _naive_plan(client: Any, stack: Stack) -> int:
 
 
 def run_size(n: int, workdir: Path) -> dict[str, Any]:
-    from o365_mailflow.emulator import EmulatorServer
-
+    # open_client starts an in-process emulator for this state directory (ensure_running); a fresh directory
+    # per N gives a fresh tenant.
     state = workdir / f"n{n}"
-    server = EmulatorServer(state)
-    server.start()
-    try:
-        config = TenantConfig(emulator=True)
-        client = open_client(config, state_dir=state)
-        stack = load_stack_text(_stack_text(n), file=f"bench-{n}.yaml", name=f"bench-{n}")
-        stack = dataclasses.replace(stack, tenant=client.config)
-        client.list("AcceptedDomain")  # token and TLS session outside the timings
-        create_calls, create_s, _ = _measure(client, lambda: _plan_and_apply(client, stack))
-        plan_calls, plan_s, plan = _measure(client, lambda: compute_plan(stack, take_snapshot(client)))
-        assert not plan.has_changes, "the tenant should match the stack after the first apply"
-        noop_calls, noop_s, _ = _measure(client, lambda: _plan_and_apply(client, stack))
-        changed = load_stack_text(_stack_text(n, changed_every=10), file=f"bench-{n}.yaml", name=f"bench-{n}")
-        changed = dataclasses.replace(changed, tenant=client.config)
-        upd_calls, upd_s, (upd_plan, _) = _measure(client, lambda: _plan_and_apply(client, changed))
-        naive_calls, naive_s, _ = _measure(client, lambda: _naive_plan(client, changed))
-        return {
-            "n": n, "create_calls": create_calls, "create_s": create_s,
-            "plan_calls": plan_calls, "plan_s": plan_s, "noop_calls": noop_calls, "noop_s": noop_s,
-            "upd_objects": upd_plan.summary["update"], "upd_calls": upd_calls, "upd_s": upd_s,
-            "naive_calls": naive_calls, "naive_s": naive_s,
-        }
-    finally:
-        server.stop()
+    client = open_client(TenantConfig(emulator=True), state_dir=state)
+    stack = load_stack_text(_stack_text(n), file=f"bench-{n}.yaml", name=f"bench-{n}")
+    stack = dataclasses.replace(stack, tenant=client.config)
+    client.list("AcceptedDomain")  # token and TLS session outside the timings
+    create_calls, create_s, _ = _measure(client, lambda: _plan_and_apply(client, stack))
+    plan_calls, plan_s, plan = _measure(client, lambda: compute_plan(stack, take_snapshot(client)))
+    assert not plan.has_changes, "the tenant should match the stack after the first apply"
+    noop_calls, noop_s, _ = _measure(client, lambda: _plan_and_apply(client, stack))
+    changed = load_stack_text(_stack_text(n, changed_every=10), file=f"bench-{n}.yaml", name=f"bench-{n}")
+    changed = dataclasses.replace(changed, tenant=client.config)
+    upd_calls, upd_s, (upd_plan, _) = _measure(client, lambda: _plan_and_apply(client, changed))
+    naive_calls, naive_s, _ = _measure(client, lambda: _naive_plan(client, changed))
+    return {
+        "n": n, "create_calls": create_calls, "create_s": create_s,
+        "plan_calls": plan_calls, "plan_s": plan_s, "noop_calls": noop_calls, "noop_s": noop_s,
+        "upd_objects": upd_plan.summary["update"], "upd_calls": upd_calls, "upd_s": upd_s,
+        "naive_calls": naive_calls, "naive_s": naive_s,
+    }
 
 
 def main() -> None:

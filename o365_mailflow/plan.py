@@ -340,7 +340,7 @@ class _Planner:
             # adopt: true lets a stack leave out what New-* requires; with nothing to adopt that cannot work.
             self.error(
                 obj, path + (missing[0],),
-                f"adopt: true, but the tenant has no {spec.type_name} named '{obj.name}' to adopt.",
+                f"adopt: true, but the tenant has no {spec.type_name} '{obj.name}' to adopt.",
                 f"Check the name, or declare {', '.join(missing)} so that it can be created.",
                 code="plan.adopt-missing",
             )
@@ -367,7 +367,7 @@ class _Planner:
             if spec.creatable and not obj.adopt and field_changes:
                 self.error(
                     obj, path + (spec.identity_field,),
-                    f"a {spec.type_name} named '{live.name}' already exists in the tenant and is not managed yet.",
+                    f"{spec.type_name} '{live.name}' already exists in the tenant and this stack does not manage it yet.",
                     "Set adopt: true on this object to take it over (its declared fields will be set), or "
                     "choose another name.",
                     code="plan.exists-not-adopted",

@@ -90,6 +90,16 @@ def _client(config: Any, root: Path) -> Any:
     return open_client(config, env=os.environ, state_dir=state_base(root) / "emulator")
 
 
+def _client_or_exit(config: Any, root: Path) -> Any:
+    """A client, or exit 1 with the reason (bad endpoint, missing credentials, emulator that cannot start)."""
+    try:
+        return _client(config, root)
+    except (MailflowError, ValueError) as exc:
+        _fail(str(exc))
+    except (OSError, RuntimeError) as exc:  # the embedded emulator could not start (port, lock, disk)
+        _fail(f"could not reach the tenant: {exc}")
+
+
 def _git_baseline_text(ref: str, stack_file: Path) -> tuple[str, str]:
     """The stack file as of git REF (an empty stack if the file did not exist then) and a label for messages."""
     path = stack_file.resolve()
@@ -132,8 +142,8 @@ def _plan(stack_obj: Any, baseline: Any, root: Path) -> tuple[Any, Any, Any, Any
     from ..plan import compute_plan
     from ..snapshot import FoundValues, take_snapshot
 
+    client = _client_or_exit(stack_obj.tenant, root)
     try:
-        client = _client(stack_obj.tenant, root)
         # Name the tenant as the client resolved it (the emulator's initial domain) in the plan's header.
         stack_obj = dataclasses.replace(stack_obj, tenant=getattr(client, "config", stack_obj.tenant))
         found = FoundValues.for_tenant(state_base(root), str(stack_obj.tenant.tenant))
@@ -285,7 +295,8 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, baseline: st
     report = apply_plan(plan, stack_obj, snapshot, client, progress=_EchoProgress(color), found=found)
     click.echo("")
     if report.warnings:
-        click.echo("Warnings from Exchange Online:")
+        click.echo("Warnings from Exchange Online (each given when that write ran; a later step may have "
+                   "resolved it, `mailflow plan` shows the routing checks on the tenant as it is now):")
         for text in report.warnings:
             click.echo(f"  {text}")
         click.echo("")
@@ -346,8 +357,8 @@ def export_command(stack: str, root: str | None, out: str | None, force: bool, u
     else:
         _fail(f"{path} does not exist: name the tenant with --emulator or --tenant-id/--initial-domain")
     root_dir = Path(root) if root else project_root(target if not path.exists() else path)
+    client = _client_or_exit(config, root_dir)
     try:
-        client = _client(config, root_dir)
         snapshot = take_snapshot(client)
     except (MailflowError, ValueError) as exc:
         _fail(str(exc))

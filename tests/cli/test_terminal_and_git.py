@@ -1,0 +1,110 @@
+"""The CLI as a person at a terminal and a CI job with git see it.
+
+Matrix:
+- on a terminal, apply shows the plan in colour and asks; answering no writes nothing; answering yes applies;
+- ``--baseline git:REF`` reads the stack file as committed at REF: a field changed in the tenant since is drift,
+  and a stack file that did not exist at REF makes every existing object an adoption.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from reconcile_helpers import Project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+STACK = """\
+inboundConnectors:
+  - name: From partner
+    connectorType: Partner
+    senderDomains: [partner.example.com]
+    requireTls: true
+"""
+
+
+def _read_until(fd: int, marker: str, deadline: float) -> str:
+    out = b""
+    while marker.encode() not in out and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out.decode(errors="replace")
+
+
+def _apply_on_a_terminal(project: Project, answer: str) -> tuple[str, int]:
+    """Run `mailflow apply` with a pseudo-terminal as stdin/stdout, answer the prompt, return output and code."""
+    master, slave = os.openpty()
+    env = {**os.environ, **project.tenant.env, "MAILFLOW_STATE_DIR": str(project.root / ".state"),
+           "PYTHONPATH": str(ROOT)}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from o365_mailflow.cli import main; main()", "apply", "--stack", "test",
+         "--root", str(project.root)],
+        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+    )
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 60
+        shown = _read_until(master, "[y/N]", deadline)
+        os.write(master, f"{answer}\n".encode())
+        shown += _read_until(master, "\x00never\x00", min(deadline, time.monotonic() + 30))
+        return shown, proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize(("answer", "writes"), [("n", 0), ("y", 1)], ids=["no", "yes"])
+def test_on_a_terminal_apply_shows_the_plan_in_colour_and_asks_first(project: Project, answer: str,
+                                                                      writes: int) -> None:
+    project.write_stack(STACK)
+    shown, code = _apply_on_a_terminal(project, answer)
+    assert "Apply these changes to" in shown
+    assert "\x1b[" in shown  # colour, because stdout is a terminal
+    assert len(project.tenant.writes()) == writes
+    assert code == (1 if answer == "n" else 0), shown
+    assert ("Apply cancelled" in shown) == (answer == "n")
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false",
+                    *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_a_git_baseline_marks_drift_and_treats_a_new_stack_file_as_adoption(project: Project) -> None:
+    _git(project.root, "init", "-q")
+    project.write_stack(STACK)
+    result = project.run("apply", "--stack", "test", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    _git(project.root, "add", "stacks/test.yaml")
+    _git(project.root, "commit", "-q", "-m", "stack")
+    project.tenant.admin_client().set("InboundConnector", "From partner", {"RequireTls": False})
+
+    plan = project.plan_json("--baseline", "git:HEAD")
+    change = next(c for c in plan["changes"] if c["name"] == "From partner")
+    assert [(c["field"], c["drift"]) for c in change["changes"]] == [("requireTls", True)]
+
+    project.write_stack(STACK.replace("  - name: From partner\n", "  - name: From partner\n    adopt: true\n"),
+                        name="other")
+    result = project.run("plan", "--stack", "other", "--format", "json", "--baseline", "git:HEAD")
+    assert result.exit_code == 0, result.output
+    other = json.loads(result.stdout)
+    assert next(c for c in other["changes"] if c["name"] == "From partner")["action"] == "adopt"
+
+    bad = project.run("plan", "--stack", "test", "--baseline", "git:no-such-ref")
+    assert bad.exit_code == 1 and "unknown git revision" in bad.stderr
