@@ -28,6 +28,7 @@ from .errors import (
     command_not_found,
     missing_mandatory,
     not_found,
+    validation,
 )
 from .params import UNAVAILABLE, Delta, bind, canonical_cmdlet
 from .settings import Settings
@@ -452,21 +453,22 @@ def _check_name(call: _Call, kind: str, name: Any, *, exclude: str | None = None
     if name is None or not str(name).strip():
         if call.cmdlet.startswith("New-"):
             raise missing_mandatory(["Name"])
-        raise v.validation("PropertyValueNullOrEmpty", "The Name property can't be empty.")
+        raise validation("PropertyValueNullOrEmpty", "The Name property can't be empty.")
     text = str(name).strip()
     if len(text) > 64:
-        raise v.validation("NameTooLong", f"The name '{text}' is longer than 64 characters.")
+        raise validation("NameTooLong", f"The name '{text}' is longer than 64 characters.")
     for other in call.state.list(kind):
         if other["Guid"] != exclude and other["Name"].lower() == text.lower():
             error_id = "ErrorInboundConnectorAlreadyExists" if kind == INBOUND else "ErrorOutboundConnectorAlreadyExists"
-            raise already_exists(other["DistinguishedName"], error_id)
+            container = "CN=Inbound Connectors" if kind == INBOUND else "CN=Outbound Connectors"
+            raise already_exists(_config_dn(call.state, text, container), error_id)
     return text
 
 
 def _comment(value: Any) -> str:
     text = "" if value is None else str(value)
     if len(text) > 1024:
-        raise v.validation("CommentTooLong", "Comment can't be longer than 1024 characters.")
+        raise validation("CommentTooLong", "Comment can't be longer than 1024 characters.")
     return text
 
 
@@ -476,7 +478,7 @@ def _accepted_domain_names(call: _Call, values: list[str]) -> list[str]:
     for value in values:
         domain = _find(call.state, DOMAIN, value)
         if domain is None:
-            raise v.validation(
+            raise validation(
                 "ErrorDefaultDomainNotFound",
                 f"The accepted domain '{value}' couldn't be found. AssociatedAcceptedDomains must list accepted "
                 "domains of this organization.",
@@ -536,14 +538,14 @@ def _merge_inbound(call: _Call, current: dict[str, Any], *, creating: bool) -> d
         if value is None or (not isinstance(value, Delta) and not value):
             if creating:
                 raise missing_mandatory(["SenderDomains"])
-            raise v.validation("SenderDomainCannotBeNull", "Sender Domain cannot be null.")
+            raise validation("SenderDomainCannotBeNull", "Sender Domain cannot be null.")
         if isinstance(value, Delta):
             value = Delta(tuple(v.check_address_space(x) for x in value.add), value.remove)
         else:
             value = [v.check_address_space(x) for x in value]
         obj["SenderDomains"] = _apply_mvp(current["SenderDomains"], value, key=_address_space_key)
         if not obj["SenderDomains"]:
-            raise v.validation("SenderDomainCannotBeNull", "Sender Domain cannot be null.")
+            raise validation("SenderDomainCannotBeNull", "Sender Domain cannot be null.")
     elif creating:
         raise missing_mandatory(["SenderDomains"])
     for name in _INBOUND_LISTS:
@@ -591,7 +593,7 @@ def _check_inbound_task(call: _Call, old: dict[str, Any] | None, obj: dict[str, 
         setting_domains = call.given("AssociatedAcceptedDomains") and bool(obj["AssociatedAcceptedDomains"])
         losing_scope = old is not None and _tenant_scoped(old)
         if (setting_domains or losing_scope) and not any(_tenant_scoped(c) for c in others):
-            raise v.validation(
+            raise validation(
                 "TenantScopedInboundConnectorRequiredForCMCConnector",
                 "An outbound connector routes all messages via on-premises (RouteAllMessagesViaOnPremises), "
                 "so the organization needs an enabled OnPremises inbound connector without "
@@ -673,7 +675,7 @@ def _check_still_referenced(state: TenantState, old: dict[str, Any], new: dict[s
         return
     rules = _referencing_rules(state, old)
     if rules:
-        raise v.validation(
+        raise validation(
             "ConnectorIncorrectUsageConnectorStillReferenced",
             f"The outbound connector '{old['Name']}' is used by the mail flow rule(s) "
             + ", ".join(f"'{r}'" for r in rules)
@@ -762,7 +764,7 @@ def _strip(value: Any) -> Any:
 
 def _check_outbound_task(call: _Call, obj: dict[str, Any]) -> None:
     if obj["RouteAllMessagesViaOnPremises"] and not any(_tenant_scoped(c) for c in call.state.list(INBOUND)):
-        raise v.validation(
+        raise validation(
             "CMCConnectorRequiresTenantScopedInboundConnector",
             "RouteAllMessagesViaOnPremises needs an enabled OnPremises inbound connector without "
             "AssociatedAcceptedDomains, so that mail from your on-premises servers is accepted. Create one first.",
@@ -865,7 +867,7 @@ _DOMAIN_FIELDS = (
 def _set_accepted_domain(call: _Call) -> CmdletResult:
     current = _require(call.state, DOMAIN, _identity_param(call.bound, call.cmdlet))
     if current["PendingRemoval"]:
-        raise v.validation("ErrorPendingRemoval", f"The accepted domain '{current['Name']}' is being removed.")
+        raise validation("ErrorPendingRemoval", f"The accepted domain '{current['Name']}' is being removed.")
     obj = dict(current)
     for name in _DOMAIN_FIELDS:
         if name in call.bound:
@@ -873,12 +875,12 @@ def _set_accepted_domain(call: _Call) -> CmdletResult:
     if obj["MailFlowRegion"] is None:
         obj["MailFlowRegion"] = ""
     if obj["DomainType"] == "ExternalRelay":
-        raise v.validation(
+        raise validation(
             "ExternalRelayDomainsAreNotAllowedInDatacenterAndFfo",
             "ExternalRelay accepted domains aren't allowed in Exchange Online; use Authoritative or InternalRelay.",
         )
     if obj["EnableNego2Authentication"] and "*" in obj["DomainName"]:
-        raise v.validation(
+        raise validation(
             "Nego2AuthenticationNotAllowedForWildcardDomain",
             "EnableNego2Authentication can't be used with a wildcard domain name.",
         )
