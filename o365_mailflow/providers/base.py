@@ -242,8 +242,12 @@ class MailflowProvider(ResourceProvider):
         existing = session.find_by_name(spec, name)
         if existing is not None:
             changes = diff_object(spec, desired, existing)
-            if changes and not adopt_of(props):
-                raise AdoptionRequired(self._adopt_message(name, [c.field for c in changes]))
+            # Found by name case-insensitively: a name differing only in case does not make it "different"
+            # (the declared spelling is still applied by the Set below).
+            blocking = [c.field for c in changes
+                        if not (c.field == spec.identity_field and str(c.before).lower() == str(c.after).lower())]
+            if blocking and not adopt_of(props):
+                raise AdoptionRequired(self._adopt_message(name, blocking))
             self._set(session, existing.identity, {c.field: c.after for c in changes})
             obj = self._read_back(session, existing.identity, desired)
             return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=True))

@@ -1,0 +1,190 @@
+"""The providers through the engine's protocol: ``python -m pulumi.dynamic`` over gRPC, against an emulated tenant.
+
+Each Pulumi command (preview, up, refresh, destroy) is one host process, as with the real engine, configured
+with the stack's ``o365-mailflow:*`` config (the client secret as a Pulumi secret). The engine's state is kept
+here by hand: Check's inputs, Create/Update's outputs and the id, fed back as the engine does (Diff and Update
+receive the old *outputs*; Read receives outputs and inputs; Delete receives outputs).
+
+Matrix:
+- preview of a new stack (Check only, nothing sent to the tenant);
+- up: create; no-op diff (no write, one list per type); out-of-band change seen by Diff without refresh;
+  minimal update (exactly the changed parameter, from the emulator's request log); rename (same Guid);
+- refresh through Read (outputs and inputs from the tenant); a connector deleted outside Pulumi is recreated;
+- adoption: identical existing connector taken over; different one refused with how-to-adopt; adopt: true;
+- delete (and again when already gone); accepted domain adopted on create and restored on delete;
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from .host import CONTOSO, DOMAIN, RELAY, TO_ONPREM, INBOUND, OUTBOUND, Pulumi, Res, exists, list_calls, live, writes
+
+# -------------------------------------------------------------------------------------------------------------
+
+
+def test_a_preview_of_a_new_stack_checks_every_object_and_sends_nothing_to_the_tenant(
+    pulumi: Pulumi, emulator_tenant: Any
+) -> None:
+    resources = [Res(DOMAIN, "contoso.com", CONTOSO), Res(INBOUND, "relay", RELAY), Res(OUTBOUND, "out", TO_ONPREM)]
+    emulator_tenant.clear_requests()
+    results = [pulumi.preview(r) for r in resources]
+    assert results == [None, None, None]  # new resources: the engine only checks them
+    assert emulator_tenant.requests() == []
+
+
+def test_create_no_op_out_of_band_change_minimal_update_and_rename(pulumi: Pulumi, emulator_tenant: Any) -> None:
+    domain, relay, out = Res(DOMAIN, "contoso.com", CONTOSO), Res(INBOUND, "relay", RELAY), Res(OUTBOUND, "out", TO_ONPREM)
+    assert pulumi.up(domain, relay, out) == ["create", "create", "create"]
+    guid = relay.id
+    assert guid and relay.outputs["guid"] == guid and relay.outputs["adopted"] is False
+    record = live(emulator_tenant, "InboundConnector", guid)
+    assert record["Name"] == RELAY["name"] and record["ConnectorType"] == "OnPremises"
+    assert relay.outputs["senderIpAddresses"] == ["198.51.100.0/28", "203.0.113.10"]
+    assert relay.outputs["live"]["enabled"] is True  # every field, normalised
+    assert out.outputs["tlsDomain"] == "mail.contoso.com"
+
+    # No-op: a fresh preview diffs all three against the tenant with one list call per type and no write.
+    emulator_tenant.clear_requests()
+    host = pulumi.host()
+    for res in (domain, relay, out):
+        assert host.diff(res.type_name, res.name, res.id, res.outputs, pulumi.check(host, res)).none
+    assert writes(emulator_tenant) == []
+    assert list_calls(emulator_tenant) == {"Get-AcceptedDomain": 1, "Get-InboundConnector": 1,
+                                           "Get-OutboundConnector": 1, "Get-OutboundConnector -IncludeTestModeConnectors": 1}
+
+    # Out-of-band change in the "admin center": Diff sees it without a refresh (state still says the old value).
+    response = emulator_tenant.invoke("Set-InboundConnector", {"Identity": guid, "Comment": "changed by hand"})
+    assert response.status_code == 200, response.text
+    diff = pulumi.preview(relay)
+    assert diff.some and diff.replaces == []
+    assert pulumi.preview(out).none  # only that connector
+
+    # up corrects it with a minimal Set: only the drifted parameter.
+    emulator_tenant.clear_requests()
+    assert pulumi.up(relay) == ["update"]
+    assert [(w["cmdlet"], w["parameters"]) for w in writes(emulator_tenant)] == [
+        ("Set-InboundConnector", {"Identity": guid, "Comment": "printers and apps"})]
+
+    # A declared change sends exactly that field.
+    relay.program = {**RELAY, "senderIpAddresses": ["203.0.113.10", "198.51.100.0/28", "203.0.113.20"]}
+    emulator_tenant.clear_requests()
+    assert pulumi.up(relay) == ["update"]
+    sets = writes(emulator_tenant)
+    assert len(sets) == 1 and sets[0]["cmdlet"] == "Set-InboundConnector"
+    assert set(sets[0]["parameters"]) == {"Identity", "SenderIPAddresses"}
+    assert sorted(live(emulator_tenant, "InboundConnector", guid)["SenderIPAddresses"]) == [
+        "198.51.100.0/28", "203.0.113.10", "203.0.113.20"]
+
+    # Rename: an update of Name on the same Guid, never a replacement.
+    relay.program = {**relay.program, "name": "Relay from printers (renamed)"}
+    emulator_tenant.clear_requests()
+    assert pulumi.up(relay) == ["update"]
+    assert relay.id == guid
+    assert [(w["cmdlet"], sorted(w["parameters"])) for w in writes(emulator_tenant)] == [
+        ("Set-InboundConnector", ["Identity", "Name"])]
+    assert live(emulator_tenant, "InboundConnector", guid)["Name"] == "Relay from printers (renamed)"
+    assert pulumi.up(domain, relay, out) == ["same", "same", "same"]
+
+
+def test_refresh_reads_the_tenant_into_outputs_and_the_declared_inputs(pulumi: Pulumi, emulator_tenant: Any) -> None:
+    relay = Res(INBOUND, "relay", RELAY)
+    pulumi.up(relay)
+    emulator_tenant.invoke("Set-InboundConnector", {"Identity": relay.id, "Comment": "by hand", "Enabled": False})
+
+    pulumi.refresh(relay)
+
+    assert relay.outputs["comment"] == "by hand"
+    assert relay.outputs["live"]["enabled"] is False
+    # Inputs are the declared fields only, as the tenant has them, so the next preview shows the drift.
+    assert relay.inputs["comment"] == "by hand"
+    assert "enabled" not in relay.inputs
+    assert pulumi.preview(relay).some
+
+    emulator_tenant.invoke("Remove-InboundConnector", {"Identity": relay.id, "Confirm": False})
+    pulumi.refresh(relay)
+    assert relay.id is None  # gone: the engine drops it from state
+
+
+def test_a_connector_deleted_outside_pulumi_is_recreated(pulumi: Pulumi, emulator_tenant: Any) -> None:
+    relay = Res(INBOUND, "relay", RELAY)
+    pulumi.up(relay)
+    emulator_tenant.invoke("Remove-InboundConnector", {"Identity": relay.id, "Confirm": False})
+    diff = pulumi.preview(relay)
+    assert diff.some and diff.replaces == ["name"] and diff.delete_before_replace
+
+
+def test_an_existing_connector_is_adopted_when_identical_or_when_adopt_is_declared(
+    pulumi: Pulumi, emulator_tenant: Any
+) -> None:
+    made = emulator_tenant.invoke("New-InboundConnector", {
+        "Name": "Legacy relay", "ConnectorType": "OnPremises", "SenderDomains": ["smtp:*;1"],
+        "SenderIPAddresses": ["203.0.113.50"], "Comment": "made in the admin center"})
+    assert made.status_code == 200, made.text
+    guid = made.json()["value"][0]["Guid"]
+    declared = {"name": "Legacy relay", "connectorType": "OnPremises", "senderDomains": ["*"],
+                "senderIpAddresses": ["203.0.113.50"]}
+
+    # Identical in every declared field: taken over without adopt, no write.
+    emulator_tenant.clear_requests()
+    same = Res(INBOUND, "legacy", declared)
+    assert pulumi.up(same) == ["create"]
+    assert same.id == guid and same.outputs["adopted"] is True
+    assert writes(emulator_tenant) == []
+
+    # Different and no adopt: a clear error that says how to adopt; nothing written.
+    emulator_tenant.clear_requests()
+    different = Res(INBOUND, "legacy2", {**declared, "name": "legacy RELAY", "comment": "managed by Pulumi"})
+    with pytest.raises(grpc.RpcError) as info:
+        pulumi.up(different)
+    message = info.value.details()
+    assert "already exists" in message and "adopt: true" in message and "(comment)" in message
+    assert writes(emulator_tenant) == []
+
+    # adopt: true takes it over and sets only the declared difference.
+    adopting = Res(INBOUND, "legacy3", {**declared, "comment": "managed by Pulumi", "adopt": True})
+    assert pulumi.up(adopting) == ["create"]
+    assert adopting.id == guid and adopting.inputs["adopt"] is True
+    assert [(w["cmdlet"], w["parameters"]) for w in writes(emulator_tenant)] == [
+        ("Set-InboundConnector", {"Identity": guid, "Comment": "managed by Pulumi"})]
+
+
+def test_delete_removes_the_connector_and_succeeds_when_it_is_already_gone(pulumi: Pulumi, emulator_tenant: Any) -> None:
+    out = Res(OUTBOUND, "out", TO_ONPREM)
+    pulumi.up(out)
+    assert exists(emulator_tenant, "OutboundConnector", out.id or "")
+    pulumi.destroy(out)
+    assert not exists(emulator_tenant, "OutboundConnector", out.id or "")
+    pulumi.destroy(out)  # already gone: still a success
+
+
+def test_an_accepted_domain_is_adopted_on_create_and_restored_on_delete(pulumi: Pulumi, emulator_tenant: Any) -> None:
+    assert live(emulator_tenant, "AcceptedDomain", "contoso.com")["DomainType"] == "Authoritative"
+    domain = Res(DOMAIN, "contoso.com", CONTOSO)
+    assert pulumi.up(domain) == ["create"]
+    assert domain.id == "contoso.com"
+    assert domain.outputs["restoreValues"] == {"domainType": "Authoritative"}
+    assert live(emulator_tenant, "AcceptedDomain", "contoso.com")["DomainType"] == "InternalRelay"
+
+    # Declaring one more field later remembers its original value too.
+    domain.program = {**CONTOSO, "matchSubDomains": True}
+    assert pulumi.up(domain) == ["update"]
+    assert domain.outputs["restoreValues"] == {"domainType": "Authoritative", "matchSubDomains": False}
+    assert live(emulator_tenant, "AcceptedDomain", "contoso.com")["MatchSubDomains"] is True
+
+    emulator_tenant.clear_requests()
+    pulumi.destroy(domain)
+    record = live(emulator_tenant, "AcceptedDomain", "contoso.com")
+    assert record["DomainType"] == "Authoritative" and record["MatchSubDomains"] is False
+    assert [w["cmdlet"] for w in writes(emulator_tenant)] == ["Set-AcceptedDomain"]  # never Remove-
+
+
+def test_an_accepted_domain_missing_from_the_tenant_is_a_clear_error(pulumi: Pulumi) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        pulumi.up(Res(DOMAIN, "example.org", {"domainName": "example.org", "domainType": "InternalRelay"}))
+    assert "Exchange Online cannot create accepted domains" in info.value.details()
+
+
