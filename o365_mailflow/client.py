@@ -550,8 +550,24 @@ class ExoClient:
         return values[0]
 
     def new(self, noun: str, parameters: Mapping[str, Any]) -> InvokeResult:
-        """``New-<noun>`` with ``parameters``; the created object is in ``values``."""
-        return self.invoke(f"New-{noun}", parameters)
+        """``New-<noun>`` with ``parameters``; the created object is in ``values``.
+
+        If the answer to a first attempt was lost (dropped connection, timeout, 504) the retry may meet the
+        object that attempt created, as AlreadyExists. Callers only create what a fresh read said was absent,
+        so the object is read back and returned as created, with a warning saying so.
+        """
+        try:
+            return self.invoke(f"New-{noun}", parameters)
+        except AlreadyExists as exc:
+            name = next((str(v) for k, v in parameters.items() if k.lower() in ("name", "identity")), "")
+            if not getattr(exc, "after_lost_answer", False) or not name:
+                raise
+        record = self.get(noun, name, retry_not_found=True)
+        return InvokeResult(
+            [record],
+            [f"New-{noun} '{name}' was sent again after its answer was lost; the object the first attempt "
+             "created was read back"],
+        )
 
     def set(self, noun: str, identity: str, parameters: Mapping[str, Any]) -> InvokeResult:
         """``Set-<noun> -Identity`` with only the given parameters (minimal writes)."""
@@ -629,6 +645,7 @@ class ExoClient:
         refreshed = False
         repeat = False
         redirects = 0
+        lost_answer = False  # a previous attempt may have run on the server (its answer never came back)
         while True:
             remaining = ends_at - time.monotonic()
             if remaining <= 0:
@@ -650,6 +667,7 @@ class ExoClient:
                 raise TransportError(_tls_message(self.endpoints.api_base, self.config.ca_file), cmdlet=cmdlet) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = type(exc).__name__
+                lost_answer = lost_answer or not isinstance(exc, requests.ConnectTimeout)
                 log.warning("%s: %s (request %s, attempt %d)", cmdlet, reason, request_id, retries + 1)
                 if retries >= self.retry.max_retries:
                     raise ConnectionRetriesExhausted(
@@ -693,12 +711,17 @@ class ExoClient:
                         cmdlet=cmdlet,
                         status=status,
                     )
+                lost_answer = lost_answer or status == 504
                 delay = _retry_after(response)
                 self._wait(self.retry.backoff(retries) if delay is None else min(delay, self.retry.max_delay),
                            ends_at, cmdlet, f"HTTP {status}")
                 retries += 1
                 continue
-            self._raise_for(status, text, cmdlet, response)
+            try:
+                self._raise_for(status, text, cmdlet, response)
+            except ExoError as exc:
+                exc.after_lost_answer = lost_answer  # type: ignore[attr-defined]
+                raise
 
     def _wait(self, delay: float, ends_at: float, cmdlet: str, reason: str) -> None:
         if time.monotonic() + delay > ends_at:

@@ -292,3 +292,17 @@ def test_open_client_for_the_emulator_uses_its_well_known_tenant(tmp_path: Path)
     domains = {d["DomainName"] for d in client.list_accepted_domains()}
     assert {"contoso.com", "contoso.onmicrosoft.com"} <= domains
     assert client.config.initial_domain == "contoso.onmicrosoft.com"
+
+
+def test_open_client_reads_azure_identity_variables_for_a_real_style_tenant(emulator_tenant: Any) -> None:
+    from dataclasses import replace
+
+    config = replace(emulator_tenant.config, tenant_id=None)  # AZURE_TENANT_ID fills it in
+    client = open_client(config, env=emulator_tenant.env)
+    assert client.config.tenant_id == emulator_tenant.tenant_id
+    assert client.list_inbound_connectors() == []
+
+
+def test_open_client_without_credentials_names_the_variables(emulator_tenant: Any) -> None:
+    with pytest.raises(AuthenticationError, match="AZURE_CLIENT_ID and one of AZURE_CLIENT_SECRET"):
+        open_client(emulator_tenant.config, env={})

@@ -320,3 +320,20 @@ def test_the_client_repr_and_errors_never_show_the_secret() -> None:
         client.invoke("Set-InboundConnector", {"Identity": "x"})
     assert "s3cret-value" not in str(info.value) and "token-1" not in str(info.value)
     assert info.value.exception_type == "Microsoft.Exchange.Management.Tasks.ValidationException"
+
+
+def test_a_create_whose_answer_was_lost_is_read_back_instead_of_failing_as_a_duplicate() -> None:
+    exists = error(400, "|Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException|already exists")
+    client, adapter, _, _ = make_client([requests.ConnectionError("dropped"), exists, page([{"Name": "x"}])])
+    result = client.new("InboundConnector", {"Name": "x"})
+    assert result.values == [{"Name": "x"}]
+    assert "read back" in result.warnings[0]
+    assert json.loads(adapter.requests[2].body)["CmdletInput"] == {"CmdletName": "Get-InboundConnector",
+                                                                  "Parameters": {"Identity": "x"}}
+
+
+def test_a_plain_duplicate_create_is_still_an_error() -> None:
+    exists = error(400, "|Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException|already exists")
+    client, _, _, _ = make_client([(503, ""), exists])
+    with pytest.raises(AlreadyExists):
+        client.new("InboundConnector", {"Name": "x"})
