@@ -180,6 +180,11 @@ def check_smart_hosts(values: Iterable[str], *, reject_documentation: bool = Fal
                     "IPRangeInConnectorContainsReservedIPAddresses",
                     f"The smart host '{value}' is a reserved or private IP address.",
                 )
+            if any(net.overlaps(f) for f in _FFO):
+                raise validation(
+                    "SmartHostsIPValidationFailed",
+                    f"The smart host '{value}' is a Microsoft datacenter IP address; point it at your own server.",
+                )
             continue
         if re.fullmatch(r"[0-9./]+", text):
             raise validation("SmartHostsIPValidationFailed", f"'{value}' isn't a valid IPv4 smart host.")

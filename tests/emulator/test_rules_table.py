@@ -59,6 +59,14 @@ ROWS: dict[str, Row] = {
         IN, _in(SenderIPAddresses=["192.168.1.1-192.168.1.20"]), 400, "InvalidIPRangeFormat"),
     "SenderIPAddresses-private-ip-rejected": Row(
         IN, _in(SenderIPAddresses=["10.1.1.1"]), 400, "IPRangeInConnectorContainsReservedIPAddresses"),
+    "beyond-table-onpremises-inbound-microsoft-datacenter-ip-rejected": Row(
+        IN, _in(ConnectorType="OnPremises", SenderIPAddresses=["40.107.0.0/24"]), 400,
+        "IPRangeInConnectorOverlapsFfoDatacenterIPAddresses"),
+    "beyond-table-onpremises-inbound-microsoft-certificate-rejected": Row(
+        IN, _in(ConnectorType="OnPremises", RequireTls=True, TlsSenderCertificateName="mail.protection.outlook.com"),
+        400, "TlsSenderCertificateNameMatchesFfoFDSmtpCertificate"),
+    "beyond-table-partner-inbound-microsoft-datacenter-ip-accepted": Row(
+        IN, _in(SenderIPAddresses=["40.107.0.0/24"])),
     "SenderDomains-embedded-wildcard-rejected": Row(
         IN, _in(SenderDomains=["domain.*.contoso.com"]), 400, "InvalidAddressSpace"),
     "onpremises-inbound-without-ip-or-cert-rejected": Row(
@@ -93,6 +101,8 @@ ROWS: dict[str, Row] = {
         OUT, _out(UseMXRecord=False, SmartHosts=["mail.contoso.com:587"]), 400, "InvalidSmartHost"),
     "SmartHosts-private-ip-rejected": Row(
         OUT, _out(UseMXRecord=False, SmartHosts=["10.0.0.5"]), 400, "IPRangeInConnectorContainsReservedIPAddresses"),
+    "SmartHosts-microsoft-datacenter-ip-rejected": Row(
+        OUT, _out(UseMXRecord=False, SmartHosts=["40.107.22.5"]), 400, "SmartHostsIPValidationFailed"),
     "SmartHosts-ipv6-rejected": Row(
         OUT, _out(UseMXRecord=False, SmartHosts=["2001:db8::25"]), 400, "SmartHostsIPValidationFailed"),
     "TlsSettings-DomainValidation-without-TlsDomain-rejected": Row(
