@@ -115,10 +115,15 @@ class Store:
     def add_tenant(self, tenant_id: str, initial_domain: str, config: dict[str, Any]) -> TenantState:
         with self.lock:
             tid = tenant_id.lower()
+            # (Re)creating a tenant starts it empty: drop any objects an earlier tenant of that id left behind,
+            # or they would come back from SQLite at the next restart.
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM objects WHERE tenant_id = ?", (tid,))
             self._db.execute(
                 "INSERT OR REPLACE INTO tenants (tenant_id, initial_domain, config) VALUES (?, ?, ?)",
                 (tid, initial_domain.lower(), json.dumps(config)),
             )
+            self._db.execute("COMMIT")
             state = TenantState(tid, initial_domain.lower(), config)
             self._tenants[tid] = state
             return state

@@ -57,3 +57,17 @@ def test_concurrent_creates_all_land_and_a_name_race_has_one_winner(tmp_path: Pa
     names = sorted(c["Name"] for c in _values(tenant, "Get-InboundConnector"))
     assert names == sorted([f"c{n}" for n in range(20)] + ["contested"])
     assert sorted(statuses) == [200] * 21 + [400] * 3
+
+
+def test_recreating_a_tenant_starts_it_empty_even_after_a_restart(tmp_path: Path) -> None:
+    tenant = make_direct_tenant(tmp_path)
+    assert tenant.invoke("New-InboundConnector", {"Name": "old", "SenderDomains": "*"}).status == 200
+    state = tenant.store.resolve(tenant.tenant_id)
+    assert state is not None
+    tenant.store.add_tenant(state.tenant_id, state.initial_domain, state.config)
+    tenant.store.close()
+
+    restarted = DirectTenant(Store(tenant.store.path), tenant.tenant_id, tenant.settings)
+
+    assert _values(restarted, "Get-InboundConnector") == []
+    assert len(_values(restarted, "Get-AcceptedDomain")) == 4

@@ -1,6 +1,7 @@
 """The emulated tenant answers every accept/reject row of exo-cmdlets.md §12 like the service.
 
-Matrix: one case per row of the table (ids name the row; a row with several inputs has one case per input),
+Matrix: one case per row of the table (ids name the row; a row with several inputs has one case per input;
+ids starting "beyond-table" are further rules of §2.1/§4.1),
 each run against a fresh tenant: optional set-up cmdlets, then the cmdlet under test, then the expected
 answer: HTTP 400/403/404 with the rule's ErrorId (or exception type) in ``details[0].message``, or success,
 with or without the row's warning (see ``test_cmdlets_support`` for how a tenant is reached).
