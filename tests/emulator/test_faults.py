@@ -1,0 +1,179 @@
+"""Every fault knob of ``POST /_emulator/faults``, observed over HTTPS.
+
+Matrix (each deterministic: "next N" counters, a seeded rate, or a window far longer than the test):
+- throttle_limit/window: K requests pass, the next gets 429 with a numeric Retry-After; throttle_next;
+- concurrency_next: the plain-text "maximum number of concurrent requests per tenant" answer;
+  max_concurrent: a second request while one is in flight gets it too;
+- error_next: 503 then 504 for exactly N requests; error_rate 1.0 and a seeded 0.5;
+- latency: a client with a shorter timeout times out; drop_next: no HTTP answer at all;
+- read_lag: a new object answers 404 to reads while the lag lasts, and is there once the lag is cleared;
+- token_lifetime <= 0: the issued token is refused with 401;
+- scoping: a tenant's faults do not touch another tenant; ``cmdlets`` narrows a fault; DELETE clears;
+- bad knobs are refused with 400.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import requests
+
+from conftest import EmulatedTenant
+
+CONCURRENCY = "You have reached the maximum number of concurrent requests per tenant. Please wait and try again."
+
+
+def _get(tenant: EmulatedTenant, **kwargs: Any) -> requests.Response:
+    return tenant.invoke("Get-AcceptedDomain", **kwargs)
+
+
+def test_throttling_admits_k_requests_per_window_then_answers_429_with_retry_after(
+    emulator_tenant: EmulatedTenant,
+) -> None:
+    emulator_tenant._invoke_token()  # the token request is not an InvokeCommand and is never throttled
+    emulator_tenant.faults(throttle_limit=3, throttle_window=3600)
+    statuses = [_get(emulator_tenant) for _ in range(5)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
+    retry_after = statuses[3].headers["Retry-After"]
+    assert float(retry_after) > 0
+    assert [e["fault"] for e in emulator_tenant.requests()[-5:]] == [None, None, None, "throttle", "throttle"]
+
+
+def test_throttle_next_answers_429_with_the_configured_retry_after(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(throttle_next=2, retry_after=1.5)
+    answers = [_get(emulator_tenant) for _ in range(3)]
+    assert [r.status_code for r in answers] == [429, 429, 200]
+    assert answers[0].headers["Retry-After"] == "1.5"
+
+
+def test_the_concurrency_answer_is_plain_text(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(concurrency_next=1)
+    first, second = _get(emulator_tenant), _get(emulator_tenant)
+    assert first.status_code == 429
+    assert first.headers["Content-Type"].startswith("text/plain")
+    assert first.text == CONCURRENCY
+    assert second.status_code == 200
+
+
+def test_more_requests_in_flight_than_max_concurrent_get_the_concurrency_answer(
+    emulator_tenant: EmulatedTenant,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = emulator_tenant._invoke_token()
+    # Each request stays 1 s in the server, so four sent together overlap: one is served, the others are not.
+    emulator_tenant.faults(max_concurrent=1, latency=1.0)
+    barrier = threading.Barrier(4)
+
+    def call(_: int) -> requests.Response:
+        barrier.wait()
+        return _get(emulator_tenant, token=token)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(call, range(4)))
+    statuses = sorted(a.status_code for a in answers)
+    assert 200 in statuses
+    refused = [a for a in answers if a.status_code != 200]
+    assert refused and all(a.status_code == 429 and a.text == CONCURRENCY for a in refused)
+
+
+def test_error_next_answers_the_given_status_for_exactly_n_requests(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(error_next=2, error_status=503)
+    assert [_get(emulator_tenant).status_code for _ in range(3)] == [503, 503, 200]
+    emulator_tenant.faults(error_next=1, error_status=504)
+    assert [_get(emulator_tenant).status_code for _ in range(2)] == [504, 200]
+
+
+def test_an_error_rate_of_one_fails_everything(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(error_rate=1.0)
+    assert {_get(emulator_tenant).status_code for _ in range(4)} == {503}
+
+
+def test_a_seeded_error_rate_is_reproducible(emulator_tenant_factory: Any) -> None:
+    runs = []
+    for _ in range(2):
+        tenant = emulator_tenant_factory()
+        tenant._invoke_token()
+        tenant.faults(error_rate=0.5, seed=42)
+        runs.append([_get(tenant).status_code for _ in range(12)])
+    assert runs[0] == runs[1]
+    assert {200, 503} == set(runs[0])
+
+
+def test_latency_delays_the_answer_past_a_short_client_timeout(emulator_tenant: EmulatedTenant) -> None:
+    token = emulator_tenant._invoke_token()
+    emulator_tenant.faults(latency=2.0)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(
+            emulator_tenant.invoke_url,
+            json={"CmdletInput": {"CmdletName": "Get-AcceptedDomain", "Parameters": {}}},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=str(emulator_tenant.ca_path),
+            timeout=(5, 0.3),
+        )
+
+
+def test_dropped_connections_get_no_http_answer(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant._invoke_token()
+    emulator_tenant.faults(drop_next=1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        _get(emulator_tenant)
+    assert _get(emulator_tenant).status_code == 200
+    dropped = [e for e in emulator_tenant.requests() if e["fault"] == "drop"]
+    assert len(dropped) == 1
+
+
+def test_read_after_write_lag_hides_a_new_object_until_the_lag_is_over(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(read_lag=600)
+    created = emulator_tenant.invoke("New-InboundConnector", {"Name": "lagging", "ConnectorType": "Partner",
+                                                              "SenderDomains": ["*"]})
+    assert created.status_code == 200
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "lagging"}).status_code == 404
+    assert emulator_tenant.invoke("Get-InboundConnector").json()["value"] == []
+    emulator_tenant.clear_faults()
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "lagging"}).status_code == 200
+
+
+def test_a_non_positive_token_lifetime_issues_tokens_the_api_refuses(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(token_lifetime=-60)
+    token = emulator_tenant.token()
+    response = emulator_tenant.invoke("Get-AcceptedDomain", token=token)
+    assert response.status_code == 401
+    assert response.content == b""
+
+
+def test_faults_stay_in_their_tenant(emulator_tenant_factory: Any) -> None:
+    noisy, quiet = emulator_tenant_factory(), emulator_tenant_factory()
+    noisy.faults(error_rate=1.0)
+    assert _get(noisy).status_code == 503
+    assert _get(quiet).status_code == 200
+
+
+def test_a_fault_can_target_some_cmdlets_only(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(error_rate=1.0, cmdlets=["Get-InboundConnector"])
+    assert emulator_tenant.invoke("Get-InboundConnector").status_code == 503
+    assert _get(emulator_tenant).status_code == 200
+
+
+def test_delete_clears_the_faults(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(error_rate=1.0)
+    emulator_tenant.clear_faults()
+    assert _get(emulator_tenant).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [{"nonsense": 1}, {"error_status": 418}, {"error_rate": 2}],
+    ids=["unknown knob", "bad status", "rate above one"],
+)
+def test_bad_knobs_are_refused(emulator_tenant: EmulatedTenant, knobs: dict[str, Any]) -> None:
+    response = requests.post(
+        f"{emulator_tenant.base_url}/_emulator/faults",
+        json={"tenant": emulator_tenant.tenant_id, **knobs},
+        verify=str(emulator_tenant.ca_path),
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]
