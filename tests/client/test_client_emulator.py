@@ -257,13 +257,21 @@ def test_a_read_right_after_a_create_waits_out_replication_lag(emulator_tenant: 
 
 
 def test_no_secret_token_or_key_appears_in_logs_or_errors(
-    emulator_tenant_factory: Callable[..., Any], cert_files: Any, caplog: pytest.LogCaptureFixture
+    emulator: Any, emulator_tenant_factory: Callable[..., Any], cert_files: Any, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    tenant = emulator_tenant_factory(apps=[{"client_secret": True}, {"certificates": [cert_files.cert_pem.decode()]}])
+    federated = {"federated_credentials": [{"issuer": f"{emulator.base_url}/_emulator/oidc", "subject": SUBJECT}]}
+    tenant = emulator_tenant_factory(
+        apps=[{"client_secret": True}, {"certificates": [cert_files.cert_pem.decode()]}, federated]
+    )
     secret = tenant.client_secret
     client = secret_client(tenant)
     client.new_inbound_connector(inbound("Partner A"))
+    token_file = federated_token_file(tenant, tmp_path / "federated-token")
+    assertion = token_file.read_text()
+    ExoClient(tenant.config, Certificate(tenant.apps[1]["client_id"], str(cert_files.pem))).list("InboundConnector")
+    ExoClient(tenant.config, FederatedToken(tenant.apps[2]["client_id"], str(token_file))).list("InboundConnector")
     errors: list[str] = []
     for action in (
         lambda: client.new_inbound_connector(inbound("Partner A")),
@@ -282,7 +290,7 @@ def test_no_secret_token_or_key_appears_in_logs_or_errors(
     token = client._tokens.token()
     pem_key = cert_files.key_pem.decode().splitlines()[1]
     text = caplog.text + "\n".join(errors) + repr(client) + json.dumps([r.getMessage() for r in caplog.records])
-    for leaked in (secret, token, cert_files.password, pem_key):
+    for leaked in (secret, token, cert_files.password, pem_key, assertion):
         assert leaked not in text
     assert "Get-InboundConnector" in caplog.text  # the log is not empty: the test would see a leak
 
@@ -306,3 +314,14 @@ def test_open_client_reads_azure_identity_variables_for_a_real_style_tenant(emul
 def test_open_client_without_credentials_names_the_variables(emulator_tenant: Any) -> None:
     with pytest.raises(AuthenticationError, match="AZURE_CLIENT_ID and one of AZURE_CLIENT_SECRET"):
         open_client(emulator_tenant.config, env={})
+
+
+def test_a_slow_answer_hits_the_per_request_timeout_and_is_retried(emulator_tenant: Any) -> None:
+    client = ExoClient(emulator_tenant.config,
+                       ClientSecret(emulator_tenant.client_id, emulator_tenant.client_secret),
+                       timeout=0.3, retry=fast_retry(max_retries=1))
+    client.list_accepted_domains()
+    emulator_tenant.faults(latency=1.0, cmdlets=["Get-InboundConnector"])
+    with pytest.raises(Throttled, match="failed 2 times"):
+        client.list_inbound_connectors()
+    assert client.stats.by_cmdlet["Get-InboundConnector"] == 2
