@@ -4,7 +4,8 @@ Why it is careful rather than clever: Exchange Online has no transactions, so a 
 tenant that the *next* plan can finish. Every step therefore writes only what the plan says (Set-* carries
 only the changed fields), reads the object back with a bounded retry (the service is eventually consistent),
 and on the first failure the run stops and reports what was done and what was not. A re-run plans again
-from a fresh snapshot and converges; nothing here keeps state between runs.
+from a fresh snapshot and converges. The one thing kept between runs is what an accepted domain held before
+its first change (``FoundValues``), because it cannot be read back from the tenant afterwards.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from .specs import Mode, split_create, to_parameters
 __all__ = ["ApplyReport", "StepResult", "Progress", "apply_plan", "ordered_steps", "ReadBackError"]
 
 # Read-back after a write: the pause before each retry (seconds), about 12 s in all. The service's replication lag
-# is seconds to minutes (exo-admin-api §"eventual consistency", [LIVE]); past this budget apply stops and says so,
-# and a re-run plans from what the tenant then shows. Easy to change if the lag proves longer.
+# is seconds to minutes (exo-admin-api.md §3.5, [LIVE]); past this budget apply stops and says so, and a re-run
+# plans from what the tenant then shows. How long real lag lasts is not well known: easy to change here.
 READ_BACK_DELAYS: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0)
 
 

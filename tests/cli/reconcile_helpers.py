@@ -1,9 +1,6 @@
 """Helpers for the reconciler's end-to-end tests: a project directory with its own stack files, pointed at a
-fresh emulated tenant, and the ``mailflow`` CLI run in-process through click's runner.
-
-The tenant comes from the shared ``emulator_tenant`` fixture (``tests/conftest.py``); the emulator's request
-log and fault knobs are read through its HTTP control endpoints (``/_emulator/requests``, ``/_emulator/faults``),
-which is what a test can rely on whatever the fixture object offers besides.
+fresh emulated tenant (the shared ``emulator_tenant`` fixture), and the ``mailflow`` CLI run in-process through
+click's runner. The emulator's request log (``emulator_tenant.requests()``) is what the tests check.
 """
 
 from __future__ import annotations
@@ -14,66 +11,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 from click.testing import CliRunner, Result
 
 from o365_mailflow.cli import main
-from o365_mailflow.tenant import TenantConfig
 
 WRITE_VERBS = ("New-", "Set-", "Remove-")
 
 
 @dataclass
 class Tenant:
-    """A fresh emulated tenant: how to reach it, the app's credentials, and the emulator's control endpoints."""
+    """The shared fixture's tenant, plus what these tests ask of it: the writes it received, an admin client."""
 
-    config: TenantConfig
-    client_id: str
-    client_secret: str
-    base_url: str
-    ca_path: str
-    domains: tuple[str, ...]
+    fixture: Any  # tests/conftest.py EmulatedTenant
 
-    def _control(self, method: str, path: str, **kw: Any) -> requests.Response:
-        response = requests.request(method, f"{self.base_url}{path}", verify=self.ca_path, timeout=30, **kw)
-        response.raise_for_status()
-        return response
-
-    def requests(self) -> list[dict[str, Any]]:
-        """The admin API calls this tenant received: ``{cmdlet, parameters, status, ...}``, oldest first."""
-        return list(self._control("GET", "/_emulator/requests", params={"tenant": self.config.tenant_id}).json()["value"])
-
-    def clear_requests(self) -> None:
-        self._control("DELETE", "/_emulator/requests", params={"tenant": self.config.tenant_id})
-
-    def faults(self, **knobs: Any) -> None:
-        self._control("POST", "/_emulator/faults", json={"tenant": self.config.tenant_id, **knobs})
-
-    def clear_faults(self) -> None:
-        self._control("DELETE", "/_emulator/faults", params={"tenant": self.config.tenant_id})
+    @property
+    def config(self) -> Any:
+        return self.fixture.config
 
     @property
     def env(self) -> dict[str, str]:
-        return {"AZURE_CLIENT_ID": self.client_id, "AZURE_CLIENT_SECRET": self.client_secret}
+        return {"AZURE_CLIENT_ID": self.fixture.client_id, "AZURE_CLIENT_SECRET": self.fixture.client_secret}
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The admin API calls this tenant received: ``{cmdlet, parameters, status, ...}``, oldest first."""
+        return list(self.fixture.requests())
+
+    def writes(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests() if str(r.get("cmdlet") or "").startswith(WRITE_VERBS)]
+
+    def clear_requests(self) -> None:
+        self.fixture.clear_requests()
+
+    def faults(self, **knobs: Any) -> None:
+        self.fixture.faults(**knobs)
+
+    def clear_faults(self) -> None:
+        self.fixture.clear_faults()
 
     def admin_client(self) -> Any:
         """An admin API client of its own, for changes made "out of band" (as an admin in PowerShell would)."""
         from o365_mailflow.tenant import open_client
 
         return open_client(self.config, env=self.env)
-
-    def writes(self) -> list[dict[str, Any]]:
-        return [r for r in self.requests() if str(r.get("cmdlet") or "").startswith(WRITE_VERBS)]
-
-
-def tenant_from_fixture(value: Any) -> Tenant:
-    """Adapt the shared fixture's object (a TenantConfig plus credentials) to :class:`Tenant`."""
-    config: TenantConfig = value.config
-    base = (config.endpoint or "").rstrip("/")
-    client_id = getattr(value, "client_id", None) or value.credential.client_id
-    secret = getattr(value, "client_secret", None) or getattr(value.credential, "secret", None)
-    domains = tuple(getattr(value, "verified_domains", None) or getattr(value, "domains", None) or ())
-    return Tenant(config, client_id, secret, base, str(config.ca_file), domains)
 
 
 @dataclass
