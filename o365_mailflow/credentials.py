@@ -191,7 +191,13 @@ class Certificate:
         return cred
 
     def cache_key(self) -> str:
-        return "cert:" + _digest(self.client_id, os.path.abspath(self.path))
+        # The file's content and the password are part of the key: a rotated certificate or a corrected
+        # password must get a new MSAL app, not the one that holds the old key (or failed to open it).
+        try:
+            content = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+        except OSError:
+            content = "unreadable"
+        return "cert:" + _digest(self.client_id, os.path.abspath(self.path), content, self.password or "")
 
     def describe(self) -> str:
         return f"certificate {self.path} for app {self.client_id}"

@@ -325,3 +325,13 @@ def test_a_slow_answer_hits_the_per_request_timeout_and_is_retried(emulator_tena
     with pytest.raises(Throttled, match="failed 2 times"):
         client.list_inbound_connectors()
     assert client.stats.by_cmdlet["Get-InboundConnector"] == 2
+
+
+def test_a_corrected_certificate_password_is_used_by_the_next_client(
+    emulator_tenant_factory: Callable[..., Any], cert_files: Any
+) -> None:
+    tenant = emulator_tenant_factory(apps=[{"certificates": [cert_files.cert_pem.decode()]}])
+    with pytest.raises(AuthenticationError, match="password"):
+        ExoClient(tenant.config, Certificate(tenant.client_id, str(cert_files.pfx), "wrong")).list("InboundConnector")
+    fixed = ExoClient(tenant.config, Certificate(tenant.client_id, str(cert_files.pfx), cert_files.password))
+    assert fixed.list("InboundConnector") == []
