@@ -98,6 +98,18 @@ _MODE_TEXT = {
     Mode.READ_ONLY: "read only",
 }
 
+def _mode_text(spec: ResourceSpec, f: Field) -> str:
+    if f.mode is Mode.SET_ONLY and not spec.creatable:
+        return "update (Set-* only)"  # nothing is ever created, so "after a create" would mislead
+    if f.name == spec.identity_field and f.mode is Mode.READ_ONLY:
+        return "identity (never changed)"
+    return _MODE_TEXT[f.mode]
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1].upper() in "AEIOU" else "a ") + word
+
+
 _META_DESCRIPTION = {
     "adopt": "true: the object already exists in the tenant and this stack takes it over, managing only the "
     "fields declared here. Fields required to create it are then optional.",
@@ -121,7 +133,7 @@ def _field_description(spec: ResourceSpec, f: Field) -> str:
     allowed = f.kind.describe()
     if allowed:
         parts.append(f"Allowed: {allowed}.")
-    parts.append(f"Exchange parameter {f.param}; {_MODE_TEXT[f.mode]}.")
+    parts.append(f"Exchange parameter {f.param}; {_mode_text(spec, f)}.")
     if f.risky:
         parts.append("Risky: changes are flagged in pull-request previews.")
     return " ".join(p for p in parts if p)
@@ -145,7 +157,7 @@ def _resource_schema(spec: ResourceSpec) -> dict[str, Any]:
         properties[key] = {"type": "boolean", "default": False, "description": _META_DESCRIPTION.get(key, "")}
     schema: dict[str, Any] = {
         "title": spec.type_name,
-        "description": f"One {spec.type_name} (Get-/Set-{spec.noun}); identified by {spec.identity_field}.",
+        "description": f"One {spec.type_name} (Get-/Set-{spec.noun}), identified by {spec.identity_field}.",
         "type": "object",
         "properties": properties,
         "required": [spec.identity_field],
@@ -245,7 +257,7 @@ def _resource_section(spec: ResourceSpec) -> list[str]:
         f"Cmdlets: {', '.join(ops)}."
     )
     if not spec.creatable:
-        lines += ["", f"Exchange Online cannot create or delete a {spec.type_name}: it must already exist in the "
+        lines += ["", f"Exchange Online cannot create or delete {_article(spec.type_name)}: it must already exist in the "
                   "tenant (added and verified in the Microsoft 365 admin center); the stack adopts it and manages "
                   "the declared fields."]
     lines += [
@@ -268,7 +280,7 @@ def _resource_section(spec: ResourceSpec) -> list[str]:
                     _cell(_type_text(f)),
                     _default_text(f.default),
                     _cell(f.kind.describe()),
-                    _cell(_MODE_TEXT[f.mode]),
+                    _cell(_mode_text(spec, f)),
                     "⚠️ yes" if f.risky else "no",
                     _cell(f.description),
                 ]
@@ -305,7 +317,8 @@ def stack_reference() -> str:
         "",
         "**Modes**: *create and update*: sent by `New-*` and `Set-*`; *create only*: a change needs the object "
         "to be replaced; *set only*: `New-*` does not take it, so a create sends it in a follow-up `Set-*`; "
-        "*read only*: never sent. **Risky** fields can stop or misroute mail; a pull-request preview that "
+        "*update (Set-\\* only)*: for types Exchange Online cannot create (accepted domains); *identity*: names "
+        "the object, never changed. **Risky** fields can stop or misroute mail; a pull-request preview that "
         "changes one shows a caution banner.",
         "",
         "## Top level",
