@@ -99,7 +99,7 @@ class RetryPolicy:
 
     max_retries: int = 5  # retries after the first attempt (the module: 5)
     base_delay: float = 1.0  # seconds; doubled per retry
-    max_delay: float = 60.0  # cap for one back-off wait and for a Retry-After we honour
+    max_delay: float = 60.0  # cap for one back-off wait (a service Retry-After is honoured as given)
     jitter: float = 0.5  # fraction of the back-off that is randomised
     not_found_retries: int = 6  # bounded read-after-create retries for get(..., retry_not_found=True) (§3.5)
     not_found_delay: float = 1.0  # seconds, doubled per retry, capped by max_delay
@@ -713,8 +713,10 @@ class ExoClient:
                     )
                 lost_answer = lost_answer or status == 504
                 delay = _retry_after(response)
-                self._wait(self.retry.backoff(retries) if delay is None else min(delay, self.retry.max_delay),
-                           ends_at, cmdlet, f"HTTP {status}")
+                # The service's Retry-After is honoured as given; one longer than the deadline allows ends
+                # the call now (as Throttled) instead of hammering the service early.
+                self._wait(self.retry.backoff(retries) if delay is None else delay, ends_at, cmdlet,
+                           f"HTTP {status}")
                 retries += 1
                 continue
             try:
