@@ -138,7 +138,7 @@ class Plan:
         return tuple(c for c in self.changes if c.has_drift)
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented JSON plan (docs/plan-json.md); bump PLAN_SCHEMA_VERSION on breaking changes."""
+        """The documented JSON plan (docs/plan-schema.json); bump PLAN_SCHEMA_VERSION on breaking changes."""
         return {
             "schemaVersion": PLAN_SCHEMA_VERSION,
             "stack": self.stack,

@@ -1,4 +1,4 @@
-"""The machine-readable plan: ``Plan.to_dict()`` as JSON, the schema documented in docs/plan-json.md.
+"""The machine-readable plan: ``Plan.to_dict()`` as JSON, the schema documented in docs/plan-schema.json.
 
 Why a separate renderer: CI jobs and other tools (dashboards, policy checks) read plans; the schema is a
 contract with them, versioned by ``schemaVersion``. Secrets are already redacted by ``FieldChange.to_dict``.
