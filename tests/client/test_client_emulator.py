@@ -335,3 +335,12 @@ def test_a_corrected_certificate_password_is_used_by_the_next_client(
         ExoClient(tenant.config, Certificate(tenant.client_id, str(cert_files.pfx), "wrong")).list("InboundConnector")
     fixed = ExoClient(tenant.config, Certificate(tenant.client_id, str(cert_files.pfx), cert_files.password))
     assert fixed.list("InboundConnector") == []
+
+
+def test_select_trims_the_returned_records(emulator_tenant: Any) -> None:
+    client = secret_client(emulator_tenant)
+    client.new_inbound_connector(inbound("Partner A"))
+    client.new_inbound_connector(inbound("Partner B"))
+    result = client.invoke("Get-InboundConnector", select=["Name", "Guid"], page_size=1)
+    assert sorted(r["Name"] for r in result.values) == ["Partner A", "Partner B"]
+    assert all(set(r) == {"Name", "Guid"} for r in result.values)
