@@ -575,7 +575,7 @@ _LINE_START = re.compile(r"^([#>=+-]|\d+[.)])")
 def _code(text: str) -> str:
     """An inline code span safe inside a table cell: any backticks, pipes and newlines in ``text``."""
     text = _NEWLINES.sub(" ↵ ", str(text))
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0) if "`" in text else 0
     fence = "`" * (longest + 1)
     pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
     # GFM splits table cells on '|' even inside code spans; '\|' is the escape there, and the
