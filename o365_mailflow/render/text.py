@@ -58,6 +58,13 @@ def _field_line(change: FieldChange, action: Action, color: bool) -> str:
     return "      " + text
 
 
+def _identity_field(type_name: str) -> str | None:
+    from ..specs import SPECS
+
+    spec = SPECS.get(type_name)
+    return spec.identity_field if spec is not None else None
+
+
 def _diag_line(diag: Diagnostic, indent: str) -> str:
     # Diagnostic.format() already says "warning:" for warnings; errors in a plan are unusual, so say it.
     text = diag.format()
@@ -72,7 +79,12 @@ def _change_lines(change: ResourceChange, color: bool) -> list[str]:
     lines = [head]
     if change.reason and change.action is not Action.CREATE:
         lines.append(f"      # {change.reason}")
-    lines.extend(_field_line(c, change.action, color) for c in change.changes)
+    identity = _identity_field(change.type_name)
+    lines.extend(
+        _field_line(c, change.action, color)
+        for c in change.changes
+        if not (change.action is Action.CREATE and c.field == identity)  # already in the header line
+    )
     lines.extend(_diag_line(w, "      ") for w in change.warnings)
     return lines
 

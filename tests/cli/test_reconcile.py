@@ -326,3 +326,26 @@ def test_plan_writes_each_format_to_a_file(project: Project, tmp_path: Path, fmt
     assert "\x1b[" not in text  # never colour in a file
     if fmt == "json":
         jsonschema.validate(json.loads(text), SCHEMA)
+
+
+def test_a_create_that_meets_an_existing_object_converges_it_instead_of_duplicating(project: Project) -> None:
+    """The plan said create, but the object appeared meanwhile (e.g. a New whose answer was lost but went
+    through): apply sets the declared values on it and reports it, and the tenant ends with one such object."""
+    from o365_mailflow.apply import apply_plan
+    from o365_mailflow.plan import compute_plan
+    from o365_mailflow.snapshot import take_snapshot
+    from o365_mailflow.stack import load_stack
+
+    path = project.write_stack(BASE)
+    stack = load_stack(path)
+    admin = project.tenant.admin_client()
+    snapshot = take_snapshot(admin)
+    plan = compute_plan(stack, snapshot)
+    admin.new("InboundConnector", {"Name": "From partner", "ConnectorType": "Partner",
+                                   "SenderDomains": ["partner.example.com"], "RequireTls": False})
+    report = apply_plan(plan, stack, snapshot, admin)
+    assert report.ok, report.failed
+    outcome = next(s.outcome for s in report.done if s.change.name == "From partner")
+    assert outcome.startswith("already existed, converged")
+    matching = [c for c in admin.list("InboundConnector") if c["Name"] == "From partner"]
+    assert len(matching) == 1 and matching[0]["RequireTls"] is True
