@@ -215,13 +215,21 @@ class Pulumi:
     def __init__(self, config: dict[str, str]) -> None:
         self.config = config
         self.hosts: list[Host] = []
+        self._restart = False
 
-    def host(self) -> Host:
-        """A fresh host process for one command (preview, up, refresh, destroy)."""
-        host = Host()
-        host.configure(self.config, secret_keys=("clientSecret", "certificatePassword"))
-        self.hosts.append(host)
-        return host
+    def host(self, *, fresh: bool = False) -> Host:
+        """The host process for the next command. Consecutive commands share one (our own writes refresh its
+        snapshot); ``restart()`` after a change made outside Pulumi, as a new ``pulumi`` run would."""
+        if fresh or not self.hosts or self._restart:
+            host = Host()
+            host.configure(self.config, secret_keys=("clientSecret", "certificatePassword"))
+            self.hosts.append(host)
+            self._restart = False
+        return self.hosts[-1]
+
+    def restart(self) -> None:
+        """The next command runs in a new host process (a new ``pulumi`` command after an out-of-band change)."""
+        self._restart = True
 
     def check(self, host: Host, res: Res) -> dict[str, Any]:
         inputs, failures = host.check(res.type_name, res.name, res.program, res.inputs or None)

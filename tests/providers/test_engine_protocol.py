@@ -49,9 +49,12 @@ def test_create_no_op_out_of_band_change_minimal_update_and_rename(pulumi: Pulum
 
     # No-op: a fresh preview diffs all three against the tenant with one list call per type and no write.
     emulator_tenant.clear_requests()
-    host = pulumi.host()
+    host = pulumi.host(fresh=True)
     for res in (domain, relay, out):
         assert host.diff(res.type_name, res.name, res.id, res.outputs, pulumi.check(host, res)).none
+    # State written by another provider version (another pickled __provider) is not a change either.
+    old_state = {**relay.outputs, "__provider": "b2xkZXIgcHJvdmlkZXIgY29kZQ=="}
+    assert host.diff(INBOUND, relay.name, relay.id, old_state, pulumi.check(host, relay)).none
     assert writes(emulator_tenant) == []
     assert list_calls(emulator_tenant) == {"Get-AcceptedDomain": 1, "Get-InboundConnector": 1,
                                            "Get-OutboundConnector": 1, "Get-OutboundConnector -IncludeTestModeConnectors": 1}
@@ -59,6 +62,7 @@ def test_create_no_op_out_of_band_change_minimal_update_and_rename(pulumi: Pulum
     # Out-of-band change in the "admin center": Diff sees it without a refresh (state still says the old value).
     response = emulator_tenant.invoke("Set-InboundConnector", {"Identity": guid, "Comment": "changed by hand"})
     assert response.status_code == 200, response.text
+    pulumi.restart()
     diff = pulumi.preview(relay)
     assert diff.some and diff.replaces == []
     assert pulumi.preview(out).none  # only that connector
@@ -94,6 +98,7 @@ def test_refresh_reads_the_tenant_into_outputs_and_the_declared_inputs(pulumi: P
     relay = Res(INBOUND, "relay", RELAY)
     pulumi.up(relay)
     emulator_tenant.invoke("Set-InboundConnector", {"Identity": relay.id, "Comment": "by hand", "Enabled": False})
+    pulumi.restart()
 
     pulumi.refresh(relay)
 
@@ -105,6 +110,7 @@ def test_refresh_reads_the_tenant_into_outputs_and_the_declared_inputs(pulumi: P
     assert pulumi.preview(relay).some
 
     emulator_tenant.invoke("Remove-InboundConnector", {"Identity": relay.id, "Confirm": False})
+    pulumi.restart()
     pulumi.refresh(relay)
     assert relay.id is None  # gone: the engine drops it from state
 
@@ -113,6 +119,7 @@ def test_a_connector_deleted_outside_pulumi_is_recreated(pulumi: Pulumi, emulato
     relay = Res(INBOUND, "relay", RELAY)
     pulumi.up(relay)
     emulator_tenant.invoke("Remove-InboundConnector", {"Identity": relay.id, "Confirm": False})
+    pulumi.restart()
     diff = pulumi.preview(relay)
     assert diff.some and diff.replaces == ["name"] and diff.delete_before_replace
 
@@ -174,6 +181,14 @@ def test_an_accepted_domain_is_adopted_on_create_and_restored_on_delete(pulumi: 
     assert pulumi.up(domain) == ["update"]
     assert domain.outputs["restoreValues"] == {"domainType": "Authoritative", "matchSubDomains": False}
     assert live(emulator_tenant, "AcceptedDomain", "contoso.com")["MatchSubDomains"] is True
+
+    # A field leaving the declaration goes back to the value found, and is no longer remembered.
+    domain.program = {"domainName": "contoso.com", "domainType": "InternalRelay"}
+    assert pulumi.up(domain) == ["update"]
+    assert live(emulator_tenant, "AcceptedDomain", "contoso.com")["MatchSubDomains"] is False
+    assert domain.outputs["restoreValues"] == {"domainType": "Authoritative"}
+    domain.program = {**CONTOSO, "matchSubDomains": True}
+    assert pulumi.up(domain) == ["update"]
 
     emulator_tenant.clear_requests()
     pulumi.destroy(domain)
