@@ -457,7 +457,7 @@ def _check_name(call: _Call, kind: str, name: Any, *, exclude: str | None = None
     text = str(name).strip()
     if len(text) > 64:
         raise validation("NameTooLong", f"The name '{text}' is longer than 64 characters.")
-    for other in call.state.list(kind):
+    for other in call.state.objects[kind].values():  # order is irrelevant here
         if other["Guid"] != exclude and other["Name"].lower() == text.lower():
             error_id = "ErrorInboundConnectorAlreadyExists" if kind == INBOUND else "ErrorOutboundConnectorAlreadyExists"
             container = "CN=Inbound Connectors" if kind == INBOUND else "CN=Outbound Connectors"
@@ -617,7 +617,7 @@ def _new_inbound(call: _Call) -> CmdletResult:
     _admin_center_source(call, obj)
     _check_inbound_task(call, None, obj)
     v.check_inbound(obj)
-    warnings = v.inbound_overlap_warnings(obj, call.state.list(INBOUND))
+    warnings = v.inbound_overlap_warnings(obj, call.state.objects[INBOUND].values())
     stopped = call.stopped(name)
     if stopped:
         return stopped
@@ -632,7 +632,7 @@ def _set_inbound(call: _Call) -> CmdletResult:
         _rename(call.state, INBOUND, obj, _check_name(call, INBOUND, call.bound["Name"], exclude=current["Guid"]))
     _check_inbound_task(call, current, obj)
     v.check_inbound(obj)
-    warnings = v.inbound_overlap_warnings(obj, call.state.list(INBOUND)) if call.given("SenderIPAddresses") else []
+    warnings = v.inbound_overlap_warnings(obj, call.state.objects[INBOUND].values()) if call.given("SenderIPAddresses") else []
     return _save_changes(call, INBOUND, current, obj, warnings)
 
 

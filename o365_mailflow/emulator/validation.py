@@ -9,6 +9,7 @@ English texts are not known.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -142,6 +143,16 @@ def ip_set(values: Iterable[str]) -> list[ipaddress.IPv4Network]:
         except ValueError:
             continue
     return nets
+
+
+@functools.lru_cache(maxsize=65536)
+def _interval(value: str) -> tuple[int, int] | None:
+    """An IPv4 address or CIDR as (first, last) integers; cached because every create compares with all."""
+    try:
+        net = ipaddress.IPv4Network(value.strip(), strict=False)
+    except ValueError:
+        return None
+    return int(net.network_address), int(net.broadcast_address)
 
 
 def check_ef_skip_ips(values: Iterable[str]) -> None:
@@ -349,14 +360,15 @@ def tenant_scoped_inbound_exists(inbound: Iterable[dict[str, Any]], *, exclude: 
 
 def inbound_overlap_warnings(obj: dict[str, Any], others: Iterable[dict[str, Any]]) -> list[str]:
     """Overlap with another enabled inbound connector's IPs is only a warning (exo-cmdlets.md §2.1)."""
-    mine = ip_set(obj["SenderIPAddresses"])
+    mine = [r for r in map(_interval, obj["SenderIPAddresses"]) if r is not None]
     if not mine:
         return []
     names = []
     for other in others:
         if other["Guid"] == obj["Guid"] or not other["Enabled"]:
             continue
-        if any(a.overlaps(b) for a in mine for b in ip_set(other["SenderIPAddresses"])):
+        theirs = [r for r in map(_interval, other["SenderIPAddresses"]) if r is not None]
+        if any(a[0] <= b[1] and b[0] <= a[1] for a in mine for b in theirs):
             names.append(other["Name"])
     if not names:
         return []
