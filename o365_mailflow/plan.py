@@ -301,6 +301,7 @@ class _Planner:
     unmanaged: list[Unmanaged] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
     missing_domains: list[str] = field(default_factory=list)
+    notes: list[Diagnostic] = field(default_factory=list)  # plan-wide warnings of the planner itself
 
     _baseline_index: dict[tuple[str, str], Mapping[str, Any]] | None = None
 
@@ -429,7 +430,26 @@ class _Planner:
                 self.changes.append(restore)
             else:
                 self.unmanaged.append(Unmanaged(spec.type_name, live.name, live.identity))
+                if self.stack.prune and not spec.deletable and self._left_without_record(spec, live):
+                    self.notes.append(self._unknown_found_values(spec, live))
         return deletes
+
+    def _left_without_record(self, spec: Any, live: Any) -> bool:
+        """The baseline managed it, and no values found before that are known (e.g. a fresh CI runner)."""
+        return (self.baseline_fields(spec.type_name, live.name) is not None
+                and not self.found.get(spec.type_name, {}).get(live.name.casefold()))
+
+    def _unknown_found_values(self, spec: Any, live: Any) -> Diagnostic:
+        from .errors import Severity
+
+        return Diagnostic(
+            Severity.WARNING, (spec.stack_key,),
+            f"{spec.type_name} '{live.name}' left the stack, but the values it had before the stack managed it "
+            "are not recorded here, so it is left as it is.",
+            "Accepted domains are never deleted; apply records the values it finds (under .mailflow/found) on the "
+            "machine that runs it. Set the domain's fields in the Microsoft 365 admin center if they must change.",
+            code="plan.found-values-unknown",
+        )
 
     def _restore(self, spec: Any, live: Any) -> ResourceChange | None:
         """Put back the values found before this tool first changed the object (accepted domains)."""
@@ -488,7 +508,7 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
         tenant=stack.tenant.label,
         changes=tuple(changes),
         unmanaged=tuple(planner.unmanaged),
-        warnings=tuple(warnings),
+        warnings=tuple(planner.notes) + tuple(warnings),
         guidance=guidance,
         prune=bool(stack.prune),
     )

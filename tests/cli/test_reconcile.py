@@ -349,3 +349,15 @@ def test_a_create_that_meets_an_existing_object_converges_it_instead_of_duplicat
     assert outcome.startswith("already existed, converged")
     matching = [c for c in admin.list("InboundConnector") if c["Name"] == "From partner"]
     assert len(matching) == 1 and matching[0]["RequireTls"] is True
+
+
+def test_a_domain_leaving_a_pruning_stack_with_no_recorded_values_is_left_alone_with_a_warning(
+    project: Project, tmp_path: Path
+) -> None:
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text(project.tenant_yaml() + "acceptedDomains:\n  - domainName: fabrikam.com\n", encoding="utf-8")
+    project.write_stack("inboundConnectors: []\n", prune=True)
+    plan = project.plan_json("--baseline", str(baseline))
+    assert plan["hasChanges"] is False
+    (warning,) = [w for w in plan["warnings"] if w["code"] == "plan.found-values-unknown"]
+    assert "fabrikam.com" in warning["summary"]
