@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import CmdletError, ambiguous, transformation
+from .errors import ambiguous, transformation
 
 __all__ = ["Param", "Delta", "CMDLETS", "UNAVAILABLE", "bind", "canonical_cmdlet", "COMMON"]
 
@@ -275,6 +275,3 @@ def bind(cmdlet: str, raw: dict[str, Any]) -> dict[str, Any]:
         raise ambiguous(unknown)
     return bound
 
-
-def is_error(value: object) -> bool:
-    return isinstance(value, CmdletError)

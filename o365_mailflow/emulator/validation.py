@@ -30,6 +30,12 @@ __all__ = [
     "ip_set",
     "domain_matches",
     "select_outbound",
+    "check_ef_skip_ips",
+    "check_addresses",
+    "check_tls_certificate_name",
+    "routing_warning",
+    "domain_routing_warning",
+    "ffo_certificate",
 ]
 
 _LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
@@ -347,15 +353,6 @@ def check_accepted_domain(obj: dict[str, Any]) -> None:
             "MatchSubDomains can only be set on InternalRelay accepted domains.",
             object_level=True,
         )
-
-
-def tenant_scoped_inbound_exists(inbound: Iterable[dict[str, Any]], *, exclude: str | None = None) -> bool:
-    """An enabled OnPremises inbound connector with no AssociatedAcceptedDomains (needed for centralized transport)."""
-    return any(
-        c["Enabled"] and c["ConnectorType"] == "OnPremises" and not c["AssociatedAcceptedDomains"]
-        for c in inbound
-        if c["Guid"] != exclude
-    )
 
 
 def inbound_overlap_warnings(obj: dict[str, Any], others: Iterable[dict[str, Any]]) -> list[str]:
