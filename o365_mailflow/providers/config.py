@@ -21,8 +21,8 @@ Config keys (namespace ``o365-mailflow``, or the program's own project namespace
 ``authority``               token authority host override
 ``scope``                   token scope override (an emulator reached through ``endpoint``)
 ``caFile``                  extra CA certificate to trust (e.g. the emulator's)
-``emulator``                ``true``: use the local emulated tenant (``.mailflow/emulator``)
-``emulatorStateDir``        where the emulated tenant keeps its state (default ``.mailflow/emulator``)
+``emulator``                ``true``: use the local emulated tenant (``$MAILFLOW_STATE_DIR`` or ``.mailflow``)
+``emulatorStateDir``        where the emulated tenant keeps its state (default: as the mailflow CLI)
 ==========================  =====================================================================
 
 Without any of these keys the providers fall back to azure-identity's environment variables
@@ -147,7 +147,7 @@ def _lookup(config: _ConfigLike, key: str) -> Any:
     return value
 
 
-def settings_from_config(config: _ConfigLike, *, cwd: Path | None = None) -> ProviderSettings | None:
+def settings_from_config(config: _ConfigLike) -> ProviderSettings | None:
     """Settings from the stack config, or ``None`` when the config names no tenant at all."""
     values = {key: _lookup(config, key) for key in CONFIG_KEYS}
     if not any(values[k] is not None for k in ("tenantId", "initialDomain", "emulator", "endpoint")):
@@ -174,9 +174,9 @@ def settings_from_config(config: _ConfigLike, *, cwd: Path | None = None) -> Pro
         ca_file=values["caFile"],
     )
     credentials = {env: str(values[key]) for key, env in _CREDENTIAL_ENV.items() if values[key] is not None}
-    state_dir = None
-    if emulator:
-        state_dir = Path(values["emulatorStateDir"] or Path(cwd or Path.cwd()) / ".mailflow" / "emulator")
+    # Without emulatorStateDir the client layer picks the place ($MAILFLOW_STATE_DIR/emulator, else the
+    # project's .mailflow/emulator), so `pulumi up` and the mailflow CLI meet the same emulated tenant.
+    state_dir = Path(values["emulatorStateDir"]) if emulator and values["emulatorStateDir"] else None
     return ProviderSettings(tenant=tenant, credentials=credentials, state_dir=state_dir, source="config")
 
 

@@ -11,6 +11,7 @@ Matrix:
   minimal update (exactly the changed parameter, from the emulator's request log); rename (same Guid);
 - refresh through Read (outputs and inputs from the tenant); a connector deleted outside Pulumi is recreated;
 - adoption: identical existing connector taken over; different one refused with how-to-adopt; adopt: true;
+- Pulumi.dev.yaml + stacks/dev.yaml: the host starts the local emulated tenant itself (no credential);
 - delete (and again when already gone); accepted domain adopted on create and restored on delete;
 """
 
@@ -203,3 +204,33 @@ def test_an_accepted_domain_missing_from_the_tenant_is_a_clear_error(pulumi: Pul
     assert "Exchange Online cannot create accepted domains" in info.value.details()
 
 
+
+
+def test_the_dev_stack_deploys_to_the_local_emulated_tenant_with_the_dev_stack_config(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pulumi.dev.yaml (``emulator: true``, no credential) and stacks/dev.yaml, as ``pulumi up`` on dev runs them:
+    the host starts the local emulated tenant itself (in $MAILFLOW_STATE_DIR) with its well-known app."""
+    import yaml
+
+    from o365_mailflow.stack import load_stack
+
+    from .host import ROOT
+
+    monkeypatch.setenv("MAILFLOW_STATE_DIR", str(tmp_path))
+    raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))["config"]
+    config = {key.split(":", 1)[1]: str(value) for key, value in raw.items()}
+    stack = load_stack(ROOT / "stacks" / "dev.yaml")
+    resources = [Res(o.spec.type_name, o.name, dict(o.fields)) for o in stack.objects]
+
+    first = Pulumi(config)
+    try:
+        assert set(first.up(*resources)) == {"create"}
+    finally:
+        first.close()  # the emulated tenant lived in that host process; its state stays on disk
+    second = Pulumi(config)
+    try:
+        assert set(second.up(*resources)) == {"same"}
+    finally:
+        second.close()
+    assert (tmp_path / "emulator").is_dir()
