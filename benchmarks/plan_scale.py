@@ -12,6 +12,15 @@ For each N this creates N connectors (half inbound, half outbound) in a fresh in
 - naive plan: one Get-* per declared object, as Microsoft365DSC does, and its ratio to the plan.
 
 Run: ``.venv/bin/python benchmarks/plan_scale.py [--sizes 10,100,1000]``
+
+Measured on the 2-core build machine (shared, so seconds are rough; calls are exact):
+
+    N    | plan calls  s    | no-op apply  s    | apply 10%  calls  s    | naive plan  s     | naive/plan
+    10   |    4       0.19  |     4       0.09  |     2        8   0.29  |    10      0.29   |   2.5x calls
+    100  |    4       0.18  |     4       0.19  |    10       24   1.01  |   100      4.40   |  25x calls, 24x time
+    1000 |    4       0.40  |     4       0.51  |   100      204   6.71  |  1000     40.24   | 250x calls, 100x time
+
+(4 calls: one list per type, outbound listed twice by the client to include test-mode connectors.)
 """
 
 from __future__ import annotations
