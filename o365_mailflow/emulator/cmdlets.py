@@ -100,19 +100,27 @@ def _stamp(obj: dict[str, Any], *, created: bool) -> None:
         obj["WhenCreatedUTC"] = _utc(moment)
 
 
-def _config_dn(state: TenantState, name: str, container: str) -> str:
+_CATEGORY = {
+    "msExchSMTPInboundConnector": "ms-Exch-SMTP-Inbound-Connector",
+    "msExchSMTPOutboundConnector": "ms-Exch-SMTP-Outbound-Connector",
+    "msExchAcceptedDomain": "ms-Exch-Accepted-Domain",
+}
+
+
+def _config_dn(state: TenantState, kind: str, name: str) -> str:
+    # Connectors sit directly under Transport Settings ([L] S8 dump); accepted domains in their own container.
+    container = "CN=Accepted Domains," if kind == DOMAIN else ""
     return (
-        f"CN={name},{container},CN=Transport Settings,CN=Configuration,CN={state.initial_domain},"
+        f"CN={name},{container}CN=Transport Settings,CN=Configuration,CN={state.initial_domain},"
         f"CN=ConfigurationUnits,{_DC_SUFFIX}"
     )
 
 
 def _rename(state: TenantState, kind: str, obj: dict[str, Any], name: str) -> None:
-    container = {INBOUND: "CN=Inbound Connectors", OUTBOUND: "CN=Outbound Connectors", DOMAIN: "CN=Accepted Domains"}
     obj["Name"] = name
     obj["Identity"] = name
     obj["Id"] = name
-    obj["DistinguishedName"] = _config_dn(state, name, container[kind])
+    obj["DistinguishedName"] = _config_dn(state, kind, name)
 
 
 def _identity_block(state: TenantState, kind: str, name: str, object_class: str, version: str) -> dict[str, Any]:
@@ -124,7 +132,8 @@ def _identity_block(state: TenantState, kind: str, name: str, object_class: str,
         "DistinguishedName": "",
         "Identity": name,
         "Id": name,
-        "ObjectCategory": f"{state.initial_domain}/Configuration/Schema/{object_class}",
+        "ObjectCategory": f"{_SERVER.split('.')[1]}.PROD.OUTLOOK.COM/Configuration/Schema/"
+        f"{_CATEGORY[object_class]}",
         "ObjectClass": ["top", object_class],
         "WhenChanged": None,
         "WhenCreated": None,
@@ -460,8 +469,7 @@ def _check_name(call: _Call, kind: str, name: Any, *, exclude: str | None = None
     for other in call.state.objects[kind].values():  # order is irrelevant here
         if other["Guid"] != exclude and other["Name"].lower() == text.lower():
             error_id = "ErrorInboundConnectorAlreadyExists" if kind == INBOUND else "ErrorOutboundConnectorAlreadyExists"
-            container = "CN=Inbound Connectors" if kind == INBOUND else "CN=Outbound Connectors"
-            raise already_exists(_config_dn(call.state, text, container), error_id)
+            raise already_exists(_config_dn(call.state, kind, text), error_id)
     return text
 
 
