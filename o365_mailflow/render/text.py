@@ -1,7 +1,7 @@
 """The plan as a terminal reads it: one line per object, indented ``before -> after`` per field.
 
 Why its own layout rather than a generic dict diff: reviewers scan for the symbol at the start of each line
-(``+`` create, ``~`` update, ``-`` delete, ``<=`` adopt, ``↺`` restore), for drift (changed in the tenant, not in
+(``+`` create, ``~`` update and restore, ``-`` delete, ``<=`` adopt), for drift (changed in the tenant, not in
 the stack) and for risky fields (smart hosts, sender IPs, TLS) that can stop mail. Colour is added only when the
 caller says the output is a terminal; the text is identical otherwise.
 """
