@@ -640,7 +640,9 @@ def _set_inbound(call: _Call) -> CmdletResult:
         _rename(call.state, INBOUND, obj, _check_name(call, INBOUND, call.bound["Name"], exclude=current["Guid"]))
     _check_inbound_task(call, current, obj)
     v.check_inbound(obj)
-    warnings = v.inbound_overlap_warnings(obj, call.state.objects[INBOUND].values()) if call.given("SenderIPAddresses") else []
+    warnings = []
+    if call.given("SenderIPAddresses"):
+        warnings = v.inbound_overlap_warnings(obj, call.state.objects[INBOUND].values())
     return _save_changes(call, INBOUND, current, obj, warnings)
 
 
