@@ -347,7 +347,7 @@ def export_command(stack: str, root: str | None, out: str | None, force: bool, u
         config = stack_obj.tenant
         prune = bool(stack_obj.prune)
         tenant = _existing_tenant_section(path) or tenant_section(config)
-        if target == path and stack_obj.objects and not force:
+        if out != "-" and target == path and stack_obj.objects and not force:
             _fail(f"{path} already declares {len(stack_obj.objects)} object(s); pass --force to overwrite it, "
                   "or --out FILE to write elsewhere")
     elif use_emulator or tenant_id or initial_domain:

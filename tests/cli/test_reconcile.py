@@ -361,3 +361,15 @@ def test_a_domain_leaving_a_pruning_stack_with_no_recorded_values_is_left_alone_
     assert plan["hasChanges"] is False
     (warning,) = [w for w in plan["warnings"] if w["code"] == "plan.found-values-unknown"]
     assert "fabrikam.com" in warning["summary"]
+
+
+def test_export_never_overwrites_a_declared_stack_unless_forced_and_can_print_to_stdout(project: Project) -> None:
+    path = project.write_stack(BASE)
+    before = path.read_text(encoding="utf-8")
+    refused = project.run("export", "--stack", "test")
+    assert refused.exit_code == 1 and "--force" in refused.stderr
+    assert path.read_text(encoding="utf-8") == before
+    printed = project.run("export", "--stack", "test", "--out", "-")
+    assert printed.exit_code == 0, printed.output
+    assert "acceptedDomains:" in printed.stdout and f"endpoint: {project.tenant.config.endpoint}" in printed.stdout
+    assert path.read_text(encoding="utf-8") == before
