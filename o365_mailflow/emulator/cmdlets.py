@@ -896,7 +896,8 @@ def _set_accepted_domain(call: _Call) -> CmdletResult:
         )
     v.check_accepted_domain(obj)
     warnings: list[str] = []
-    if obj["DomainType"] == "InternalRelay" and call.given("DomainType"):
+    # [X] warns when a domain becomes InternalRelay; [I] also when MatchSubDomains widens what must be routed.
+    if obj["DomainType"] == "InternalRelay" and (call.given("DomainType") or call.given("MatchSubDomains")):
         if v.unroutable_internal_relay([obj], call.state.list(OUTBOUND)):
             warnings.append(v.domain_routing_warning(obj["DomainName"]))
     return _save_changes(call, DOMAIN, current, obj, warnings)

@@ -371,3 +371,15 @@ def test_a_parameter_outside_the_cmdlets_set_is_refused(
     reply = tenant.invoke(cmdlet, {**base, param: value})
     assert reply.status == 400
     assert reply.body["error"]["details"][0]["message"].endswith(f"Invalid cmdlet parameters specified. {param}")
+
+
+def test_widening_an_internalrelay_domain_to_subdomains_warns_when_no_connector_covers_them(
+    tenant_factory: Any,
+) -> None:
+    tenant = tenant_factory()
+    _ok(tenant.invoke("New-OutboundConnector", {"Name": "Hybrid", "ConnectorType": "OnPremises", "UseMXRecord": False,
+                                                "SmartHosts": "mail.contoso.com", "RecipientDomains": "contoso.com"}))
+    first = _ok(tenant.invoke("Set-AcceptedDomain", {"Identity": "contoso.com", "DomainType": "InternalRelay"}))
+    assert first["@adminapi.warnings"] == []
+    widened = _ok(tenant.invoke("Set-AcceptedDomain", {"Identity": "contoso.com", "MatchSubDomains": True}))
+    assert any("OutboundConnectorToRouteAcceptedDomainNotFound" in w for w in widened["@adminapi.warnings"])
