@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 from pulumi.dynamic import Resource
 
-from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, UNSET, Mode, ResourceSpec
+from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, UNSET, Bool, ListOf, Mode, ResourceSpec
 from .base import (
     NULLS_KEY,
     PROVIDER_KEY,
@@ -61,6 +61,18 @@ def _declarable(spec: ResourceSpec) -> list[str]:
     return [f.name for f in spec.fields if f.mode is not Mode.READ_ONLY or f.name == spec.identity_field]
 
 
+def _input_type(spec: ResourceSpec, name: str) -> Any:
+    """The Python annotation of one argument, from the field's value kind (the stack reference has the rest)."""
+    if name in META_KEYS:
+        return Optional[pulumi.Input[bool]]
+    kind = spec.field(name).kind
+    if isinstance(kind, ListOf):
+        return Optional[pulumi.Input[Sequence[pulumi.Input[str]]]]
+    if isinstance(kind, Bool):
+        return Optional[pulumi.Input[bool]]
+    return Optional[pulumi.Input[str]]
+
+
 def args_class(spec: ResourceSpec) -> type:
     """A frozen dataclass with one optional argument per declarable field of ``spec``, plus the meta keys.
 
@@ -69,9 +81,10 @@ def args_class(spec: ResourceSpec) -> type:
     """
     names = _declarable(spec) + list(META_KEYS)
     by_snake = {snake_case(n): n for n in names}
+    types = {snake: _input_type(spec, camel) for snake, camel in by_snake.items()}
     cls = dataclasses.make_dataclass(
         f"{spec.type_name}Args",
-        [(snake, Optional[Any], dataclasses.field(default=UNSET)) for snake in by_snake],
+        [(snake, types[snake], dataclasses.field(default=UNSET)) for snake in by_snake],
         frozen=True,
         kw_only=True,
         namespace={

@@ -6,7 +6,8 @@ Matrix:
 - a stack with centralized transport: the outbound connector depends on the OnPremises inbound connector;
 - a declared null travels as ``declaredNulls`` (Pulumi drops None-valued inputs);
 - a bad stack file fails the program with the loader's file:line diagnostics;
-- the ``__provider`` input of every resource is the pickled, empty provider class (no config, no secret).
+- the ``__provider`` input of every resource is the pickled, empty provider class (no config, no secret);
+- the resources from any program, with the typed, spec-built Args (snake_case -> camelCase inputs, outputs).
 
 Mocks replace the engine, so no provider method runs here (see test_engine_protocol.py for that).
 """
@@ -29,7 +30,10 @@ TOKEN = "pulumi-python:dynamic/exo:"
 
 class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        state = dict(args.inputs)
+        if args.typ.endswith("Connector"):
+            state["guid"] = f"{args.name}-id"  # what the provider's create returns as an output
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         return {}
@@ -188,3 +192,34 @@ def test_every_resource_carries_only_the_empty_provider_class_in_its_provider_in
         assert f"{type_name}Provider".encode() in pickled
         # A class reference and an empty instance: nothing else (no config, settings, client or session).
         assert len(pickled) < 120, (name, pickled)
+
+
+def test_the_resources_work_from_any_program_with_typed_args(monkeypatch: pytest.MonkeyPatch) -> None:
+    from o365_mailflow.providers import (
+        InboundConnector,
+        InboundConnectorArgs,
+        OutboundConnector,
+        OutboundConnectorArgs,
+    )
+
+    def program() -> None:
+        relay = InboundConnector("relay", InboundConnectorArgs(
+            name="Relay", connector_type="OnPremises", sender_domains=["*"], sender_ip_addresses=["203.0.113.1"],
+            adopt=True))
+        OutboundConnector("out", OutboundConnectorArgs(name="Out", recipient_domains=["fabrikam.com"],
+                                                       tls_settings=None),
+                          pulumi.ResourceOptions(depends_on=[relay]))
+        pulumi.export("relayGuid", relay.guid)
+
+    registered, outputs = _run(monkeypatch, "dev", program)
+
+    relay = registered[(TOKEN + "InboundConnector", "relay")]["inputs"]
+    assert {k: v for k, v in relay.items() if k != "__provider"} == {
+        "name": "Relay", "connectorType": "OnPremises", "senderDomains": ["*"],
+        "senderIpAddresses": ["203.0.113.1"], "adopt": True}
+    out = registered[(TOKEN + "OutboundConnector", "out")]
+    assert out["inputs"]["declaredNulls"] == ["tlsSettings"] and "useMxRecord" not in out["inputs"]
+    assert out["deps"] == {"relay"}
+    assert outputs["relayGuid"] == "relay-id"
+    with pytest.raises(TypeError):
+        InboundConnectorArgs(name="x", sender_ip_adresses=["203.0.113.1"])  # type: ignore[call-arg]
