@@ -42,6 +42,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import tokens
 from .certs import ensure_tls
+from .cmdlets import UnknownCmdlet, init_tenant, run_cmdlet
 from .errors import CmdletError, error_body
 from .faults import CONCURRENCY_TEXT, FaultBook
 from .settings import Settings
@@ -154,21 +155,9 @@ class _Context:
     base_url: str = ""
 
 
-def _default_runner() -> tuple[Runner, type[Exception]]:
-    from . import cmdlets  # imported late: the cmdlet layer is owned and loaded separately
-
-    return cmdlets.run_cmdlet, cmdlets.UnknownCmdlet
-
-
 def _init_tenant_objects(store: Store, state: TenantState, settings: Settings) -> None:
-    """Let the cmdlet layer create a new tenant's built-in objects (its accepted domains), if it wants to."""
-    try:
-        from . import cmdlets
-    except ImportError:
-        return
-    init = getattr(cmdlets, "init_tenant", None)
-    if init is not None:
-        init(store, state.tenant_id, settings=settings)
+    """Let the cmdlet layer create a new tenant's built-in objects (its accepted domains)."""
+    init_tenant(store, state.tenant_id, settings=settings)
 
 
 def seed_store(store: Store, seed: Mapping[str, Any], settings: Settings) -> None:
@@ -524,13 +513,11 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
 
     def run(state: TenantState, cmdlet: str, parameters: dict[str, Any]) -> Response:
         """Run the cmdlet and answer the first page (or the error)."""
-        if ctx.runner is not None:  # a test double with run_cmdlet's signature
-            run_cmdlet, unknown = ctx.runner, getattr(ctx.runner, "unknown_exception", LookupError)
-        else:
-            run_cmdlet, unknown = _default_runner()
+        runner: Runner = ctx.runner or run_cmdlet  # a test double may stand in for the cmdlet layer
+        unknown: type[Exception] = getattr(ctx.runner, "unknown_exception", UnknownCmdlet)
         read_lag = float(ctx.faults.value(state.tenant_id, "read_lag") or 0.0)
         try:
-            result = run_cmdlet(
+            result = runner(
                 ctx.store,
                 state.tenant_id,
                 cmdlet,
@@ -846,6 +833,10 @@ class EmulatorServer:
         try:
             self._start()
         except BaseException:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            self._server = None
             self._release_lock()
             raise
         return self
