@@ -81,6 +81,21 @@ def _config_cloud() -> str | None:
     return value.lower() if value else None
 
 
+def _check_tenant(stack: Any, path: Path) -> None:
+    """Refuse to deploy a stack file into another tenant than the one it names.
+
+    The providers reach the tenant that the Pulumi config names (``o365-mailflow:tenantId``); the stack file
+    may name one too (``tenant.id``). A copy-pasted config would otherwise apply prod's connectors elsewhere.
+    """
+    configured = pulumi.Config("o365-mailflow").get("tenantId")
+    declared = getattr(stack.tenant, "tenant_id", None)
+    if configured and declared and configured.strip().lower() != str(declared).strip().lower():
+        raise pulumi.RunError(
+            f"{path} is for tenant {declared}, but this Pulumi stack's config o365-mailflow:tenantId is "
+            f"{configured}. Fix one of them (pulumi config set o365-mailflow:tenantId <id>) before deploying."
+        )
+
+
 def run(root: Path, stack_name: str | None = None, *, env: Mapping[str, str] | None = None) -> Any:
     """Load ``stacks/<stack>.yaml`` under ``root`` and declare it; a bad stack file fails with its diagnostics."""
     from ..errors import StackError
@@ -97,4 +112,5 @@ def run(root: Path, stack_name: str | None = None, *, env: Mapping[str, str] | N
         stack = load_stack(path, name=name)
     except StackError as exc:
         raise pulumi.RunError(f"{path} is not valid:\n{exc}") from None
+    _check_tenant(stack, path)
     return declare_stack(stack, cloud=_config_cloud())

@@ -5,7 +5,8 @@ Matrix:
   (every connector after every accepted domain), stack outputs (connector ids, MX endpoints, SPF);
 - a stack with centralized transport: the outbound connector depends on the OnPremises inbound connector;
 - a declared null travels as ``declaredNulls`` (Pulumi drops None-valued inputs);
-- a bad stack file fails the program with the loader's file:line diagnostics;
+- a bad stack file fails the program with the loader's file:line diagnostics; so does a stack file naming
+  another tenant than the Pulumi config;
 - the ``__provider`` input of every resource is the pickled, empty provider class (no config, no secret);
 - the resources from any program, with the typed, spec-built Args (snake_case -> camelCase inputs, outputs).
 
@@ -223,3 +224,14 @@ def test_the_resources_work_from_any_program_with_typed_args(monkeypatch: pytest
     assert outputs["relayGuid"] == "relay-id"
     with pytest.raises(TypeError):
         InboundConnectorArgs(name="x", sender_ip_adresses=["203.0.113.1"])  # type: ignore[call-arg]
+
+
+def test_a_stack_file_for_another_tenant_than_the_pulumi_config_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    pulumi.runtime.set_all_config({"o365-mailflow:tenantId": "11111111-2222-4333-8444-555555555555"})
+    try:
+        with pytest.raises(pulumi.RunError) as info:
+            _run(monkeypatch, "prod", _main)
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert "00000000-0000-0000-0000-000000000000" in str(info.value)
+    assert "o365-mailflow:tenantId" in str(info.value)
