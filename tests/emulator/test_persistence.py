@@ -198,3 +198,41 @@ def test_stale_server_json_is_ignored(tmp_path: Path) -> None:
     info = ensure_running(state)
     assert info.base_url != "https://127.0.0.1:9"
     assert info.tenant_id == DEFAULT_TENANT_ID
+
+
+def test_a_custom_seed_serves_several_tenants_and_is_applied_once(tmp_path: Path) -> None:
+    seed = {"tenants": [
+        {"tenant_id": "11111111-1111-4111-8111-111111111111", "initial_domain": "first.onmicrosoft.com",
+         "verified_domains": ["first.example"], "apps": [{"client_id": "22222222-2222-4222-8222-222222222222",
+                                                           "client_secret": "first-secret"}]},
+        {"tenant_id": "33333333-3333-4333-8333-333333333333", "initial_domain": "second.onmicrosoft.com",
+         "apps": []},
+    ]}
+    with EmulatorServer(tmp_path, seed=seed) as server:
+        assert server.default_tenant()["client_secret"] == "first-secret"
+        for segment in ("first.onmicrosoft.com", "33333333-3333-4333-8333-333333333333", "first.example"):
+            doc = requests.get(f"{server.base_url}/{segment}/v2.0/.well-known/openid-configuration",
+                               verify=str(server.ca_path), timeout=30)
+            assert doc.status_code == 200, segment
+    with EmulatorServer(tmp_path) as server:  # no seed given: the state directory keeps its tenants
+        listed = requests.get(f"{server.base_url}/_emulator/tenants", verify=str(server.ca_path), timeout=30).json()
+        assert sorted(t["initial_domain"] for t in listed["value"]) == ["first.onmicrosoft.com",
+                                                                        "second.onmicrosoft.com"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"tenant_id": "not-a-guid"}, 400),
+        ({"initial_domain": "contoso.com"}, 400),
+        ({"tenant_id": DEFAULT_TENANT_ID}, 409),
+        ({"apps": [{"certificates": ["not a certificate"]}]}, 400),
+        ({"settings": {"no_such_setting": 1}}, 400),
+    ],
+    ids=["bad id", "initial domain not onmicrosoft", "existing tenant", "bad certificate", "unknown setting"],
+)
+def test_adding_a_bad_tenant_is_refused(emulator: EmulatorServer, body: dict[str, Any], status: int) -> None:
+    response = requests.post(f"{emulator.base_url}/_emulator/tenants", json=body, verify=str(emulator.ca_path),
+                             timeout=30)
+    assert response.status_code == status
+    assert response.json()["error"]
