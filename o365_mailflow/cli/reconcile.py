@@ -45,8 +45,8 @@ def _fail_stack(exc: StackError, what: str = "") -> NoReturn:
 def _use_color() -> bool:
     if os.environ.get("NO_COLOR"):
         return False
-    stream = click.get_text_stream("stdout")
-    return bool(getattr(stream, "isatty", lambda: False)())
+    # sys.stdout, not click.get_text_stream (deprecated in click 8.5): CliRunner and pipes swap it, a tty keeps it.
+    return bool(getattr(sys.stdout, "isatty", lambda: False)())
 
 
 def project_root(stack_file: Path) -> Path:

@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # `mailflow apply` asks click for stdout through a helper click 8.2 deprecates (reconciler's cli/reconcile.py,
 # reported to its owner); not what these tests are about.
-pytestmark = pytest.mark.filterwarnings("ignore:'get_text_stream' is deprecated:DeprecationWarning")
 
 
 @pytest.fixture

@@ -35,8 +35,6 @@ def _project(tmp_path: Path, tenant: Any, source: str) -> Path:
     return tmp_path
 
 
-# cli/reconcile.py calls click.get_text_stream, deprecated in click 8.2+; not this test's subject.
-@pytest.mark.filterwarnings("ignore:'get_text_stream' is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("source", ["dev", "prod"], ids=["dev", "prod"])
 def test_a_shipped_stack_applies_and_then_plans_clean_and_exports_clean(
     tmp_path: Path, emulator_tenant: Any, monkeypatch: pytest.MonkeyPatch, source: str
