@@ -754,8 +754,10 @@ def _check_spf(acc: list[_Item], inb: list[_Item], cloud: str) -> list[_Finding]
     if not relays:
         return []
     record = spf_record([c.values for c in relays], cloud=cloud)
+    # *.onmicrosoft.com domains get their SPF record from Microsoft; the admin cannot publish one there.
     domains = [str(a.values.get("domainName")) for a in acc
-               if a.values.get("domainName") and not str(a.values.get("domainName")).startswith("*")]
+               if a.values.get("domainName") and not str(a.values.get("domainName")).startswith("*")
+               and not str(a.values.get("domainName")).endswith(".onmicrosoft.com")]
     where = ", ".join(domains) if domains else "each domain your devices send from"
     return [_Finding(
         relays[0], "connectorType", "routing.relay-spf-hint",

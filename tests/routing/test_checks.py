@@ -220,3 +220,11 @@ def test_an_adopted_connector_with_undeclared_type_is_not_assumed_partner_offlin
     assert RELAY not in {d.code for d in check_stack(load(body))}
     body["outboundConnectors"][0]["adopt"] = False  # type: ignore[index]
     assert RELAY in {d.code for d in check_stack(load(body))}
+
+
+def test_the_spf_hint_never_asks_to_publish_a_record_on_the_onmicrosoft_domain() -> None:
+    accepted = [{"domainName": "contoso.com"}, {"domainName": "contoso.onmicrosoft.com"}]
+    relay = in_onprem("r", senderIpAddresses=["203.0.113.10"])
+    (hint,) = [d for d in check_objects(accepted, [relay], []) if d.code == SPF]
+    text = hint.format()
+    assert "contoso.com" in text and "onmicrosoft" not in text
