@@ -11,6 +11,7 @@ Matrix:
   minimal update (exactly the changed parameter, from the emulator's request log); rename (same Guid);
 - refresh through Read (outputs and inputs from the tenant); a connector deleted outside Pulumi is recreated;
 - adoption: identical existing connector taken over; different one refused with how-to-adopt; adopt: true;
+- cost: a concurrent preview of many resources lists each type once;
 - Pulumi.dev.yaml + stacks/dev.yaml: the host starts the local emulated tenant itself (no credential);
 - delete (and again when already gone); accepted domain adopted on create and restored on delete;
 """
@@ -234,3 +235,28 @@ def test_the_dev_stack_deploys_to_the_local_emulated_tenant_with_the_dev_stack_c
     finally:
         second.close()
     assert (tmp_path / "emulator").is_dir()
+
+
+def test_a_concurrent_preview_of_many_resources_lists_each_type_once(pulumi: Pulumi, emulator_tenant: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    resources = []
+    for i in range(24):
+        program = {"name": f"Partner {i:02d}", "connectorType": "Partner", "senderDomains": [f"p{i}.example.com"]}
+        made = emulator_tenant.invoke("New-InboundConnector", {
+            "Name": program["name"], "ConnectorType": "Partner", "SenderDomains": program["senderDomains"]})
+        assert made.status_code == 200, made.text
+        resources.append(Res(INBOUND, f"p{i}", program, id=made.json()["value"][0]["Guid"]))
+    resources.append(Res(DOMAIN, "contoso.com", {"domainName": "contoso.com", "domainType": "Authoritative"},
+                         id="contoso.com"))
+    emulator_tenant.clear_requests()
+    host = pulumi.host(fresh=True)
+
+    def preview(res: Res) -> bool:
+        inputs = pulumi.check(host, res)
+        return host.diff(res.type_name, res.name, res.id or "", {"__provider": inputs["__provider"]}, inputs).none
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # the engine runs steps in parallel; the host has 4 workers
+        assert all(pool.map(preview, resources))
+    assert list_calls(emulator_tenant) == {"Get-InboundConnector": 1, "Get-AcceptedDomain": 1}
+    assert writes(emulator_tenant) == []
