@@ -138,6 +138,12 @@ class _Cursor:
     values: list[dict[str, Any]]
     warnings: list[str]
     page_size: int
+    finished: bool = False  # its last page was served (kept a while for a retried last request)
+
+
+# Paged results are kept in memory until they expire; past this many values in all, finished ones and then the
+# oldest go first (their continuation then gets the pagination error, as from a restarted backend).
+_CURSOR_BUDGET = 200_000
 
 
 @dataclass
@@ -499,6 +505,8 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             if MORE_RESULTS not in warnings:  # the cmdlet may already have said so (ResultSize truncation)
                 warnings.append(MORE_RESULTS)
             obj["@odata.nextLink"] = next_link(segment, _skiptoken_encode(cursor_id, offset + page_size))
+        else:
+            cursor.finished = True
         return admin_response(obj, page_size)
 
     def new_cursor(cursor: _Cursor) -> str:
@@ -507,6 +515,13 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             stale = [k for k, c in ctx.cursors.items() if now - c.created > expiry(c.tenant_id) + 60]
             for k in stale:
                 del ctx.cursors[k]
+            total = sum(len(c.values) for c in ctx.cursors.values()) + len(cursor.values)
+            # dicts keep insertion order: oldest first; finished ones before unfinished ones.
+            for k in [k for k, c in ctx.cursors.items() if c.finished] + [k for k, c in ctx.cursors.items()]:
+                if total <= _CURSOR_BUDGET:
+                    break
+                if k in ctx.cursors:
+                    total -= len(ctx.cursors.pop(k).values)
             cursor_id = uuid.uuid4().hex
             ctx.cursors[cursor_id] = cursor
             return cursor_id
