@@ -9,12 +9,17 @@ see each other's objects; creating a tenant is cheap, starting a server is not.
 - ``emulator_tenant``: an :class:`EmulatedTenant` with its own id, initial domain, the verified domains
   contoso.com / sales.contoso.com / fabrikam.com and an app holding Exchange.ManageAsApp + Exchange Administrator.
 - ``emulator_tenant_factory``: the same with custom apps (certificates, federated credentials, no role...).
+
+Test modules that need the helper classes import them as ``from mailflow_testing import EmulatedTenant,
+CASession, create_tenant, EXCHANGE_SCOPE``: several directories have a ``conftest.py``, so the bare name
+``conftest`` is ambiguous; this module registers itself under that unique alias.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -29,6 +34,8 @@ import requests
 
 from o365_mailflow.emulator import EmulatorServer
 from o365_mailflow.tenant import TenantConfig
+
+sys.modules.setdefault("mailflow_testing", sys.modules[__name__])
 
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
 VERIFIED_DOMAINS = ["contoso.com", "sales.contoso.com", "fabrikam.com"]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import EmulatedTenant
+from mailflow_testing import EmulatedTenant
 
 CONCURRENCY = "You have reached the maximum number of concurrent requests per tenant. Please wait and try again."
 

@@ -24,7 +24,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from conftest import EmulatedTenant
+from mailflow_testing import EmulatedTenant
 
 ENVELOPE_KEYS = ["@odata.context", "adminapi.warnings@odata.type", "@adminapi.warnings", "value"]
 MORE = "There are more results available than are currently displayed."

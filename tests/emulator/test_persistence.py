@@ -26,7 +26,7 @@ import msal
 import pytest
 import requests
 
-from conftest import EXCHANGE_SCOPE, CASession, create_tenant
+from mailflow_testing import EXCHANGE_SCOPE, CASession, create_tenant
 from o365_mailflow.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
