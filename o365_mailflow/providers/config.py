@@ -147,10 +147,15 @@ def _lookup(config: _ConfigLike, key: str) -> Any:
     return value
 
 
-def settings_from_config(config: _ConfigLike) -> ProviderSettings | None:
-    """Settings from the stack config, or ``None`` when the config names no tenant at all."""
+def settings_from_config(config: _ConfigLike, env: Mapping[str, str] | None = None) -> ProviderSettings | None:
+    """Settings from the stack config, or ``None`` when the config sets none of the keys.
+
+    A config that names no tenant (e.g. only ``cloud``, or only a credential) takes the tenant id from
+    ``AZURE_TENANT_ID``, as the mailflow CLI does.
+    """
+    env = os.environ if env is None else env
     values = {key: _lookup(config, key) for key in CONFIG_KEYS}
-    if not any(values[k] is not None for k in ("tenantId", "initialDomain", "emulator", "endpoint")):
+    if all(value is None for value in values.values()):
         return None
     emulator = values["emulator"] is not None and _truthy(values["emulator"])
     cloud = str(values["cloud"] or "commercial").lower()
@@ -158,10 +163,13 @@ def settings_from_config(config: _ConfigLike) -> ProviderSettings | None:
         raise ConfigurationError(
             f"{CONFIG_NAMESPACE}:cloud is {cloud!r}; allowed: {', '.join(CLOUD_NAMES)}."
         )
-    if not emulator and not (values["tenantId"] or values["initialDomain"]):
+    if not (emulator or values["tenantId"] or values["initialDomain"]):
+        values["tenantId"] = (env.get("AZURE_TENANT_ID") or "").strip() or None
+    if not (emulator or values["tenantId"] or values["initialDomain"]):
         raise ConfigurationError(
-            f"Set {CONFIG_NAMESPACE}:tenantId (or {CONFIG_NAMESPACE}:initialDomain) for this stack, "
-            f"or {CONFIG_NAMESPACE}:emulator true to use the local emulated tenant."
+            f"No tenant configured: set {CONFIG_NAMESPACE}:tenantId (or {CONFIG_NAMESPACE}:initialDomain) for this "
+            f"stack with `pulumi config set`, or {CONFIG_NAMESPACE}:emulator true for the local emulated tenant, "
+            "or AZURE_TENANT_ID in the environment."
         )
     tenant = TenantConfig(
         emulator=emulator,

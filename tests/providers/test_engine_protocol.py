@@ -11,6 +11,7 @@ Matrix:
   minimal update (exactly the changed parameter, from the emulator's request log); rename (same Guid);
 - refresh through Read (outputs and inputs from the tenant); a connector deleted outside Pulumi is recreated;
 - adoption: identical existing connector taken over; different one refused with how-to-adopt; adopt: true;
+- tenant and credential from the AZURE_* environment (CI) with only the endpoint in the stack config;
 - cost: a concurrent preview of many resources lists each type once;
 - Pulumi.dev.yaml + stacks/dev.yaml: the host starts the local emulated tenant itself (no credential);
 - delete (and again when already gone); accepted domain adopted on create and restored on delete;
@@ -23,7 +24,21 @@ from typing import Any
 import grpc
 import pytest
 
-from .host import CONTOSO, DOMAIN, RELAY, TO_ONPREM, INBOUND, OUTBOUND, Pulumi, Res, exists, list_calls, live, writes
+from .host import (
+    CONTOSO,
+    DOMAIN,
+    INBOUND,
+    OUTBOUND,
+    RELAY,
+    TO_ONPREM,
+    Pulumi,
+    Res,
+    exists,
+    list_calls,
+    live,
+    provider_config,
+    writes,
+)
 
 # -------------------------------------------------------------------------------------------------------------
 
@@ -260,3 +275,20 @@ def test_a_concurrent_preview_of_many_resources_lists_each_type_once(pulumi: Pul
         assert all(pool.map(preview, resources))
     assert list_calls(emulator_tenant) == {"Get-InboundConnector": 1, "Get-AcceptedDomain": 1}
     assert writes(emulator_tenant) == []
+
+
+def test_tenant_and_credential_can_come_from_the_azure_environment_as_in_ci(emulator_tenant: Any) -> None:
+    """CI sets AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET (or a federated token file); the stack
+    config then only says where the service is (here the emulator's endpoint and CA)."""
+    from .host import Host
+
+    full = provider_config(emulator_tenant)
+    config = {k: full[k] for k in ("endpoint", "authority", "scope", "caFile")}
+    env = {"AZURE_TENANT_ID": emulator_tenant.tenant_id, "AZURE_CLIENT_ID": emulator_tenant.client_id,
+           "AZURE_CLIENT_SECRET": emulator_tenant.client_secret or ""}
+    with Host(env=env) as host:
+        host.configure(config)
+        inputs, failures = host.check(INBOUND, "relay", RELAY)
+        assert failures == []
+        guid, _ = host.create(INBOUND, "relay", inputs)
+    assert live(emulator_tenant, "InboundConnector", guid)["Name"] == RELAY["name"]
