@@ -142,7 +142,9 @@ def _alive(data: dict[str, Any]) -> bool:
     """Does the recorded server answer its health check over TLS (verified with its own CA)?"""
     try:
         context = ssl.create_default_context(cafile=str(data["ca_path"]))
-        with urllib.request.urlopen(f"{data['base_url']}/_emulator/health", timeout=3, context=context) as resp:
+        # A local server: never through a proxy from the environment.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+        with opener.open(f"{data['base_url']}/_emulator/health", timeout=3) as resp:
             return bool(resp.status == 200)
     except (OSError, KeyError, ValueError, urllib.error.URLError, ssl.SSLError):
         return False
