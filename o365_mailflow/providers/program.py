@@ -17,7 +17,7 @@ keeps a stable logical name and changes ``name`` gets an in-place rename (the Gu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import pulumi
 
@@ -96,10 +96,14 @@ def _check_tenant(stack: Any, path: Path) -> None:
         )
 
 
-def run(root: Path, stack_name: str | None = None, *, env: Mapping[str, str] | None = None) -> Any:
-    """Load ``stacks/<stack>.yaml`` under ``root`` and declare it; a bad stack file fails with its diagnostics."""
-    from ..errors import StackError
-    from ..stack import load_stack, stack_path
+def run(root: Path, stack_name: str | None = None) -> Any:
+    """Load ``stacks/<stack>.yaml`` under ``root`` and declare it.
+
+    Errors fail the program with the loader's ``FILE:LINE: path: message`` lines; the routing warnings that
+    ``mailflow validate`` prints are shown as Pulumi warnings.
+    """
+    from ..errors import Severity
+    from ..stack import stack_path, validate_stack
 
     name = stack_name or pulumi.get_stack()
     path = stack_path(name, root=root)
@@ -108,9 +112,11 @@ def run(root: Path, stack_name: str | None = None, *, env: Mapping[str, str] | N
             f"{path}: no stack file for Pulumi stack {name!r}. Create it (see docs/pulumi.md), or select a stack "
             f"that has one: pulumi stack select <name> for stacks/<name>.yaml."
         )
-    try:
-        stack = load_stack(path, name=name)
-    except StackError as exc:
-        raise pulumi.RunError(f"{path} is not valid:\n{exc}") from None
+    stack, diags = validate_stack(path)
+    errors = [d for d in diags if d.severity is Severity.ERROR]
+    if stack is None or errors:
+        raise pulumi.RunError(f"{path} is not valid:\n" + "\n".join(d.format() for d in errors or diags))
+    for diag in diags:
+        pulumi.log.warn(diag.format())
     _check_tenant(stack, path)
     return declare_stack(stack, cloud=_config_cloud())

@@ -5,7 +5,7 @@ Matrix:
   (every connector after every accepted domain), stack outputs (connector ids, MX endpoints, SPF);
 - a stack with centralized transport: the outbound connector depends on the OnPremises inbound connector;
 - a declared null travels as ``declaredNulls`` (Pulumi drops None-valued inputs);
-- a bad stack file fails the program with the loader's file:line diagnostics; so does a stack file naming
+- a bad stack file fails the program with the loader's file:line diagnostics (routing warnings are warnings); so does a stack file naming
   another tenant than the Pulumi config;
 - the ``__provider`` input of every resource is the pickled, empty provider class (no config, no secret);
 - the resources from any program, with the typed, spec-built Args (snake_case -> camelCase inputs, outputs).
@@ -16,6 +16,7 @@ Mocks replace the engine, so no provider method runs here (see test_engine_proto
 from __future__ import annotations
 
 import base64
+import logging
 import runpy
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,19 @@ def test_a_stack_file_for_another_tenant_than_the_pulumi_config_is_refused(monke
         pulumi.runtime.set_all_config({})
     assert "00000000-0000-0000-0000-000000000000" in str(info.value)
     assert "o365-mailflow:tenantId" in str(info.value)
+
+
+def test_routing_warnings_of_the_stack_file_are_shown_as_pulumi_warnings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "warn.yaml").write_text(
+        "tenant:\n  emulator: true\nacceptedDomains:\n  - domainName: contoso.com\n    domainType: InternalRelay\n",
+        encoding="utf-8")
+    from o365_mailflow.providers.program import run
+
+    with caplog.at_level(logging.WARNING):
+        registered, _ = _run(monkeypatch, "warn", lambda: run(tmp_path))
+    assert (TOKEN + "AcceptedDomain", "contoso.com") in registered  # a warning does not stop the program
+    assert any("warn.yaml:5" in r.getMessage() and "not covered by any enabled OnPremises outbound connector"
+               in r.getMessage() for r in caplog.records)
