@@ -160,6 +160,37 @@ class _Context:
     runner: Runner | None = None
     base_url: str = ""
 
+    def resolve(self, segment: str) -> TenantState | None:
+        return self.store.resolve(segment)
+
+    def tenant_key(self, value: str | None) -> str | None:
+        """A tenant id (from an id or a domain) for log and fault filters; ``*``/None pass through."""
+        if not value or value == "*":
+            return value
+        state = self.resolve(value)
+        return state.tenant_id if state else value.lower()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self.log_lock:
+            entry["seq"] = len(self.log) + 1
+            entry["time"] = time.time()
+            self.log.append(entry)
+            if len(self.log) > _LOG_CAP:
+                del self.log[: len(self.log) - _LOG_CAP]
+
+
+def _host_url() -> str:
+    """The base URL as the client called it (127.0.0.1 or localhost), for links it must follow."""
+    return request.host_url.rstrip("/")
+
+
+def _own_issuer() -> str:
+    return f"{_host_url()}/_emulator/oidc"
+
+
+def _find_app(state: TenantState, client_id: str) -> dict[str, Any] | None:
+    return next((a for a in state.config.get("apps", []) if a["client_id"] == client_id.lower()), None)
+
 
 def _init_tenant_objects(store: Store, state: TenantState, settings: Settings) -> None:
     """Let the cmdlet layer create a new tenant's built-in objects (its accepted domains)."""
@@ -323,28 +354,17 @@ def _lower_adminapi_path(app: Any) -> Callable[..., Any]:
     return middleware
 
 
-def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists every route
+def create_app(ctx: _Context) -> Flask:
     app = Flask("o365_mailflow.emulator")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    _entra_routes(app, ctx)
+    _admin_routes(app, ctx)
+    _control_routes(app, ctx)
+    return app
 
-    def host_url() -> str:
-        return request.host_url.rstrip("/")
 
-    def resolve(segment: str) -> TenantState | None:
-        return ctx.store.resolve(segment)
-
-    def find_app(state: TenantState, client_id: str) -> dict[str, Any] | None:
-        return next((a for a in state.config.get("apps", []) if a["client_id"] == client_id.lower()), None)
-
-    def record(entry: dict[str, Any]) -> None:
-        with ctx.log_lock:
-            entry["seq"] = len(ctx.log) + 1
-            entry["time"] = time.time()
-            ctx.log.append(entry)
-            if len(ctx.log) > _LOG_CAP:
-                del ctx.log[: len(ctx.log) - _LOG_CAP]
-
-    # -- Entra ---------------------------------------------------------------------------------------------
+def _entra_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901 - the token endpoint's checks, in order
+    """Entra ID: OIDC discovery, keys, instance discovery and the v2.0 token endpoint."""
 
     def unknown_tenant(segment: str) -> Response:
         err = tokens.TokenError(
@@ -358,21 +378,21 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
 
     @app.get("/<segment>/v2.0/.well-known/openid-configuration")
     def openid_configuration(segment: str) -> Response:
-        state = resolve(segment)
+        state = ctx.resolve(segment)
         if state is None:
             return unknown_tenant(segment)
-        return _json_response(tokens.openid_configuration(host_url(), segment, state.tenant_id))
+        return _json_response(tokens.openid_configuration(_host_url(), segment, state.tenant_id))
 
     @app.get("/<segment>/discovery/v2.0/keys")
     def jwks(segment: str) -> Response:
-        if resolve(segment) is None:
+        if ctx.resolve(segment) is None:
             return unknown_tenant(segment)
         return _json_response(ctx.key.jwks())
 
     @app.get("/common/discovery/instance")
     def instance_discovery() -> Response:
         endpoint = request.args.get("authorization_endpoint", "")
-        return _json_response(tokens.instance_discovery(host_url(), endpoint))
+        return _json_response(tokens.instance_discovery(_host_url(), endpoint))
 
     @app.post("/<segment>/oauth2/v2.0/token")
     def token(segment: str) -> Response:
@@ -380,7 +400,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
         client_id = (form.get("client_id") or "").lower()
         entry: dict[str, Any] = {"kind": "token", "tenant": None, "client_id": client_id, "status": 0}
         try:
-            state = resolve(segment)
+            state = ctx.resolve(segment)
             if state is None:
                 return unknown_tenant(segment)
             entry["tenant"] = state.tenant_id
@@ -389,7 +409,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
                     400, "unsupported_grant_type", 70003,
                     "The app requested an unsupported grant type; the emulator supports client_credentials only.",
                 )
-            registration = find_app(state, client_id) if client_id else None
+            registration = _find_app(state, client_id) if client_id else None
             if registration is None:
                 raise tokens.TokenError(
                     400, "unauthorized_client", 700016,
@@ -405,11 +425,11 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
                     "value with /.default suffixed to the resource identifier (application ID URI).",
                 )
             endpoints = {
-                f"{host_url()}/{seg}/oauth2/v2.0/token"
+                f"{_host_url()}/{seg}/oauth2/v2.0/token"
                 for seg in (segment, state.tenant_id, state.initial_domain, *state.config.get("verified_domains", []))
             }
             method = tokens.authenticate_client(
-                registration, form, token_endpoints=endpoints, own_key=ctx.key, own_issuer=own_issuer()
+                registration, form, token_endpoints=endpoints, own_key=ctx.key, own_issuer=_own_issuer()
             )
             entry["method"] = method
             lifetime = ctx.faults.value(state.tenant_id, "token_lifetime")
@@ -433,19 +453,55 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             entry["error"] = err.error
             return _json_response(err.body(), err.status)
         finally:
-            record(entry)
+            ctx.record(entry)
 
-    def own_issuer() -> str:
-        return f"{host_url()}/_emulator/oidc"
 
-    # -- admin API -----------------------------------------------------------------------------------------
+def _admin_response(obj: dict[str, Any], page_size: int | None) -> Response:
+    response = Response(json.dumps(obj, ensure_ascii=False), status=200, content_type=ODATA_JSON)
+    response.headers["OData-Version"] = "4.0"
+    response.headers["request-id"] = str(uuid.uuid4())
+    if page_size is not None:
+        response.headers["Preference-Applied"] = f"odata.maxpagesize={page_size}"
+    return response
+
+
+def _error_response(err: CmdletError, warnings: list[str] | None = None) -> Response:
+    response = _json_response(error_body(err, warnings), err.status)
+    response.headers["X-ExceptionType"] = err.exception_type.rsplit(".", 1)[-1]
+    response.headers["request-id"] = str(uuid.uuid4())
+    return response
+
+
+def _pagination_error() -> Response:
+    return _error_response(CmdletError(PAGINATION_MESSAGE, exception_type="System.Exception"))
+
+
+def _envelope(segment: str, values: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
+    return {
+        "@odata.context": f"{_host_url()}/adminapi/beta/{segment}/$metadata#Collection(Exchange.GenericHashTable)",
+        "adminapi.warnings@odata.type": "#Collection(String)",
+        "@adminapi.warnings": warnings,
+        "value": values,
+    }
+
+
+def _next_link(segment: str, token: str) -> str:
+    query = f"%24skiptoken={token}"
+    select = request.args.get("$select")
+    if select:
+        query = f"%24select={select}&{query}"
+    return f"{_host_url()}/adminapi/beta/{segment}/InvokeCommand?{query}"
+
+
+def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
+    """The admin API: InvokeCommand with auth, faults, the first page and its continuations."""
 
     def authorize(state: TenantState, cmdlet: str) -> Response | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _empty_401("missing bearer token")
-        audiences = set(tokens.EXCHANGE_AUDIENCES) | {host_url(), ctx.base_url}
+        audiences = set(tokens.EXCHANGE_AUDIENCES) | {_host_url(), ctx.base_url}
         try:
             claims = tokens.validate_access_token(token.strip(), ctx.key, audiences)
         except tokens.InvalidToken as exc:
@@ -461,38 +517,6 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             return _nul_403()
         return None
 
-    def admin_response(obj: dict[str, Any], page_size: int | None) -> Response:
-        response = Response(json.dumps(obj, ensure_ascii=False), status=200, content_type=ODATA_JSON)
-        response.headers["OData-Version"] = "4.0"
-        response.headers["request-id"] = str(uuid.uuid4())
-        if page_size is not None:
-            response.headers["Preference-Applied"] = f"odata.maxpagesize={page_size}"
-        return response
-
-    def error_response(err: CmdletError, warnings: list[str] | None = None) -> Response:
-        response = _json_response(error_body(err, warnings), err.status)
-        response.headers["X-ExceptionType"] = err.exception_type.rsplit(".", 1)[-1]
-        response.headers["request-id"] = str(uuid.uuid4())
-        return response
-
-    def pagination_error() -> Response:
-        return error_response(CmdletError(PAGINATION_MESSAGE, exception_type="System.Exception"))
-
-    def envelope(segment: str, values: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
-        return {
-            "@odata.context": f"{host_url()}/adminapi/beta/{segment}/$metadata#Collection(Exchange.GenericHashTable)",
-            "adminapi.warnings@odata.type": "#Collection(String)",
-            "@adminapi.warnings": warnings,
-            "value": values,
-        }
-
-    def next_link(segment: str, token: str) -> str:
-        query = f"%24skiptoken={token}"
-        select = request.args.get("$select")
-        if select:
-            query = f"%24select={select}&{query}"
-        return f"{host_url()}/adminapi/beta/{segment}/InvokeCommand?{query}"
-
     def expiry(tenant_id: str) -> float:
         value = ctx.faults.value(tenant_id, "pagination_expiry")
         return float(value if value is not None else ctx.settings.pagination_expiry)
@@ -500,14 +524,14 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
     def page(segment: str, cursor_id: str, cursor: _Cursor, offset: int, page_size: int, first: bool) -> Response:
         chunk = cursor.values[offset : offset + page_size]
         warnings = list(cursor.warnings) if first else []
-        obj = envelope(segment, _select(chunk, request.args.get("$select")), warnings)
+        obj = _envelope(segment, _select(chunk, request.args.get("$select")), warnings)
         if offset + page_size < len(cursor.values):
             if MORE_RESULTS not in warnings:  # the cmdlet may already have said so (ResultSize truncation)
                 warnings.append(MORE_RESULTS)
-            obj["@odata.nextLink"] = next_link(segment, _skiptoken_encode(cursor_id, offset + page_size))
+            obj["@odata.nextLink"] = _next_link(segment, _skiptoken_encode(cursor_id, offset + page_size))
         else:
             cursor.finished = True
-        return admin_response(obj, page_size)
+        return _admin_response(obj, page_size)
 
     def new_cursor(cursor: _Cursor) -> str:
         now = time.time()
@@ -541,7 +565,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
                 read_lag=read_lag,
             )
         except CmdletError as err:
-            return error_response(err, list(getattr(err, "warnings", []) or []))
+            return _error_response(err, list(getattr(err, "warnings", []) or []))
         except unknown:
             return _nul_403()
         values = list(result.values)
@@ -550,17 +574,17 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
         page_size = _page_size(ctx.settings)
         segment = request.view_args["segment"] if request.view_args else state.tenant_id
         if len(values) <= page_size:
-            obj = envelope(segment, _select(values, request.args.get("$select")), warnings)
+            obj = _envelope(segment, _select(values, request.args.get("$select")), warnings)
             if confirmation:
                 obj["@adminapi.confirmationmessage"] = confirmation
-            return admin_response(obj, page_size)
+            return _admin_response(obj, page_size)
         cursor = _Cursor(state.tenant_id, _body_hash(cmdlet, parameters), time.time(), values, warnings, page_size)
         return page(segment, new_cursor(cursor), cursor, 0, page_size, first=True)
 
     def continuation(state: TenantState, skiptoken: str, cmdlet: str, parameters: dict[str, Any]) -> Response:
         decoded = _skiptoken_decode(skiptoken)
         if decoded is None:
-            return pagination_error()
+            return _pagination_error()
         cursor_id, offset = decoded
         with ctx.cursor_lock:
             cursor = ctx.cursors.get(cursor_id)
@@ -571,7 +595,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             or time.time() - cursor.created > expiry(state.tenant_id)
             or not 0 < offset < len(cursor.values)
         ):
-            return pagination_error()
+            return _pagination_error()
         match = _PREFER.search(request.headers.get("Prefer", ""))
         page_size = int(match.group(1)) if match and int(match.group(1)) > 0 else cursor.page_size
         segment = request.view_args["segment"] if request.view_args else state.tenant_id
@@ -580,11 +604,11 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
     @app.post("/adminapi/beta/<segment>/invokecommand")
     def invoke_command(segment: str) -> Response:
         entry: dict[str, Any] = {"kind": "invoke", "tenant": None, "cmdlet": None, "parameters": None, "status": 0}
-        state = resolve(segment)
+        state = ctx.resolve(segment)
         if state is None:
             # [INF] the service's answer for an unknown tenant is not captured; an empty 401 is the safest guess.
             entry["status"] = 401
-            record(entry)
+            ctx.record(entry)
             return _empty_401("unknown tenant")
         entry["tenant"] = state.tenant_id
         skiptoken = request.args.get("$skiptoken")
@@ -611,7 +635,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
                 if denied is not None:
                     response = denied
                 elif parse_error is not None:
-                    response = error_response(CmdletError(parse_error, exception_type="System.ArgumentException"))
+                    response = _error_response(CmdletError(parse_error, exception_type="System.ArgumentException"))
                 elif skiptoken is not None:
                     response = continuation(state, skiptoken, cmdlet, parameters)
                 else:
@@ -620,7 +644,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             return response
         finally:
             ctx.faults.leave(state.tenant_id)
-            record(entry)
+            ctx.record(entry)
 
     def faulted(decision: Any) -> Response | None:
         if decision.kind is None:
@@ -638,13 +662,9 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             return Response(b"", status=429, headers={"Retry-After": text})
         return Response(b"", status=decision.status)
 
-    # -- control endpoints ---------------------------------------------------------------------------------
 
-    def tenant_arg(value: str | None) -> str | None:
-        if not value or value == "*":
-            return value
-        state = resolve(value)
-        return state.tenant_id if state else value.lower()
+def _control_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
+    """``/_emulator/``: request log, faults, reset, tenants, federated tokens (not part of the service)."""
 
     @app.get("/_emulator/health")
     def health() -> Response:
@@ -652,7 +672,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
 
     @app.get("/_emulator/requests")
     def get_requests() -> Response:
-        tenant = tenant_arg(request.args.get("tenant"))
+        tenant = ctx.tenant_key(request.args.get("tenant"))
         kind = request.args.get("kind", "invoke")
         with ctx.log_lock:
             items = [
@@ -664,7 +684,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
 
     @app.delete("/_emulator/requests")
     def delete_requests() -> Response:
-        tenant = tenant_arg(request.args.get("tenant"))
+        tenant = ctx.tenant_key(request.args.get("tenant"))
         with ctx.log_lock:
             ctx.log[:] = [] if tenant is None else [e for e in ctx.log if e.get("tenant") != tenant]
         return Response(status=204)
@@ -679,7 +699,7 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
         if not isinstance(knobs, dict):
             return _json_response({"error": "send a JSON object of fault knobs"}, 400)
         knobs = dict(knobs)
-        tenant = tenant_arg(knobs.pop("tenant", None) or request.args.get("tenant")) or "*"
+        tenant = ctx.tenant_key(knobs.pop("tenant", None) or request.args.get("tenant")) or "*"
         try:
             plan = ctx.faults.configure(tenant, knobs)
         except (ValueError, TypeError) as exc:
@@ -688,15 +708,15 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
 
     @app.delete("/_emulator/faults")
     def delete_faults() -> Response:
-        ctx.faults.clear(tenant_arg(request.args.get("tenant")))
+        ctx.faults.clear(ctx.tenant_key(request.args.get("tenant")))
         return Response(status=204)
 
     @app.post("/_emulator/reset")
     def reset() -> Response:
         body = request.get_json(silent=True) or {}
-        tenant = tenant_arg(body.get("tenant") or request.args.get("tenant"))
+        tenant = ctx.tenant_key(body.get("tenant") or request.args.get("tenant"))
         if tenant:
-            state = resolve(tenant)
+            state = ctx.resolve(tenant)
             if state is None:
                 return _json_response({"error": f"unknown tenant {tenant}"}, 404)
             with ctx.store.tenant(state.tenant_id) as locked:
@@ -764,22 +784,20 @@ def create_app(ctx: _Context) -> Flask:  # noqa: C901 - one place that lists eve
             return _json_response({"error": "subject is required"}, 400)
         token = tokens.mint_federated_token(
             ctx.key,
-            issuer=own_issuer(),
+            issuer=_own_issuer(),
             subject=str(body["subject"]),
             audience=str(body.get("audience") or tokens.FEDERATED_AUDIENCE),
             lifetime=int(body.get("lifetime", 600)),
         )
-        return _json_response({"token": token, "issuer": own_issuer()})
+        return _json_response({"token": token, "issuer": _own_issuer()})
 
     @app.get("/_emulator/oidc/.well-known/openid-configuration")
     def own_issuer_configuration() -> Response:
-        return _json_response({"issuer": own_issuer(), "jwks_uri": f"{own_issuer()}/keys"})
+        return _json_response({"issuer": _own_issuer(), "jwks_uri": f"{_own_issuer()}/keys"})
 
     @app.get("/_emulator/oidc/keys")
     def own_issuer_keys() -> Response:
         return _json_response(ctx.key.jwks())
-
-    return app
 
 
 # -- the server ----------------------------------------------------------------------------------------------
