@@ -12,6 +12,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -83,15 +84,19 @@ class Host:
         full_env = dict(os.environ)
         full_env["PULUMI_PROJECT"] = PROJECT
         full_env.update(env or {})
+        # stderr goes to a file, not a pipe: an undrained pipe could block a chatty host.
+        self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic"],
-            cwd=str(cwd), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=str(cwd), env=full_env, stdout=subprocess.PIPE, stderr=self.stderr,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
         if not line.isdigit():
-            err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-            raise RuntimeError(f"the dynamic provider host did not print a port: {line!r} {err}")
+            self.proc.kill()
+            self.stderr.seek(0)
+            raise RuntimeError(f"the dynamic provider host did not print a port: {line!r} "
+                               f"{self.stderr.read().decode(errors='replace')}")
         self.port = int(line)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
         self.stub = ResourceProviderStub(self.channel)
@@ -107,9 +112,9 @@ class Host:
         self.channel.close()
         self.proc.kill()
         self.proc.wait(timeout=10)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream:
-                stream.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.stderr.close()
 
     def __enter__(self) -> Host:
         return self
