@@ -121,7 +121,7 @@ def test_the_tenant_segment_and_path_casing(emulator_tenant: EmulatedTenant, by:
     url = f"{emulator_tenant.base_url}/{path.format(segment.upper() if by == 'upper-case path' else segment)}"
     response = _post(emulator_tenant, {"CmdletInput": {"CmdletName": "Get-AcceptedDomain"}}, url=url)
     assert response.status_code == 200
-    assert f"/adminapi/beta/" in response.json()["@odata.context"]
+    assert "/adminapi/beta/" in response.json()["@odata.context"]
 
 
 def test_get_on_invoke_command_is_405(emulator_tenant: EmulatedTenant) -> None:
