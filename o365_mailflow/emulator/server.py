@@ -363,6 +363,18 @@ def create_app(ctx: _Context) -> Flask:
     return app
 
 
+def _token_form() -> dict[str, str]:
+    """The token request's form, with ``client_secret_basic`` (HTTP Basic, RFC 6749 §2.3.1) folded in."""
+    form = {k: str(v) for k, v in request.form.items()}
+    auth = request.authorization
+    if auth is not None and auth.type == "basic" and auth.username:
+        from urllib.parse import unquote_plus
+
+        form.setdefault("client_id", unquote_plus(auth.username))
+        form.setdefault("client_secret", unquote_plus(auth.password or ""))
+    return form
+
+
 def _entra_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901 - the token endpoint's checks, in order
     """Entra ID: OIDC discovery, keys, instance discovery and the v2.0 token endpoint."""
 
@@ -396,7 +408,7 @@ def _entra_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901 - the token 
 
     @app.post("/<segment>/oauth2/v2.0/token")
     def token(segment: str) -> Response:
-        form = request.form
+        form = _token_form()
         client_id = (form.get("client_id") or "").lower()
         entry: dict[str, Any] = {"kind": "token", "tenant": None, "client_id": client_id, "status": 0}
         try:

@@ -351,3 +351,15 @@ def test_federated_assertions_against_a_registered_jwks(
     assert response.status_code == status, response.text
     if code is not None:
         assert response.json()["error_codes"] == [code]
+
+
+def test_a_secret_sent_with_http_basic_authentication_is_accepted(emulator_tenant: EmulatedTenant) -> None:
+    response = requests.post(
+        emulator_tenant.token_url,
+        data={"grant_type": "client_credentials", "scope": EXCHANGE_SCOPE},
+        auth=(emulator_tenant.client_id, emulator_tenant.client_secret or ""),
+        verify=str(emulator_tenant.ca_path),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert _claims(response.json()["access_token"])["appid"] == emulator_tenant.client_id
