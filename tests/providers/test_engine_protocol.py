@@ -9,6 +9,7 @@ Matrix:
 - preview of a new stack (Check only, nothing sent to the tenant);
 - up: create; no-op diff (no write, one list per type); out-of-band change seen by Diff without refresh;
   minimal update (exactly the changed parameter, from the emulator's request log); rename (same Guid);
+- diff with values not known yet (a change, no crash); another accepted-domain name is a replacement;
 - refresh through Read (outputs and inputs from the tenant); a connector deleted outside Pulumi is recreated;
 - adoption: identical existing connector taken over; different one refused with how-to-adopt; adopt: true;
 - tenant and credential from the AZURE_* environment (CI) with only the endpoint in the stack config;
@@ -292,3 +293,20 @@ def test_tenant_and_credential_can_come_from_the_azure_environment_as_in_ci(emul
         assert failures == []
         guid, _ = host.create(INBOUND, "relay", inputs)
     assert live(emulator_tenant, "InboundConnector", guid)["Name"] == RELAY["name"]
+
+
+def test_diff_with_values_not_known_yet_is_a_change_and_another_domain_name_is_a_replacement(
+    pulumi: Pulumi, emulator_tenant: Any
+) -> None:
+    from .host import UNKNOWN
+
+    relay, domain = Res(INBOUND, "relay", RELAY), Res(DOMAIN, "contoso.com", CONTOSO)
+    pulumi.up(relay, domain)
+    host = pulumi.host()
+    news = {**relay.inputs, "comment": UNKNOWN}  # computed from another resource during preview
+    diff = host.diff(INBOUND, relay.name, relay.id or "", relay.outputs, news)
+    assert diff.some and diff.replaces == []
+    # Another domain is another object: adopt the new one, restore the old one (never a rename).
+    news = {**domain.inputs, "domainName": "fabrikam.com"}
+    diff = host.diff(DOMAIN, domain.name, domain.id or "", domain.outputs, news)
+    assert diff.some and diff.replaces == ["domainName"]
