@@ -7,8 +7,8 @@ requests per tenant" answer), transient 503/504, slow answers, dropped connectio
 
 Faults are set per tenant (``tenant`` = id or domain) or for every tenant (``"*"``) through
 ``POST /_emulator/faults`` with a JSON object of knobs (see :data:`KNOBS`); posting again updates the given
-knobs only; ``DELETE /_emulator/faults[?tenant=]`` clears them. They apply to ``InvokeCommand`` requests only,
-optionally narrowed to some cmdlets with ``"cmdlets": ["Get-InboundConnector", ...]``.
+knobs only; ``DELETE /_emulator/faults[?tenant=]`` clears them. They apply to ``InvokeCommand`` requests (except
+``token_error_next``, for the token endpoint), optionally narrowed to some cmdlets with ``"cmdlets": [...]``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ KNOBS = {
     "drop_next": "drop the connection (no HTTP answer) for the next N requests",
     "drop_rate": "drop this fraction of connections (seeded)",
     "read_lag": "seconds a new object stays invisible to reads (404), as replication lag",
+    "token_error_next": "answer the next N token requests with error_status (Entra temporarily unavailable)",
     "token_lifetime": "lifetime in seconds of access tokens issued to this tenant's apps (<= 0: already expired)",
     "pagination_expiry": "seconds a $skiptoken stays valid",
     "seed": "random seed for the *_rate knobs (default 0)",
@@ -65,6 +66,7 @@ class FaultPlan:
     drop_rate: float = 0.0
     read_lag: float = 0.0
     token_lifetime: int | None = None
+    token_error_next: int = 0
     pagination_expiry: int | None = None
     seed: int = 0
     cmdlets: tuple[str, ...] | None = None
@@ -142,6 +144,15 @@ class FaultBook:
                 value = getattr(plan, name)
                 if value not in (None, 0, 0.0):
                     return value
+        return None
+
+    def token_error(self, tenant: str) -> int | None:
+        """The status to fail this token request with (``token_error_next``), or None."""
+        with self._lock:
+            for plan in self._plans_for(tenant):
+                if plan.token_error_next > 0:
+                    plan.token_error_next -= 1
+                    return int(plan.error_status)
         return None
 
     def enter(self, tenant: str) -> int:

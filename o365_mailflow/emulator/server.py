@@ -416,6 +416,13 @@ def _entra_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901 - the token 
             if state is None:
                 return unknown_tenant(segment)
             entry["tenant"] = state.tenant_id
+            failure = ctx.faults.token_error(state.tenant_id)
+            if failure is not None:
+                entry["fault"] = "error"
+                raise tokens.TokenError(
+                    failure, "temporarily_unavailable", 50196 if failure == 503 else 90033,
+                    "The service is temporarily unavailable (emulator fault injection). Please retry.",
+                )
             if form.get("grant_type") != "client_credentials":
                 raise tokens.TokenError(
                     400, "unsupported_grant_type", 70003,

@@ -7,7 +7,7 @@ Matrix (each deterministic: "next N" counters, a seeded rate, or a window far lo
 - error_next: 503 then 504 for exactly N requests; error_rate 1.0 and a seeded 0.5;
 - latency: a client with a shorter timeout times out; drop_next: no HTTP answer at all;
 - read_lag: a new object answers 404 to reads while the lag lasts, and is there once the lag is cleared;
-- token_lifetime <= 0: the issued token is refused with 401;
+- token_lifetime <= 0: the issued token is refused with 401; token_error_next: the token endpoint fails N times;
 - scoping: a tenant's faults do not touch another tenant; ``cmdlets`` narrows a fault; DELETE clears;
 - bad knobs are refused with 400.
 """
@@ -177,3 +177,14 @@ def test_bad_knobs_are_refused(emulator_tenant: EmulatedTenant, knobs: dict[str,
     )
     assert response.status_code == 400
     assert response.json()["error"]
+
+
+def test_token_error_next_fails_the_token_endpoint_then_recovers(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(token_error_next=1, error_status=503)
+    data = {"grant_type": "client_credentials", "client_id": emulator_tenant.client_id,
+            "client_secret": emulator_tenant.client_secret, "scope": "https://outlook.office365.com/.default"}
+    first = requests.post(emulator_tenant.token_url, data=data, verify=str(emulator_tenant.ca_path), timeout=30)
+    assert first.status_code == 503
+    assert first.json()["error"] == "temporarily_unavailable"
+    second = requests.post(emulator_tenant.token_url, data=data, verify=str(emulator_tenant.ca_path), timeout=30)
+    assert second.status_code == 200
