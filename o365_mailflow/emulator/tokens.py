@@ -294,6 +294,9 @@ def _check_certificate_assertion(
             f"[Reason - The key was not found., Thumbprint of key used by client: "
             f"'{want_sha256 or want_sha1}', Please visit the Azure Portal to register the certificate.]",
         )
+    # Entra stops accepting a key credential after its end date (the certificate's notAfter by default).
+    if match.not_valid_after_utc.timestamp() < time.time():
+        raise _invalid_client(700027, "The certificate used to sign the client assertion has expired.")
     try:
         claims = jwt.decode(
             assertion,

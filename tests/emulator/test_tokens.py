@@ -41,7 +41,7 @@ def _b64(data: bytes) -> str:
 
 
 class Cert:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, days: int = 30) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailflow test app")])
         now = dt.datetime.now(dt.timezone.utc)
@@ -51,8 +51,8 @@ class Cert:
             .issuer_name(name)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=30))
+            .not_valid_before(now - dt.timedelta(days=max(1, 1 - days)))
+            .not_valid_after(now + dt.timedelta(days=days))  # days < 0: already expired
             .sign(self.key, hashes.SHA256())
         )
         self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -363,3 +363,16 @@ def test_a_secret_sent_with_http_basic_authentication_is_accepted(emulator_tenan
     )
     assert response.status_code == 200, response.text
     assert _claims(response.json()["access_token"])["appid"] == emulator_tenant.client_id
+
+
+def test_an_assertion_signed_with_an_expired_registered_certificate_is_refused(
+    emulator_tenant_factory: Any, tmp_path: Path
+) -> None:
+    old = Cert(tmp_path, days=-1)
+    assert old.cert.not_valid_after_utc < dt.datetime.now(dt.timezone.utc)
+    tenant = emulator_tenant_factory(apps=[{"certificates": [old.cert_pem]}])
+    response = _post_token(
+        tenant, client_assertion_type=ASSERTION_TYPE, client_assertion=old.assertion(tenant.client_id, tenant.token_url)
+    )
+    assert response.status_code == 401
+    assert response.json()["error_codes"] == [700027]
