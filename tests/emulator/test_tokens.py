@@ -2,9 +2,11 @@
 
 Matrix:
 - discovery: the v2.0 OIDC document (by tenant id and by initial domain), instance discovery, unknown tenant;
-- client secret: MSAL accepts it; a wrong secret, an unknown app, a non-.default scope are refused;
+- client secret (form or HTTP Basic): MSAL accepts it; a wrong secret, an unknown app, a non-.default scope,
+  another grant type are refused;
 - certificate assertion: MSAL with PFX (PS256, x5t#S256) and PEM+thumbprint (RS256, x5t) accepted; a bad
-  signature, an unregistered certificate, a wrong aud, an expired assertion, iss != client id refused;
+  signature, an unregistered or expired certificate, a wrong aud, an expired or not-yet-valid assertion,
+  sub != client id refused;
 - federated assertion: the emulator's own issuer and a registered JWKS accepted; wrong subject, wrong audience,
   bad signature, expired refused;
 - access tokens: RS256, aud, tid, roles, wids, exp follow the configured lifetime; bearer problems give 401.
