@@ -115,10 +115,13 @@ class ProviderSettings:
         """The environment the client layer reads credentials from: the process's, overlaid with config.
 
         When the config names a credential, the AZURE_* variables of the process are dropped first, so a
-        stray ``AZURE_CLIENT_SECRET`` cannot silently win over a configured certificate.
+        stray ``AZURE_CLIENT_SECRET`` cannot silently win over a configured certificate; with ``emulator: true``
+        and no configured credential they are dropped too (the emulator's well-known app is used).
         """
         env = dict(os.environ if base is None else base)
-        if self.credentials:
+        # The emulated tenant without configured credentials uses its well-known app: a CI job's own AZURE_*
+        # credential (e.g. a GitHub OIDC token file) is meant for a real tenant and would be refused there.
+        if self.credentials or self.tenant.emulator:
             for name in _CREDENTIAL_ENV.values():
                 env.pop(name, None)
             env.update(self.credentials)

@@ -235,6 +235,11 @@ def test_the_dev_stack_deploys_to_the_local_emulated_tenant_with_the_dev_stack_c
     from .host import ROOT
 
     monkeypatch.setenv("MAILFLOW_STATE_DIR", str(tmp_path))
+    # A CI job's credential for a real tenant must not be sent to the emulated one.
+    token_file = tmp_path / "github-oidc-token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.e30.c2ln", encoding="utf-8")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "11111111-2222-4333-8444-555555555555")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
     raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))["config"]
     config = {key.split(":", 1)[1]: str(value) for key, value in raw.items()}
     stack = load_stack(ROOT / "stacks" / "dev.yaml")
