@@ -198,10 +198,17 @@ def _init_tenant_objects(store: Store, state: TenantState, settings: Settings) -
 
 
 def seed_store(store: Store, seed: Mapping[str, Any], settings: Settings) -> None:
-    for entry in seed.get("tenants", []):
-        tenant_id, initial, config, _ = tenant_from_seed(entry)
+    """Create the seed's tenants; remember the first one's first app as the directory's default tenant."""
+    for index, entry in enumerate(seed.get("tenants", [])):
+        tenant_id, initial, config, plain = tenant_from_seed(entry)
         state = store.add_tenant(tenant_id, initial, config)
         _init_tenant_objects(store, state, settings)
+        if index == 0:
+            client_id, secret = next(iter(plain.items()), ("", None))
+            # Kept so a later start with another (or no) seed still reports this directory's own default app.
+            default = {"tenant_id": tenant_id, "initial_domain": initial, "client_id": client_id,
+                       "client_secret": secret}
+            store.set_meta("default_tenant", json.dumps(default))
     store.set_meta("seeded", "1")
 
 
@@ -953,6 +960,10 @@ class EmulatorServer:
 
     def default_tenant(self) -> dict[str, Any]:
         """The first seed tenant and its first app, with the plain secret from the seed (if any)."""
+        if self._store is not None:
+            recorded = self._store.get_meta("default_tenant")
+            if recorded:
+                return dict(json.loads(recorded))
         tenants: Iterable[dict[str, Any]] = self.seed.get("tenants", [])
         first = next(iter(tenants), None)
         if first is None:

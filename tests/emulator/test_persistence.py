@@ -236,3 +236,19 @@ def test_adding_a_bad_tenant_is_refused(emulator: EmulatorServer, body: dict[str
                              timeout=30)
     assert response.status_code == status
     assert response.json()["error"]
+
+
+def test_the_default_app_is_the_state_directory_s_own_even_when_restarted_without_its_seed(tmp_path: Path) -> None:
+    seed = {"tenants": [{"initial_domain": "own.onmicrosoft.com", "apps": [{"client_secret": True}]}]}
+    with EmulatorServer(tmp_path, seed=seed) as server:
+        first = server.default_tenant()
+    assert first["initial_domain"] == "own.onmicrosoft.com" and first["client_secret"]
+    with EmulatorServer(tmp_path) as server:  # started with the default seed: the directory's own tenant wins
+        assert server.default_tenant() == first
+        token = requests.post(
+            f"{server.base_url}/{first['tenant_id']}/oauth2/v2.0/token",
+            data={"grant_type": "client_credentials", "client_id": first["client_id"],
+                  "client_secret": first["client_secret"], "scope": EXCHANGE_SCOPE},
+            verify=str(server.ca_path), timeout=30,
+        )
+        assert token.status_code == 200
