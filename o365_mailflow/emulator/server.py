@@ -596,7 +596,7 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
             return _nul_403()
         values = list(result.values)
         warnings = list(result.warnings)
-        confirmation = getattr(result, "confirmation_message", None) or getattr(result, "confirmation", None)
+        confirmation = getattr(result, "confirmation_message", None)
         page_size = _page_size(ctx.settings)
         segment = request.view_args["segment"] if request.view_args else state.tenant_id
         if len(values) <= page_size:
