@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .specs import META_KEYS, SPECS, UNSET, Field, Mode, ResourceSpec
+from .specs import META_KEYS, RENAMED_FROM, SPECS, UNSET, Field, Mode, ResourceSpec
 from .stack import TENANT_KEYS as STACK_TENANT_KEYS
 from .tenant import CLOUD_NAMES
 
@@ -114,6 +114,17 @@ _META_DESCRIPTION = {
     "adopt": "true: the object already exists in the tenant and this stack takes it over, managing only the "
     "fields declared here. Fields required to create it are then optional.",
 }
+_RENAMED_FROM_DESCRIPTION = (
+    "The connector's previous name, when `name` is changed: plan and apply then rename that connector in place "
+    "(one Set with Name and any other changed field, same Guid) instead of creating a second one, and the Pulumi "
+    "program aliases the old resource. Ignored once the new name exists and the old one is gone, so it can stay "
+    "in the file. Must differ from `name` and from every other declared connector name of this type."
+)
+
+
+def _renames(spec: ResourceSpec) -> bool:
+    """Only connectors can be renamed (an accepted domain is identified by its domain name)."""
+    return spec.identity_field == "name"
 
 
 # --------------------------------------------------------------------------------------------- JSON Schema
@@ -155,6 +166,9 @@ def _resource_schema(spec: ResourceSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {f.name: _field_schema(spec, f) for f in _declarable(spec)}
     for key in META_KEYS:
         properties[key] = {"type": "boolean", "default": False, "description": _META_DESCRIPTION.get(key, "")}
+    if _renames(spec):
+        name_kind = spec.field(spec.identity_field).kind.json_schema()
+        properties[RENAMED_FROM] = {**name_kind, "description": _RENAMED_FROM_DESCRIPTION}
     schema: dict[str, Any] = {
         "title": spec.type_name,
         "description": f"One {spec.type_name} (Get-/Set-{spec.noun}), identified by {spec.identity_field}.",
@@ -291,6 +305,12 @@ def _resource_section(spec: ResourceSpec) -> list[str]:
         lines.append(
             f"| {_code(key)} | (none: not sent to Exchange) | boolean | `false` | true, false | stack only | no | "
             f"{_cell(_META_DESCRIPTION.get(key, ''))} |"
+        )
+    if _renames(spec):
+        lines.append(
+            f"| {_code(RENAMED_FROM)} | (none: not sent to Exchange) | string | (none) | "
+            f"{_cell(spec.field(spec.identity_field).kind.describe())} | stack only | no | "
+            f"{_cell(_RENAMED_FROM_DESCRIPTION)} |"
         )
     hidden = [f for f in spec.fields if f not in _declarable(spec)]
     if hidden:

@@ -167,7 +167,23 @@ TYPE_ORDER: tuple[str, ...] = ("AcceptedDomain", "InboundConnector", "OutboundCo
 # so when one leaves a stack that sets ``prune: true`` the plan puts these values back.
 Found = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
-__all__ += ["TYPE_ORDER", "Found", "diff_object", "compute_plan", "desired_state", "changed_fields"]
+__all__ += ["TYPE_ORDER", "Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of"]
+
+
+def live_of(snapshot: Any, obj: Any) -> tuple[Any | None, bool]:
+    """The live object a declared one stands for, and whether that is a rename (``renamedFrom``).
+
+    By name first: once the new name exists, ``renamedFrom`` is ignored, so leaving it in the stack file after
+    the rename is harmless. Otherwise the connector still called by its old name is the one to rename (an update
+    of the same Guid, never a create plus a delete).
+    """
+    type_name = obj.spec.type_name
+    live = snapshot.find(type_name, obj.name)
+    old = getattr(obj, "renamed_from", None)
+    if live is not None or not old:
+        return live, False
+    previous = snapshot.find(type_name, old)
+    return previous, previous is not None
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
@@ -272,7 +288,9 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
         declared: set[str] = set()
         for obj in stack.of_type(type_name):
             declared.add(obj.name.casefold())
-            live = snapshot.find(type_name, obj.name)
+            live, renamed = live_of(snapshot, obj)
+            if renamed:
+                declared.add(live.name.casefold())  # the old name becomes this object: do not count it twice
             if live is not None:
                 objects.append({**live.fields, **obj.fields})
             elif spec.creatable:
@@ -302,6 +320,8 @@ class _Planner:
     errors: list[Diagnostic] = field(default_factory=list)
     missing_domains: list[str] = field(default_factory=list)
     notes: list[Diagnostic] = field(default_factory=list)  # plan-wide warnings of the planner itself
+    renamed: set[tuple[str, str]] = field(default_factory=set)  # (type, casefolded Guid) taken over by a rename
+    collisions: list[str] = field(default_factory=list)  # renamedFrom where the tenant has both names
 
     _baseline_index: dict[tuple[str, str], Mapping[str, Any]] | None = None
 
@@ -322,13 +342,32 @@ class _Planner:
     # -- declared objects -------------------------------------------------------------------------------------
 
     def declared(self, spec: Any, index: int, obj: Any) -> None:
-        live = self.snapshot.find(spec.type_name, obj.name)
+        live, renamed = live_of(self.snapshot, obj)
         base = self.baseline_fields(spec.type_name, obj.name)
         path: tuple[str | int, ...] = (spec.stack_key, index)
+        old = getattr(obj, "renamed_from", None)
+        if old and not renamed and live is not None and self.snapshot.find(spec.type_name, old) is not None:
+            self.collisions.append(self._collision(spec, obj, live, self.snapshot.find(spec.type_name, old)))
+            return
+        if renamed:
+            # The stack as last merged knows the object by its old name (the rename is the change under review).
+            self.renamed.add((spec.type_name, live.identity.casefold()))
+            if base is None:
+                base = self.baseline_fields(spec.type_name, old)
         if live is None:
             self._create(spec, path, obj, base)
         else:
-            self._existing(spec, path, obj, live, base)
+            self._existing(spec, path, obj, live, base, renamed_from=live.name if renamed else None)
+
+    def _collision(self, spec: Any, obj: Any, new: Any, old: Any) -> str:
+        return (
+            f"{obj.file}:{obj.field_lines.get('renamedFrom', obj.line)}: {spec.stack_key}: '{obj.name}' says "
+            f"renamedFrom '{old.name}', but the tenant has both {spec.type_name} '{old.name}' ({old.identity}) and "
+            f"'{new.name}' ({new.identity}), so renaming one to the other is impossible. Remove the one that must "
+            f"go (Remove-{spec.noun} '{old.name}' or '{new.name}' in Exchange Online PowerShell, once no mail "
+            f"depends on it), or delete renamedFrom to manage '{new.name}' as it is and leave '{old.name}' "
+            f"unmanaged."
+        )
 
     def _create(self, spec: Any, path: tuple[str | int, ...], obj: Any, base: Mapping[str, Any] | None) -> None:
         from .specs import effective
@@ -356,7 +395,8 @@ class _Planner:
         )
 
     def _existing(
-        self, spec: Any, path: tuple[str | int, ...], obj: Any, live: Any, base: Mapping[str, Any] | None
+        self, spec: Any, path: tuple[str | int, ...], obj: Any, live: Any, base: Mapping[str, Any] | None,
+        renamed_from: str | None = None,
     ) -> None:
         from .specs import Mode
 
@@ -375,6 +415,9 @@ class _Planner:
                 )
                 return
             action, reason = Action.ADOPT, "exists in the tenant and is not yet managed: the stack takes it over"
+        elif renamed_from is not None:
+            action = Action.UPDATE
+            reason = f"renamed from '{renamed_from}' (renamedFrom): the same connector, its Guid is kept"
         elif obj.adopt and field_changes:
             action, reason = Action.ADOPT, "exists in the tenant (adopt: true): the stack takes it over"
         elif field_changes:
@@ -417,7 +460,8 @@ class _Planner:
         declared = {o.name.casefold() for o in self.stack.of_type(spec.type_name)}
         deletes: list[ResourceChange] = []
         extra = sorted(
-            (o for o in self.snapshot.of_type(spec.type_name) if o.name.casefold() not in declared),
+            (o for o in self.snapshot.of_type(spec.type_name)
+             if o.name.casefold() not in declared and (spec.type_name, o.identity.casefold()) not in self.renamed),
             key=lambda o: o.name.casefold(),
         )
         for live in extra:
@@ -486,6 +530,11 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
         spec = SPECS[type_name]
         for index, obj in enumerate(stack.of_type(type_name)):
             planner.declared(spec, index, obj)
+    if planner.collisions:
+        raise PlanError(
+            "A renamed connector's old and new names both exist in the tenant: "
+            + " ".join(planner.collisions) + " Nothing was changed."
+        )
     if planner.missing_domains:
         raise PlanError(
             "The stack declares accepted domains the tenant does not have: "

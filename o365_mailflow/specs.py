@@ -61,6 +61,8 @@ __all__ = [
     "to_parameters",
     "split_create",
     "adopt_of",
+    "RENAMED_FROM",
+    "renamed_from_of",
     "reserved_reason",
 ]
 
@@ -87,8 +89,14 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
-# Keys accepted on every desired object that are not service fields.
+# Keys accepted on every desired object that are not service fields. They are booleans and are also arguments of
+# the Pulumi resources (providers/resources.py builds the Args classes from this tuple).
 META_KEYS = ("adopt",)
+
+# The meta key of a renamed connector in a stack file: its previous name. ``plan`` then updates the old object
+# (one Set-*Connector with Name, same Guid) instead of creating the new name, and the Pulumi program turns it into
+# an alias. It is kept out of META_KEYS on purpose: it is not a boolean and never reaches a resource or Exchange.
+RENAMED_FROM = "renamedFrom"
 
 
 class Mode(Enum):
@@ -732,7 +740,8 @@ INBOUND = ResourceSpec(
     identity_field="name",
     fields=(
         Field("name", "Name", _NAME, UNSET, _C, False, True,
-              "Unique connector name (case-insensitive), at most 64 characters. Renaming is an update."),
+              "Unique connector name (case-insensitive), at most 64 characters. To rename, change it and set "
+              "renamedFrom to the old name: the plan is then an update of the same connector (same Guid)."),
         Field("enabled", "Enabled", Bool(), True, _C, True, False, "Whether the connector is used."),
         Field("connectorType", "ConnectorType", _CONNECTOR_TYPE, "Partner", _C, True, False,
               "OnPremises for your own servers and devices (relay, hybrid); Partner for other organisations."),
@@ -780,7 +789,8 @@ OUTBOUND = ResourceSpec(
     identity_field="name",
     fields=(
         Field("name", "Name", _NAME, UNSET, _C, False, True,
-              "Unique connector name (case-insensitive), at most 64 characters. Renaming is an update."),
+              "Unique connector name (case-insensitive), at most 64 characters. To rename, change it and set "
+              "renamedFrom to the old name: the plan is then an update of the same connector (same Guid)."),
         Field("enabled", "Enabled", Bool(), True, _C, True, False, "Whether the connector is used."),
         Field("connectorType", "ConnectorType", _CONNECTOR_TYPE, "Partner", _C, True, False,
               "OnPremises to route to your own servers (hybrid); Partner for other organisations."),
@@ -896,13 +906,47 @@ def adopt_of(raw: Mapping[str, Any]) -> bool:
     return raw.get("adopt") is True or (isinstance(raw.get("adopt"), str) and raw["adopt"].strip().lower() == "true")
 
 
+def renamed_from_of(spec: ResourceSpec, raw: Mapping[str, Any]) -> str | None:
+    """The ``renamedFrom`` meta key of a raw connector (normalised), or None when absent or invalid.
+
+    :func:`normalise_desired` reports why a value is refused; this only reads a valid one.
+    """
+    if RENAMED_FROM not in raw or spec.identity_field != "name":
+        return None
+    kind = spec.field(spec.identity_field).kind
+    old, problems = kind.validate(raw[RENAMED_FROM])
+    new, name_problems = kind.validate(raw.get(spec.identity_field))
+    if problems or not isinstance(old, str) or (not name_problems and str(new).casefold() == old.casefold()):
+        return None
+    return old
+
+
+def _renamed_from_problems(spec: ResourceSpec, raw: Mapping[str, Any], path: tuple[str | int, ...]) -> list[Diagnostic]:
+    """What is wrong with one object's ``renamedFrom`` on its own (the stack loader checks it across objects)."""
+    where = path + (RENAMED_FROM,)
+    if spec.identity_field != "name":
+        return [_error(where, f"{RENAMED_FROM} is only for connectors: a {spec.type_name} is identified by "
+                              f"{spec.identity_field} and cannot be renamed", code="field.renamed-from")]
+    kind = spec.field(spec.identity_field).kind
+    old, problems = kind.validate(raw[RENAMED_FROM])
+    if problems:
+        return [_error(where, f"{RENAMED_FROM}: {p.message}", allowed=f"the connector's previous name ({kind.allowed})",
+                       code="value.renamedFrom") for p in problems]
+    new, name_problems = kind.validate(raw.get(spec.identity_field))
+    if not name_problems and str(new).casefold() == str(old).casefold():
+        return [_error(where, f"{RENAMED_FROM} {old!r} is the same as name {new!r} (names are compared "
+                              f"case-insensitively): give the connector's previous name, or remove {RENAMED_FROM}",
+                       code="value.renamedFrom")]
+    return []
+
+
 def normalise_desired(
     spec: ResourceSpec, raw: Mapping[str, Any], path: tuple[str | int, ...] = ()
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
     """Validate and normalise one desired object's declared fields.
 
-    Returns the normalised declared fields (meta keys such as ``adopt`` are validated but not returned; read
-    them with :func:`adopt_of`) and every problem found. Unknown keys get a "did you mean" suggestion. The
+    Returns the normalised declared fields (meta keys such as ``adopt`` and ``renamedFrom`` are validated but
+    not returned; read them with :func:`adopt_of` and :func:`renamed_from_of`) and every problem found. Unknown keys get a "did you mean" suggestion. The
     identity field is always required; fields required by New-* are required unless ``adopt: true`` (the
     object then already exists and only its declared fields are managed).
     """
@@ -910,16 +954,20 @@ def normalise_desired(
     diags: list[Diagnostic] = []
     known = {f.name: f for f in spec.fields}
     for key, value in raw.items():
+        if key == RENAMED_FROM:
+            diags.extend(_renamed_from_problems(spec, raw, path))
+            continue
         if key in META_KEYS:
             _, problems = Bool().validate(value)
             diags.extend(_error(path + (key,), p.message, allowed=p.allowed, code="value.adopt") for p in problems)
             continue
         fld = known.get(key)
         if fld is None:
-            close = suggest(str(key), list(known) + list(META_KEYS))
+            meta = list(META_KEYS) + ([RENAMED_FROM] if spec.identity_field == "name" else [])
+            close = suggest(str(key), list(known) + meta)
             hint = f"; did you mean {close}?" if close else ""
             diags.append(_error(path + (str(key),), f"unknown field {key!r} for {spec.type_name}{hint}",
-                                allowed=", ".join(list(known) + list(META_KEYS)), code="field.unknown"))
+                                allowed=", ".join(list(known) + meta), code="field.unknown"))
             continue
         if fld.mode is Mode.READ_ONLY and fld.name != spec.identity_field:
             diags.append(_error(path + (key,), f"{key} is read-only and cannot be declared", code="field.read-only"))
@@ -1153,7 +1201,7 @@ def to_parameters(spec: ResourceSpec, values: Mapping[str, Any], *, create: bool
     """
     params: dict[str, Any] = {}
     for key, value in values.items():
-        if key in META_KEYS:
+        if key in META_KEYS or key == RENAMED_FROM:
             continue
         fld = spec.field(key)
         if fld.mode is Mode.READ_ONLY:

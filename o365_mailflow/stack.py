@@ -27,6 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import Diagnostic, Severity, StackError
 from .specs import (
+    RENAMED_FROM,
     SPECS,
     Bool,
     Choice,
@@ -36,6 +37,7 @@ from .specs import (
     check_rules,
     effective,
     normalise_desired,
+    renamed_from_of,
     suggest,
 )
 from .tenant import CLOUD_NAMES, TenantConfig
@@ -92,6 +94,7 @@ class DesiredObject:
     file: str
     line: int
     field_lines: dict[str, int]
+    renamed_from: str | None = None  # a connector's previous name (renamedFrom): plan renames that object in place
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,7 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
                   code="stack.shape")
         return []
     out: list[DesiredObject] = []
+    indexes: list[int] = []  # each object's index in the file's list (invalid items are left out of ``out``)
     first_seen: dict[str, tuple[int, int | None]] = {}
     for index, item in enumerate(raw):
         path: Path_ = (key, index)
@@ -398,8 +402,39 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
             name: ctx.lines[path + (name,)] for name in item if isinstance(name, str) and path + (name,) in ctx.lines
         }
         out.append(DesiredObject(spec=spec, name=identity, fields=fields, adopt=adopt, file=ctx.file, line=line,
-                                 field_lines=field_lines))
+                                 field_lines=field_lines, renamed_from=renamed_from_of(spec, item)))
+        indexes.append(index)
+    _check_renames(ctx, spec, out, indexes)
     return out
+
+
+def _check_renames(ctx: _Context, spec: ResourceSpec, objects: list[DesiredObject], indexes: list[int]) -> None:
+    """renamedFrom across the objects of one type: the old name must be free, and claimed by one object only.
+
+    Otherwise the plan could not tell which connector is which: renaming A to B while another object keeps (or
+    becomes) A, or two objects both taking over A, would reuse one Guid twice or chain renames in one apply.
+    """
+    key = spec.stack_key
+    names = {o.name.casefold(): i for i, o in zip(indexes, objects)}
+    claimed: dict[str, int] = {}
+    for index, obj in zip(indexes, objects):
+        old = obj.renamed_from
+        if old is None:
+            continue
+        where = (key, index, RENAMED_FROM)
+        folded = old.casefold()
+        if folded in names:
+            other = names[folded]
+            ctx.error(where, f"{RENAMED_FROM} {old!r} is the name of {key}[{other}] (line {ctx.line_of((key, other))}), "
+                             f"which this stack still declares: a connector cannot take over a name another one keeps. "
+                             f"Rename one connector per apply, or remove {RENAMED_FROM}", code="stack.renamed-from")
+        elif folded in claimed:
+            first = claimed[folded]
+            ctx.error(where, f"{RENAMED_FROM} {old!r} is already claimed by {key}[{first}] "
+                             f"(line {ctx.line_of((key, first))}): only one connector can be renamed from a name",
+                      code="stack.renamed-from")
+        else:
+            claimed[folded] = index
 
 
 def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Path,

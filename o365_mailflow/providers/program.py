@@ -9,9 +9,10 @@ Dependencies are explicit because the service enforces an order: accepted domain
 connectors may name them), and an enabled OnPremises inbound connector before an outbound connector with
 ``routeAllMessagesViaOnPremises`` (centralized transport needs it, exo-cmdlets §4.2 rule 5).
 
-Pulumi logical names are the object names (connector name, domain name). Renaming a connector in the stack file
-therefore shows as a replacement (create the new name, delete the old one) in this program; a program that
-keeps a stable logical name and changes ``name`` gets an in-place rename (the Guid is the id).
+Pulumi logical names are the object names (connector name, domain name). A connector renamed in the stack file
+with ``renamedFrom: <old name>`` gets an alias to its old logical name, so the engine finds the existing resource
+(same URN) and the provider renames it in place with one ``Set-*Connector -Name`` (the Guid is the id). Without
+``renamedFrom`` a rename is a new resource plus a deleted one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ def _guidance(stack: Any, cloud: str) -> tuple[dict[str, str], str | None]:
     return dict(result.mx_endpoints), result.spf_record
 
 
+def _options(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions | None:
+    """Dependencies, and for a renamed connector an alias to its old logical name (the URN carries over)."""
+    old = getattr(obj, "renamed_from", None)
+    aliases: list[Any] = [pulumi.Alias(name=old)] if old else []
+    if not depends_on and not aliases:
+        return None
+    return pulumi.ResourceOptions(depends_on=list(depends_on) or None, aliases=aliases or None)
+
+
 def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str, pulumi.CustomResource]]:
     """Declare every object of ``stack`` as a resource, with the service's ordering as dependencies."""
     declared: dict[str, dict[str, pulumi.CustomResource]] = {name: {} for name in RESOURCE_CLASSES}
@@ -45,8 +55,7 @@ def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str
         props: dict[str, Any] = dict(obj.fields)
         if obj.adopt:
             props["adopt"] = True
-        opts = pulumi.ResourceOptions(depends_on=list(depends_on)) if depends_on else None
-        resource = cls(obj.name, props, opts)
+        resource = cls(obj.name, props, _options(obj, depends_on))
         declared[obj.spec.type_name][obj.name] = resource
         return resource
 
