@@ -1,0 +1,100 @@
+"""The Pulumi program under ``pulumi.runtime.set_mocks``: a connector renamed with ``renamedFrom`` is registered
+with an alias to its old logical name, so the engine keeps its URN (an update, not a delete plus a create).
+
+Matrix: a renamed inbound and a renamed outbound connector carry exactly one alias, naming the old object; the
+alias sits beside the dependencies (they are kept); objects without renamedFrom carry no alias; renamedFrom is
+never a resource input (it is not a field Exchange knows).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+
+TOKEN = "pulumi-python:dynamic/exo:"
+
+STACK = """\
+tenant:
+  emulator: true
+acceptedDomains:
+  - domainName: contoso.com
+inboundConnectors:
+  - name: Relay from copiers
+    renamedFrom: Relay from printers
+    connectorType: OnPremises
+    senderDomains: ["*"]
+    senderIpAddresses: [203.0.113.10]
+  - name: From partner
+    senderDomains: [partner.example.com]
+outboundConnectors:
+  - name: To partner (TLS)
+    renamedFrom: To partner
+    recipientDomains: [partner.example.com]
+"""
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def _alias_names(request: Any) -> list[str]:
+    """The old names the engine is told about: alias specs (current engines) or alias URNs (older ones)."""
+    names = [a.spec.name for a in getattr(request, "aliases", ()) if a.WhichOneof("alias") == "spec"]
+    names += [urn.rsplit("::", 1)[1] for a in getattr(request, "aliases", ()) for urn in [a.urn] if urn]
+    names += [urn.rsplit("::", 1)[1] for urn in getattr(request, "aliasURNs", ())]
+    return names
+
+
+def _register(monkeypatch: pytest.MonkeyPatch, root: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    from o365_mailflow.providers.program import run
+
+    registered: dict[tuple[str, str], dict[str, Any]] = {}
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def record(monitor: Any, request: Any) -> Any:
+        if request.type != "pulumi:pulumi:Stack":
+            from pulumi.runtime import rpc
+
+            registered[(request.type, request.name)] = {
+                "aliases": _alias_names(request),
+                "inputs": rpc.deserialize_properties(request.object),
+                "deps": {d.rsplit("::", 1)[1] for d in request.dependencies},
+            }
+        return original(monitor, request)
+
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
+    pulumi.runtime.set_mocks(_Mocks(), project="o365-mailflow", stack="renamed", preview=False)
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        run(root, "renamed")
+
+    program()
+    return registered
+
+
+def test_a_renamed_connector_is_registered_with_an_alias_to_its_old_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "renamed.yaml").write_text(STACK, encoding="utf-8")
+
+    registered = _register(monkeypatch, tmp_path)
+
+    inbound = registered[(TOKEN + "InboundConnector", "Relay from copiers")]
+    assert inbound["aliases"] == ["Relay from printers"]
+    assert inbound["deps"] == {"contoso.com"}  # the alias does not replace the dependencies
+    assert inbound["inputs"]["name"] == "Relay from copiers"
+    assert "renamedFrom" not in inbound["inputs"]
+    outbound = registered[(TOKEN + "OutboundConnector", "To partner (TLS)")]
+    assert outbound["aliases"] == ["To partner"]
+    assert registered[(TOKEN + "InboundConnector", "From partner")]["aliases"] == []
+    assert registered[(TOKEN + "AcceptedDomain", "contoso.com")]["aliases"] == []
