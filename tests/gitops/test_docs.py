@@ -162,6 +162,10 @@ def _mutate(change: str) -> dict[str, Any]:
         doc["tenant"] = {"id": "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"}
     elif change == "bad-tenant-id":
         doc["tenant"] = {"id": "not-a-guid"}
+    elif change == "renamed-from-old-name":
+        inbound["renamedFrom"] = "Old relay name"
+    elif change == "renamed-from-a-number":
+        inbound["renamedFrom"] = 42
     elif change == "empty-lists":
         doc["outboundConnectors"] = []
     else:  # pragma: no cover
@@ -186,6 +190,8 @@ def _mutate(change: str) -> dict[str, Any]:
         ("real-tenant-by-id", True),
         ("bad-tenant-id", False),
         ("empty-lists", True),
+        ("renamed-from-old-name", True),
+        ("renamed-from-a-number", False),
     ],
 )
 def test_the_schema_and_the_stack_loader_agree(validator, change, valid):
