@@ -346,8 +346,9 @@ class _Planner:
         base = self.baseline_fields(spec.type_name, obj.name)
         path: tuple[str | int, ...] = (spec.stack_key, index)
         old = getattr(obj, "renamed_from", None)
-        if old and not renamed and live is not None and self.snapshot.find(spec.type_name, old) is not None:
-            self.collisions.append(self._collision(spec, obj, live, self.snapshot.find(spec.type_name, old)))
+        previous = self.snapshot.find(spec.type_name, old) if old and not renamed and live is not None else None
+        if previous is not None:
+            self.collisions.append(self._collision(spec, index, obj, live, previous))
             return
         if renamed:
             # The stack as last merged knows the object by its old name (the rename is the change under review).
@@ -359,12 +360,13 @@ class _Planner:
         else:
             self._existing(spec, path, obj, live, base, renamed_from=live.name if renamed else None)
 
-    def _collision(self, spec: Any, obj: Any, new: Any, old: Any) -> str:
+    def _collision(self, spec: Any, index: int, obj: Any, new: Any, old: Any) -> str:
+        """renamedFrom with both names in the tenant: renaming would need a name that is taken (no guessing)."""
         return (
-            f"{obj.file}:{obj.field_lines.get('renamedFrom', obj.line)}: {spec.stack_key}: '{obj.name}' says "
-            f"renamedFrom '{old.name}', but the tenant has both {spec.type_name} '{old.name}' ({old.identity}) and "
-            f"'{new.name}' ({new.identity}), so renaming one to the other is impossible. Remove the one that must "
-            f"go (Remove-{spec.noun} '{old.name}' or '{new.name}' in Exchange Online PowerShell, once no mail "
+            f"{obj.file}:{obj.field_lines.get('renamedFrom', obj.line)}: {spec.stack_key}[{index}].renamedFrom: "
+            f"'{obj.name}' says renamedFrom '{old.name}', but the tenant has both {spec.type_name} "
+            f"'{old.name}' ({old.identity}) and '{new.name}' ({new.identity}), so renaming one to the other is "
+            f"impossible. Remove the one that must go (Remove-{spec.noun} '{old.name}' or '{new.name}' in Exchange Online PowerShell, once no mail "
             f"depends on it), or delete renamedFrom to manage '{new.name}' as it is and leave '{old.name}' "
             f"unmanaged."
         )
@@ -378,9 +380,11 @@ class _Planner:
         missing = [f.name for f in spec.fields if f.required_on_create and f.name not in obj.fields]
         if missing:
             # adopt: true lets a stack leave out what New-* requires; with nothing to adopt that cannot work.
+            old = getattr(obj, "renamed_from", None)
+            also = f" (nor '{old}', its renamedFrom)" if old else ""
             self.error(
                 obj, path + (missing[0],),
-                f"adopt: true, but the tenant has no {spec.type_name} '{obj.name}' to adopt.",
+                f"adopt: true, but the tenant has no {spec.type_name} '{obj.name}'{also} to adopt.",
                 f"Check the name, or declare {', '.join(missing)} so that it can be created.",
                 code="plan.adopt-missing",
             )

@@ -946,9 +946,9 @@ def normalise_desired(
     """Validate and normalise one desired object's declared fields.
 
     Returns the normalised declared fields (meta keys such as ``adopt`` and ``renamedFrom`` are validated but
-    not returned; read them with :func:`adopt_of` and :func:`renamed_from_of`) and every problem found. Unknown keys get a "did you mean" suggestion. The
-    identity field is always required; fields required by New-* are required unless ``adopt: true`` (the
-    object then already exists and only its declared fields are managed).
+    not returned; read them with :func:`adopt_of` and :func:`renamed_from_of`) and every problem found. Unknown
+    keys get a "did you mean" suggestion. The identity field is always required; fields required by New-* are
+    required unless ``adopt: true`` (the object then already exists and only its declared fields are managed).
     """
     out: dict[str, Any] = {}
     diags: list[Diagnostic] = []

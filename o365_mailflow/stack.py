@@ -425,7 +425,8 @@ def _check_renames(ctx: _Context, spec: ResourceSpec, objects: list[DesiredObjec
         folded = old.casefold()
         if folded in names:
             other = names[folded]
-            ctx.error(where, f"{RENAMED_FROM} {old!r} is the name of {key}[{other}] (line {ctx.line_of((key, other))}), "
+            line = ctx.line_of((key, other))
+            ctx.error(where, f"{RENAMED_FROM} {old!r} is the name of {key}[{other}] (line {line}), "
                              f"which this stack still declares: a connector cannot take over a name another one keeps. "
                              f"Rename one connector per apply, or remove {RENAMED_FROM}", code="stack.renamed-from")
         elif folded in claimed:

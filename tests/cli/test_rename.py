@@ -148,6 +148,6 @@ def test_when_the_tenant_has_both_names_the_plan_stops_and_nothing_is_written(pr
         assert result.exit_code == 1, result.output
         assert "'Relay from printers'" in result.output and "'Relay from copiers'" in result.output
         assert "renamedFrom" in result.output and "Nothing was changed" in result.output
-        assert "stacks/test.yaml:" in result.output
+        assert "stacks/test.yaml:10: inboundConnectors[0].renamedFrom: " in result.output  # the renamedFrom line
     assert project.tenant.writes() == []
     assert _names(project, "InboundConnector") == ["Relay from copiers", "Relay from printers"]
