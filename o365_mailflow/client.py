@@ -401,6 +401,18 @@ def _tls_message(url: str, ca_file: str | None) -> str:
     return f"TLS verification failed for {url}: {hint}. Verification is never turned off."
 
 
+def _check_ca_file(ca_file: str | None) -> None:
+    """A missing CA file fails here, by name, instead of as requests' OSError on the first call."""
+    import os.path
+
+    # A directory is valid too (requests passes it to OpenSSL as a CA path).
+    if ca_file and not os.path.exists(ca_file):
+        raise TransportError(
+            f"the CA file {ca_file} (the tenant's caFile) does not exist; fix the path (relative paths are "
+            "relative to the stack file) or remove caFile to trust this machine's CAs"
+        )
+
+
 # --------------------------------------------------------------------------------------------- client
 
 
@@ -419,6 +431,7 @@ class ExoClient:
     ) -> None:
         self.config = config
         self.endpoints = resolve_endpoints(config)
+        _check_ca_file(config.ca_file)
         self.timeout = timeout
         self.deadline = deadline
         self.retry = retry

@@ -253,8 +253,9 @@ def credential_from_env(env: Mapping[str, str] | None = None) -> ClientSecret | 
     cert_password = env.get(ENV_CERTIFICATE_PASSWORD) or None
     token_file = (env.get(ENV_FEDERATED_TOKEN_FILE) or "").strip()
     if not (secret or cert_path or token_file):
+        given = f"{ENV_CLIENT_ID} is set but no credential goes with it" if client_id else "no credential found"
         raise AuthenticationError(
-            f"no credential found: set {ENV_CLIENT_ID} and one of {ENV_CLIENT_SECRET}, "
+            f"{given}: set {ENV_CLIENT_ID} and one of {ENV_CLIENT_SECRET}, "
             f"{ENV_CERTIFICATE_PATH} (with {ENV_CERTIFICATE_PASSWORD} if the file is protected) or "
             f"{ENV_FEDERATED_TOKEN_FILE}"
         )

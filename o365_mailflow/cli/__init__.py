@@ -7,6 +7,7 @@ stays fast and never imports the HTTP client, and ``mailflow emulator serve`` ne
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import click
@@ -35,6 +36,23 @@ _HELP = {
 }
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for an error no command expected, without any secret the environment holds."""
+    from ..errors import MailflowError
+
+    if isinstance(exc, MailflowError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = f"unexpected {type(exc).__name__}: {exc} (this is a bug in mailflow; MAILFLOW_DEBUG=1 shows where)"
+    for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD"):
+        secret = os.environ.get(name)
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -46,6 +64,19 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         command: Any = getattr(importlib.import_module(module_name), attr)
         return command  # type: ignore[no-any-return]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # The last line of defence: a mail admin never sees a Python traceback. Each command maps the errors it
+        # expects; anything else still gets one line on stderr and exit 1 (MAILFLOW_DEBUG=1 shows the traceback).
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - see above
+            if os.environ.get("MAILFLOW_DEBUG"):
+                raise
+            click.echo(f"error: {_describe(exc)}", err=True)
+            ctx.exit(1)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing help must not import every subcommand (and the HTTP stack) just to print one line each.

@@ -23,6 +23,23 @@ def command() -> None:
     """Run the emulated Exchange Online tenant (HTTPS admin API + Entra token endpoints)."""
 
 
+def _read_seed(path: Path, load_seed: Any) -> dict[str, Any]:
+    """The seed file, or a ClickException naming the file, line and column of what is wrong with it."""
+    try:
+        seed = load_seed(path)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{path}:{exc.lineno}:{exc.colno}: the seed file is not valid JSON: {exc.msg}") \
+            from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read the seed file {path}: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    if not isinstance(seed, dict) or not isinstance(seed.get("tenants"), list):
+        raise click.ClickException(
+            f"{path}: a seed file is a JSON object with a \"tenants\" list (see o365_mailflow/emulator/seed.json)"
+        )
+    return seed
+
+
 @command.command()
 @click.option(
     "--state-dir",
@@ -51,13 +68,25 @@ def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, 
     )
 
     directory = state_dir or default_state_dir()
-    seed = load_seed(seed_file) if seed_file else None
-    server = EmulatorServer(directory, host=host, port=port, seed=seed, verbose=verbose)
+    seed = _read_seed(seed_file, load_seed) if seed_file else None
     try:
+        server = EmulatorServer(directory, host=host, port=port, seed=seed, verbose=verbose)
         server.start()
     except EmulatorBusy as exc:
         raise click.ClickException(str(exc)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        if seed_file is None:
+            raise
+        raise click.ClickException(
+            f"the seed file {seed_file} does not follow the seed format (o365_mailflow/emulator/seed.json): "
+            f"{type(exc).__name__} {exc}"
+        ) from None
     except OSError as exc:
+        if exc.filename:  # a file or directory, not the socket: say which, or the admin chases a port problem
+            raise click.ClickException(
+                f"cannot use the state directory {directory}: {exc.filename}: {exc.strerror or exc} "
+                "(pass --state-dir or set MAILFLOW_STATE_DIR to a writable directory)"
+            ) from None
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     write_server_json(server)
     info = info_for(server)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
@@ -21,7 +23,7 @@ import click
 
 from ..errors import Diagnostic, MailflowError, Severity, StackError
 
-__all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base"]
+__all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base", "tenant_error"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -40,6 +42,32 @@ def _fail_stack(exc: StackError, what: str = "") -> NoReturn:
         click.echo(f"error: {d.format()}" if d.severity is Severity.ERROR else d.format(), err=True)
     click.echo(f"{len(errors)} error(s): nothing was sent to the tenant.", err=True)
     sys.exit(1)
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it), else exit 1.
+
+    Why: an interrupted or failed write (disk full, Ctrl-C) must never leave a truncated stack file or plan that
+    a later run or a reviewer would take for the real one. A missing parent directory is created.
+    """
+    tmp_name = None
+    try:
+        # The mode a plain open() would give (a replaced file keeps its own): mkstemp's 0600 would hide a stack
+        # file from the rest of the team.
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False) as handle:
+            tmp_name = handle.name
+            handle.write(text)
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        _fail(f"cannot write {path}: {exc.strerror or exc}. Nothing was written.")
 
 
 def _use_color() -> bool:
@@ -77,10 +105,25 @@ def _load(stack: str, root: str | None) -> Any:
     path = _resolve_path(stack, root)
     if not path.exists():
         _fail(f"stack file {path} does not exist (looked for stacks/{stack}.yaml; --stack also takes a file path)")
+    if path.is_dir():
+        _fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
+              "a .yaml file")
     try:
         return load_stack(path)
     except StackError as exc:
         _fail_stack(exc)
+
+
+def tenant_error(exc: Exception) -> str:
+    """The message for a failed tenant read: a sign-in failure (wrong secret, certificate password, app id) is
+    named as such, not as a failure to read one resource type with "check connectivity" advice (the snapshot
+    wraps whatever stopped its first list call)."""
+    from ..errors import AuthenticationError
+
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, AuthenticationError):
+        return f"cannot sign in to the tenant: {str(cause).rstrip('.')}. Nothing was read or changed."
+    return str(exc)
 
 
 def _client(config: Any, root: Path) -> Any:
@@ -96,8 +139,14 @@ def _client_or_exit(config: Any, root: Path) -> Any:
         return _client(config, root)
     except (MailflowError, ValueError) as exc:
         _fail(str(exc))
-    except (OSError, RuntimeError) as exc:  # the embedded emulator could not start (port, lock, disk)
-        _fail(f"could not reach the tenant: {exc}")
+    except OSError as exc:  # the embedded emulator could not start (state directory, port, lock, disk)
+        if getattr(config, "emulator", False) and exc.filename:
+            _fail(f"cannot start the local emulated tenant: {exc.filename}: {exc.strerror or exc}. Its state lives "
+                  f"in {state_base(root) / 'emulator'}; set MAILFLOW_STATE_DIR to a writable directory. "
+                  "Nothing was read or changed.")
+        _fail(f"could not reach the tenant: {exc.strerror or exc}. Nothing was read or changed.")
+    except RuntimeError as exc:
+        _fail(f"could not reach the tenant: {exc}. Nothing was read or changed.")
 
 
 def _git_baseline_text(ref: str, stack_file: Path) -> tuple[str, str]:
@@ -152,7 +201,7 @@ def _plan(stack_obj: Any, baseline: Any, root: Path) -> tuple[Any, Any, Any, Any
     except StackError as exc:
         _fail_stack(exc)
     except (MailflowError, ValueError) as exc:
-        _fail(str(exc))
+        _fail(tenant_error(exc))
     return client, stack_obj, snapshot, plan, found
 
 
@@ -194,13 +243,27 @@ _BASELINE_OPTION = click.option(
 )
 
 
-@click.command("plan")
+class _PlanCommand(click.Command):
+    """``plan`` exits 1 on a usage error, not click's 2: with --detailed-exitcode, 2 means "changes present",
+    and a CI job must never read a mistyped option as a plan with changes (Terraform does the same)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@click.command("plan", cls=_PlanCommand)
 @_stack_options
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
               help="Output format. The JSON plan follows docs/plan-schema.json.")
 @click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 when there is no change, 2 when there are changes, 1 on error.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write the plan to FILE instead of stdout.")
+              help="Exit 0 when there is no change, 2 when there are changes, 1 on any error (usage errors too).")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="Write the plan to FILE instead of stdout (replaced whole; missing directories are created).")
 @_BASELINE_OPTION
 def plan_command(stack: str, root: str | None, fmt: str, detailed_exitcode: bool, out: str | None,
                  baseline: str | None) -> None:
@@ -214,7 +277,7 @@ def plan_command(stack: str, root: str | None, fmt: str, detailed_exitcode: bool
     base = _load_baseline(baseline, stack_obj)
     _, _, _, plan, _ = _plan(stack_obj, base, project_root(Path(stack_obj.path)))
     if out:
-        Path(out).write_text(_render(plan, fmt, color=False), encoding="utf-8")
+        _write_file(Path(out), _render(plan, fmt, color=False))
         counts = ", ".join(f"{n} {a}" for a, n in plan.summary.items() if n)
         click.echo(f"Wrote the {fmt} plan to {out} ({counts or 'nothing declared'}).", err=True)
     else:
@@ -228,6 +291,8 @@ class _EchoProgress:
 
     def __init__(self, color: bool) -> None:
         self.color = color
+        self.current: Any = None  # the change being written now (for a Ctrl-C report)
+        self.finished: list[tuple[Any, str]] = []
 
     def _style(self, text: str, **kw: Any) -> str:
         return click.style(text, **kw) if self.color else text
@@ -235,17 +300,53 @@ class _EchoProgress:
     def begin(self, change: Any) -> None:
         from ..render.text import SYMBOLS
 
+        self.current = change
         click.echo(f"  {SYMBOLS[change.action]} {change.action.value} {change.type_name} '{change.name}' ...",
                    nl=False)
 
     def end(self, change: Any, outcome: str) -> None:
+        self.current = None
+        self.finished.append((change, outcome))
         click.echo(" " + self._style(outcome, fg="green"))
 
     def fail(self, change: Any, error: Exception) -> None:
+        self.current = None
         click.echo(" " + self._style("FAILED", fg="red", bold=True))
 
     def warning(self, change: Any, text: str) -> None:
         click.echo("      " + self._style(f"warning from Exchange Online: {text}", fg="yellow"))
+
+
+def _label(change: Any) -> str:
+    return f"{change.action.value} {change.type_name} '{change.name}'"
+
+
+def _report_interrupt(plan: Any, progress: _EchoProgress, reason: str) -> NoReturn:
+    """Apply stopped outside apply_plan's own error handling (Ctrl-C, a local disk error): say what was written,
+    what may have been, and what was not started; exit 1.
+
+    The write in flight when the signal came may already have reached the tenant (the request was sent), so it
+    is reported as unknown, never as "not done". Re-running plan shows the truth; apply converges from there.
+    """
+    from ..apply import ordered_steps
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this report short
+    steps = ordered_steps(plan)
+    started = {id(c) for c, _ in progress.finished} | ({id(progress.current)} if progress.current else set())
+    pending = [c for c in steps if id(c) not in started]
+    click.echo("", err=True)
+    click.echo(f"error: {reason}; apply stopped before the remaining writes.", err=True)
+    click.echo(f"Done ({len(progress.finished)}):", err=True)
+    for change, outcome in progress.finished:
+        click.echo(f"  {_label(change)}: {outcome}", err=True)
+    if progress.current is not None:
+        click.echo("In progress when interrupted (the tenant may or may not have applied it):", err=True)
+        click.echo(f"  {_label(progress.current)}", err=True)
+    click.echo(f"Not started ({len(pending)}):", err=True)
+    for change in pending:
+        click.echo(f"  {_label(change)}", err=True)
+    click.echo("Run `mailflow plan` to see the tenant as it is now; running apply again converges.", err=True)
+    sys.exit(1)
 
 
 def _report_failure(report: Any) -> NoReturn:
@@ -284,15 +385,31 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, baseline: st
     color = _use_color()
     stack_obj = _load(stack, root)
     base = _load_baseline(baseline, stack_obj)
-    client, stack_obj, snapshot, plan, found = _plan(stack_obj, base, project_root(Path(stack_obj.path)))
+    try:
+        client, stack_obj, snapshot, plan, found = _plan(stack_obj, base, project_root(Path(stack_obj.path)))
+    except KeyboardInterrupt:
+        _fail("interrupted (Ctrl-C) while reading the tenant. Nothing was changed.")
     click.echo(render_text(plan, color=color), nl=False)
     if not plan.has_changes:
         return
-    if not auto_approve and not click.confirm(f"\nApply these changes to {plan.tenant}?", default=False):
+    try:
+        approved = auto_approve or click.confirm(f"\nApply these changes to {plan.tenant}?", default=False)
+    except click.Abort:  # Ctrl-C or end of input at the prompt
+        approved = False
+        click.echo("")
+    if not approved:
         click.echo("Apply cancelled. Nothing was changed.")
         sys.exit(1)
     click.echo("\nApplying:")
-    report = apply_plan(plan, stack_obj, snapshot, client, progress=_EchoProgress(color), found=found)
+    progress = _EchoProgress(color)
+    try:
+        report = apply_plan(plan, stack_obj, snapshot, client, progress=progress, found=found)
+    except KeyboardInterrupt:
+        click.echo("")
+        _report_interrupt(plan, progress, "interrupted (Ctrl-C)")
+    except OSError as exc:  # e.g. the state directory (found values of accepted domains) is not writable
+        click.echo("")
+        _report_interrupt(plan, progress, f"local error: {exc.filename or ''}: {exc.strerror or exc}")
     click.echo("")
     if report.warnings:
         click.echo("Warnings from Exchange Online (each given when that write ran; a later step may have "
@@ -321,7 +438,8 @@ def _existing_tenant_section(path: Path) -> dict[str, Any] | None:
 @_stack_options
 @click.option("--out", "out", type=click.Path(dir_okay=False),
               help="Write to FILE instead of the stack file ('-' for stdout).")
-@click.option("--force", is_flag=True, help="Overwrite a stack file that already declares objects.")
+@click.option("--force", is_flag=True,
+              help="Overwrite a stack file that already declares objects, or an existing --out FILE.")
 @click.option("--emulator", "use_emulator", is_flag=True, help="For a new stack file: export the emulated tenant.")
 @click.option("--tenant-id", metavar="GUID", help="For a new stack file: the tenant id.")
 @click.option("--initial-domain", metavar="DOMAIN", help="For a new stack file: the tenant's initial domain.")
@@ -341,13 +459,21 @@ def export_command(stack: str, root: str | None, out: str | None, force: bool, u
 
     path = _resolve_path(stack, root)
     target = Path(out) if out and out != "-" else path
+    if out and out != "-" and target.resolve() != path.resolve():
+        if target.is_dir():
+            _fail(f"--out {target} is a directory; give a file name such as {target / 'exported.yaml'}")
+        if target.exists() and not force:
+            _fail(f"{target} already exists; pass --force to overwrite it. Nothing was written.")
     prune = False
+    if path.is_dir():
+        _fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
+              "a .yaml file")
     if path.exists():
         stack_obj = _load(stack, root)
         config = stack_obj.tenant
         prune = bool(stack_obj.prune)
         tenant = _existing_tenant_section(path) or tenant_section(config)
-        if out != "-" and target == path and stack_obj.objects and not force:
+        if out != "-" and target.resolve() == path.resolve() and stack_obj.objects and not force:
             _fail(f"{path} already declares {len(stack_obj.objects)} object(s); pass --force to overwrite it, "
                   "or --out FILE to write elsewhere")
     elif use_emulator or tenant_id or initial_domain:
@@ -361,13 +487,12 @@ def export_command(stack: str, root: str | None, out: str | None, force: bool, u
     try:
         snapshot = take_snapshot(client)
     except (MailflowError, ValueError) as exc:
-        _fail(str(exc))
+        _fail(tenant_error(exc))
     label = getattr(client, "config", config).label
     text = export_stack(snapshot, tenant, prune=prune, header=f"Exported from {label} by `mailflow export`.")
     if out == "-":
         click.echo(text, nl=False)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    _write_file(target, text)
     counts = ", ".join(f"{len(v)} {k}" for k, v in snapshot.objects.items())
     click.echo(f"Wrote {target} ({counts}).")

@@ -45,6 +45,27 @@ def _load(name: str) -> Any:
         _fail("the stack is invalid; fix it before simulating routes")
 
 
+def _check_address(value: str, hint: str, *, address: bool = True, wildcard: bool = False) -> None:
+    """Refuse text that is not ``user@domain`` (or a bare domain) before simulating anything: routing a typo
+    would print a confident but meaningless answer ("MX delivery for not an address")."""
+    from ..specs import Domain
+
+    text = value.strip().strip("<>").strip()
+    domain = text
+    if "@" in text:
+        local, _, domain = text.rpartition("@")
+        quoted = local.startswith('"') and local.endswith('"') and len(local) > 1
+        if not address or not local or (not quoted and ("@" in local or any(c.isspace() for c in local))):
+            allowed = "a domain such as contoso.com" if not address else "user@contoso.com or contoso.com"
+            raise click.BadParameter(f"{value!r} is not a valid {'domain' if not address else 'email address'} "
+                                     f"(allowed: {allowed})", param_hint=hint)
+    _, problems = Domain(wildcard=wildcard).validate(domain)
+    if problems:
+        allowed = "user@contoso.com or contoso.com" if address else (
+            "a domain such as mail.contoso.com" + (" or *.contoso.com" if wildcard else ""))
+        raise click.BadParameter(f"{value!r}: {problems[0].message} (allowed: {allowed})", param_hint=hint)
+
+
 def _stack_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
     return {t: [dict(o.fields) for o in stack.of_type(t)] for t in _TYPES}
 
@@ -147,6 +168,12 @@ def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_su
         raise click.UsageError("--sender goes with --from-ip or --cert-subject (inbound)")
     if recipient and "@" in recipient and not recipient.split("@", 1)[1].strip():
         raise click.UsageError(f"{recipient} has no domain after the @")
+    if recipient:
+        _check_address(recipient, "RECIPIENT")
+    if sender:
+        _check_address(sender, "--sender")
+    if cert_subject:
+        _check_address(cert_subject, "--cert-subject", address=False, wildcard=True)
 
     from ..routing import match_inbound, route_outbound
 
