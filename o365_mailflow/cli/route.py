@@ -37,6 +37,9 @@ def _load(name: str) -> Any:
     path = Path(stack_path(name))
     if not path.exists():
         _fail(f"stack file {path} does not exist (looked for stacks/{name}.yaml; --stack also takes a file path)")
+    if path.is_dir():
+        _fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
+              "a .yaml file")
     try:
         return load_stack(path)
     except StackError as exc:
@@ -84,7 +87,9 @@ def _live_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
         client = open_client(stack.tenant, env=os.environ, state_dir=state_dir)
         snapshot = take_snapshot(client)
     except (MailflowError, ValueError, OSError) as exc:
-        _fail(f"could not read the tenant ({exc}); nothing was simulated")
+        # The snapshot's own wording ("nothing was planned") is about plan; name the underlying cause instead.
+        cause = getattr(exc, "cause", None) or exc
+        _fail(f"could not read the tenant: {str(cause).rstrip('.')}. Nothing was simulated.")
     return {t: [dict(o.fields) for o in snapshot.of_type(t)] for t in _TYPES}
 
 

@@ -107,10 +107,14 @@ FAKE_APP = {"AZURE_CLIENT_ID": "0e0e0e0e-1111-4222-8333-444444444444", "AZURE_CL
         (["export", "--stack", "dev", "--out", "{root}/stacks/dev.yaml"], {}, "already declares"),
         (["plan", "--stack", "dev", "--detailed-exitcode", "--bogus"], {}, "No such option"),
         (["plan", "--stack", "real"], {"AZURE_CLIENT_ID": "abc"}, "AZURE_CLIENT_ID is set but no credential"),
+        (["route", "--stack", "{root}/stacks", "a@contoso.com"], {}, "is a directory, not a stack file"),
+        (["route", "--stack", "stacks/missing-ca.yaml", "--live", "a@contoso.com"], FAKE_APP,
+         "could not read the tenant: the CA file /nonexistent/ca.pem"),
     ],
     ids=["stack-is-a-directory", "ca-file-missing", "state-dir-under-a-file", "plan-out-under-a-file",
          "export-over-an-existing-file", "export-over-the-stack-file-by-absolute-path",
-         "usage-error-with-detailed-exitcode-is-1", "client-id-without-credential"],
+         "usage-error-with-detailed-exitcode-is-1", "client-id-without-credential", "route-stack-is-a-directory",
+         "route-live-ca-file-missing"],
 )
 def test_bad_paths_and_settings_exit_1_with_a_clear_message_and_nothing_written(
         scratch: Path, args: list[str], env: dict[str, str], message: str) -> None:
