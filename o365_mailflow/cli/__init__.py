@@ -72,6 +72,8 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
             raise
+        except BrokenPipeError:
+            raise  # `mailflow validate | head`: click's main exits 1 quietly, as Unix tools do
         except Exception as exc:  # noqa: BLE001 - see above
             if os.environ.get("MAILFLOW_DEBUG"):
                 raise

@@ -294,3 +294,20 @@ def test_an_unexpected_error_is_one_line_on_stderr_with_secrets_redacted(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.stderr.startswith("error: unexpected RuntimeError: disk said no to <redacted>")
     assert "S3cretFromTheEnv" not in result.output
+
+
+def test_a_reader_that_stops_early_gets_a_quiet_exit_not_a_traceback(scratch: Path) -> None:
+    bad = "tenant: {emulator: true}\ninboundConnectors:\n" + "".join(
+        f"  - name: c{i}\n    connectorType: onprem\n" for i in range(3000))
+    (scratch / "bad.yaml").write_text(bad, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "MAILFLOW_STATE_DIR": str(scratch / ".state")}
+    proc = subprocess.Popen([sys.executable, "-c", "from o365_mailflow.cli import main; main()", "validate",
+                             "bad.yaml"], cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()  # `mailflow validate | head -1`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 1
+    assert first.startswith(b"bad.yaml:")
+    assert err == ""
