@@ -422,6 +422,24 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, baseline: st
     click.echo(f"Apply complete: {len(report.done)} object(s) changed with {report.writes} write(s).")
 
 
+def _checked_tenant(tenant: dict[str, Any], target: Path) -> Any:
+    """The TenantConfig for export's --tenant-id/--initial-domain, checked by the stack loader's own rules (GUID,
+    domain name), so a typo fails here with the allowed values instead of as a strange URL at the authority."""
+    import yaml
+
+    from ..stack import load_stack_text
+
+    try:
+        return load_stack_text(yaml.safe_dump({"tenant": tenant}), file="the export options",
+                               name=target.stem).tenant
+    except StackError as exc:
+        for d in exc.diagnostics:
+            field = {"id": "--tenant-id", "initialDomain": "--initial-domain"}.get(str(d.path[-1]) if d.path else "")
+            detail = f"{field}: " if field else ""
+            click.echo(f"error: {detail}{d.summary}" + (f" (allowed: {d.allowed})" if d.allowed else ""), err=True)
+        _fail("nothing was read or written")
+
+
 def _existing_tenant_section(path: Path) -> dict[str, Any] | None:
     """The ``tenant:`` mapping of an existing stack file, as written (keeps endpoint/caFile spelled as is)."""
     import yaml
@@ -477,9 +495,12 @@ def export_command(stack: str, root: str | None, out: str | None, force: bool, u
             _fail(f"{path} already declares {len(stack_obj.objects)} object(s); pass --force to overwrite it, "
                   "or --out FILE to write elsewhere")
     elif use_emulator or tenant_id or initial_domain:
-        config = TenantConfig(emulator=True) if use_emulator else TenantConfig(
-            tenant_id=tenant_id, initial_domain=initial_domain, cloud=cloud)
-        tenant = tenant_section(config)
+        if use_emulator and (tenant_id or initial_domain):
+            raise click.UsageError("--emulator names the local emulated tenant; it does not take --tenant-id or "
+                                   "--initial-domain")
+        tenant = tenant_section(TenantConfig(emulator=True) if use_emulator else TenantConfig(
+            tenant_id=tenant_id, initial_domain=initial_domain, cloud=cloud))
+        config = _checked_tenant(tenant, target)
     else:
         _fail(f"{path} does not exist: name the tenant with --emulator or --tenant-id/--initial-domain")
     root_dir = Path(root) if root else project_root(target if not path.exists() else path)

@@ -107,13 +107,18 @@ FAKE_APP = {"AZURE_CLIENT_ID": "0e0e0e0e-1111-4222-8333-444444444444", "AZURE_CL
         (["export", "--stack", "dev", "--out", "{root}/stacks/dev.yaml"], {}, "already declares"),
         (["plan", "--stack", "dev", "--detailed-exitcode", "--bogus"], {}, "No such option"),
         (["plan", "--stack", "real"], {"AZURE_CLIENT_ID": "abc"}, "AZURE_CLIENT_ID is set but no credential"),
+        (["export", "--stack", "new", "--tenant-id", "not-a-guid/../x"], FAKE_APP, "--tenant-id: 'not-a-guid/../x'"
+         " is not a tenant GUID"),
+        (["export", "--stack", "new", "--initial-domain", "contoso onmicrosoft.com"], FAKE_APP,
+         "--initial-domain: contoso onmicrosoft.com contains white space"),
         (["route", "--stack", "{root}/stacks", "a@contoso.com"], {}, "is a directory, not a stack file"),
         (["route", "--stack", "stacks/missing-ca.yaml", "--live", "a@contoso.com"], FAKE_APP,
          "could not read the tenant: the CA file /nonexistent/ca.pem"),
     ],
     ids=["stack-is-a-directory", "ca-file-missing", "state-dir-under-a-file", "plan-out-under-a-file",
          "export-over-an-existing-file", "export-over-the-stack-file-by-absolute-path",
-         "usage-error-with-detailed-exitcode-is-1", "client-id-without-credential", "route-stack-is-a-directory",
+         "usage-error-with-detailed-exitcode-is-1", "client-id-without-credential", "export-bad-tenant-id",
+         "export-bad-initial-domain", "route-stack-is-a-directory",
          "route-live-ca-file-missing"],
 )
 def test_bad_paths_and_settings_exit_1_with_a_clear_message_and_nothing_written(
@@ -143,6 +148,14 @@ def test_plan_out_creates_a_missing_directory_and_writes_the_whole_plan(scratch:
     written = (scratch / "build" / "plans" / "dev.txt").read_text(encoding="utf-8")
     assert written.startswith("Stack 'dev'") and "Plan:" in written
     assert [p.name for p in (scratch / "build" / "plans").iterdir()] == ["dev.txt"]  # no temporary file left
+
+
+def test_export_refuses_emulator_together_with_a_tenant_id(scratch: Path) -> None:
+    result = CliRunner().invoke(main, ["export", "--stack", str(scratch / "stacks" / "new.yaml"), "--emulator",
+                                       "--tenant-id", "11111111-2222-3333-4444-555555555555"])
+    assert result.exit_code == 2
+    assert "does not take --tenant-id" in result.stderr
+    assert not (scratch / "stacks" / "new.yaml").exists()
 
 
 def test_export_force_replaces_an_existing_file_keeping_its_permissions(scratch: Path) -> None:
