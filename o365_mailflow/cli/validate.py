@@ -3,7 +3,8 @@
 Why a command of its own: it is the pre-commit and first CI step. It must be fast, need no credentials and
 make no network call (it never imports the HTTP client), and report every problem of every file at once, as
 ``FILE:LINE: path.to.field: message (allowed: ...)``, so one run is enough to fix a file.
-Exit codes: 0 when every file is valid (warnings allowed), 1 when any file has an error.
+Exit codes: 0 when every file is valid (warnings allowed), 1 when any file has an error. In text format errors
+go to stderr, warnings and "valid" lines to stdout.
 ``--format github`` prints GitHub Actions workflow commands so CI puts each problem on the changed line;
 ``--format json`` prints one JSON document for other tools.
 """
@@ -76,7 +77,10 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str,
         if output_format == "json":
             continue
         for diag in diags:
-            click.echo(_github(diag) if output_format == "github" else diag.format())
+            if output_format == "github":  # workflow commands are read from stdout
+                click.echo(_github(diag))
+            else:  # errors go to stderr, so `validate > report.txt` still shows them and CI logs keep them apart
+                click.echo(diag.format(), err=diag.severity is Severity.ERROR)
         if quiet:
             continue
         if stack is not None and not errors:
@@ -86,7 +90,7 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str,
             note = f", {warnings} warning(s)" if warnings else ""
             click.echo(f"{path}: valid ({counts}; {stack.tenant.label}){note}")
         else:
-            click.echo(f"{path}: {errors} error(s), {warnings} warning(s)")
+            click.echo(f"{path}: {errors} error(s), {warnings} warning(s)", err=output_format == "text")
     if output_format == "json":
         click.echo(json.dumps({"valid": total_errors == 0, "files": report}, indent=2))
     if total_errors:

@@ -324,3 +324,18 @@ def test_a_reader_that_stops_early_gets_a_quiet_exit_not_a_traceback(scratch: Pa
     assert proc.wait(timeout=60) == 1
     assert first.startswith(b"bad.yaml:")
     assert err == ""
+
+
+def test_validate_reports_every_file_and_puts_errors_on_stderr(scratch: Path) -> None:
+    (scratch / "one.yaml").write_text("tenant:\n  emulator: yes\n", encoding="utf-8")
+    (scratch / "two.yaml").write_text("tenant: {emulator: true}\noutboundConnectors:\n  - name: o\n"
+                                      "    recipientDomains: [contoso.com]\n    tlsSettings: Bogus\n", encoding="utf-8")
+    (scratch / "three.yaml").write_text("tenant: {emulator: true\n", encoding="utf-8")
+    result = _cli(["validate", "one.yaml", "two.yaml", "three.yaml", "stacks/dev.yaml"], scratch)
+    _no_traceback(result)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [line for line in result.stdout.splitlines() if "error" not in line]
+    assert "stacks/dev.yaml: valid" in result.stdout
+    for expected in ("one.yaml:2: tenant.emulator:", "two.yaml:5: outboundConnectors[0].tlsSettings: unknown value "
+                     "Bogus (allowed: EncryptionOnly", "three.yaml:2: not valid YAML", "three.yaml: 1 error(s)"):
+        assert expected in result.stderr
