@@ -317,6 +317,16 @@ class _EchoProgress:
         click.echo("      " + self._style(f"warning from Exchange Online: {text}", fg="yellow"))
 
 
+def _set_signal(signum: int, handler: Any) -> Any:
+    """signal.signal, or nothing when not on the main thread (an embedding host): the previous handler."""
+    if handler is None:
+        return None
+    try:
+        return signal.signal(signum, handler)
+    except ValueError:
+        return None
+
+
 def _label(change: Any) -> str:
     return f"{change.action.value} {change.type_name} '{change.name}'"
 
@@ -330,7 +340,7 @@ def _report_interrupt(plan: Any, progress: _EchoProgress, reason: str) -> NoRetu
     """
     from ..apply import ordered_steps
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this report short
+    _set_signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this report short
     steps = ordered_steps(plan)
     started = {id(c) for c, _ in progress.finished} | ({id(progress.current)} if progress.current else set())
     pending = [c for c in steps if id(c) not in started]
@@ -402,14 +412,24 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, baseline: st
         sys.exit(1)
     click.echo("\nApplying:")
     progress = _EchoProgress(color)
+    received: list[str] = []
+
+    def terminated(signum: int, frame: Any) -> None:
+        # A cancelled CI job gets SIGTERM: report like Ctrl-C instead of dying without a word.
+        received.append("SIGTERM")
+        raise KeyboardInterrupt
+
+    previous = _set_signal(signal.SIGTERM, terminated)
     try:
         report = apply_plan(plan, stack_obj, snapshot, client, progress=progress, found=found)
     except KeyboardInterrupt:
         click.echo("")
-        _report_interrupt(plan, progress, "interrupted (Ctrl-C)")
+        _report_interrupt(plan, progress, f"interrupted ({received[0] if received else 'Ctrl-C'})")
     except OSError as exc:  # e.g. the state directory (found values of accepted domains) is not writable
         click.echo("")
         _report_interrupt(plan, progress, f"local error: {exc.filename or ''}: {exc.strerror or exc}")
+    finally:
+        _set_signal(signal.SIGTERM, previous)
     click.echo("")
     if report.warnings:
         click.echo("Warnings from Exchange Online (each given when that write ran; a later step may have "
