@@ -198,7 +198,76 @@ class _Reader:
         return out
 
 
+# Bounds on what a small file may make the loader build. Anchors and aliases are shared nodes, and the reader
+# below walks (and copies) an aliased value once per use, so ten aliases per level over a few levels ("billion
+# laughs") would take minutes or exhaust memory; a self-referencing alias would never end. Real stacks use a
+# handful of aliases for shared settings, and nest about six levels deep: both limits are far above that.
+MAX_ALIAS_EXPANSION = 100_000  # values that aliases (and << merges of them) may add to one file
+MAX_NESTING = 200  # lists and mappings inside each other; the reader recurses per level
+
+
+def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Diagnostic]:
+    """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before composing.
+
+    One pass over the parser's events (libyaml's when available; the parser is not recursive, unlike the
+    composer and the reader), so the cost is linear in the file size whatever the aliases do. Syntax errors are
+    left to the composer, which reports them with the usual wording.
+    """
+    def diag(mark: Any, summary: str, code: str) -> list[Diagnostic]:
+        return [Diagnostic(Severity.ERROR, (), summary, file=file, line=mark.line + 1, code=code)]
+
+    sizes: dict[str, int] = {}  # anchor -> values its node expands to
+    open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, values so far] of each unfinished collection
+    added = 0
+    try:
+        for event in yaml.parse(text, Loader=loader_class or _BaseLoader):
+            if isinstance(event, yaml.AliasEvent):
+                if any(anchor == event.anchor for anchor, _ in open_nodes):
+                    return diag(event.start_mark, f"the alias *{event.anchor} refers to the value that contains "
+                                "it, which would never end; copy the settings instead", "yaml.alias-cycle")
+                size = sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
+                added += size
+                if added > MAX_ALIAS_EXPANSION:
+                    return diag(event.start_mark, f"the alias *{event.anchor} makes the file expand to more than "
+                                f"{MAX_ALIAS_EXPANSION:,} values (aliases of aliases multiply); write the values "
+                                "out or use fewer nested aliases", "yaml.alias-expansion")
+                open_nodes[-1][1] += size
+            elif isinstance(event, yaml.ScalarEvent):
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+                open_nodes[-1][1] += 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                if len(open_nodes) > MAX_NESTING:
+                    return diag(event.start_mark, f"lists and mappings are nested more than {MAX_NESTING} levels "
+                                "deep here; a stack file needs only a few levels", "yaml.too-deep")
+                open_nodes.append([event.anchor, 0])
+            elif isinstance(event, yaml.CollectionEndEvent) and len(open_nodes) > 1:
+                anchor, size = open_nodes.pop()
+                if anchor is not None:
+                    sizes[anchor] = size + 1
+                open_nodes[-1][1] += size + 1
+    except yaml.YAMLError:
+        return []
+    return []
+
+
+def _syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> str:
+    """pyyaml's wording, except for a tab where indentation belongs: libyaml says only "found character that
+    cannot start any token", which does not tell an admin that the editor inserted a tab."""
+    mark = exc.problem_mark or exc.context_mark
+    if mark is not None:
+        lines = text.splitlines()
+        row = lines[mark.line] if 0 <= mark.line < len(lines) else ""
+        if row[mark.column:mark.column + 1] == "\t" or (mark.column >= len(row) and "\t" in row):
+            return (f"a tab at line {mark.line + 1}, column {mark.column + 1}: tabs are not allowed for "
+                    "indentation in YAML; use spaces")
+    return " ".join(str(p) for p in (exc.context, exc.problem) if p)
+
+
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagnostic]]:
+    refused = _check_structure(text, file)
+    if refused:
+        return None, {}, refused
     loader = _Loader(text)
     reader = _Reader(loader, file)
     try:
@@ -207,15 +276,18 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
-            problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {problem}", file=file, line=line,
-                                         code="yaml.syntax")]
+            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
+                                         file=file, line=line, code="yaml.syntax")]
         except yaml.YAMLError as exc:
             return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file, code="yaml.syntax")]
         if node is None:
             return None, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
                                          "section", file=file, line=1, code="stack.empty")]
-        data = reader.read(node, ())
+        try:
+            data = reader.read(node, ())
+        except RecursionError:  # _check_structure refuses what could get here; this keeps a crash a diagnostic
+            return None, {}, [Diagnostic(Severity.ERROR, (), "the file nests values too deeply (or an alias refers "
+                                         "to itself)", file=file, line=node.start_mark.line + 1, code="yaml.too-deep")]
     finally:
         loader.dispose()
     return data, reader.lines, reader.diags
@@ -516,13 +588,28 @@ def load_stack_text(text: str, *, file: str, name: str) -> Stack:
 def _load_file(path: Path, name: str | None) -> tuple[Stack | None, list[Diagnostic]]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None, [Diagnostic(Severity.ERROR, (), "the stack file does not exist", file=file, code="stack.missing")]
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         return None, [Diagnostic(Severity.ERROR, (), f"cannot read the stack file: {exc}", file=file,
                                  code="stack.unreadable")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [_not_utf8(raw, exc, file)]
     return _parse(text, file=file, name=name or _stack_name(path), path=path)
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError, file: str) -> Diagnostic:
+    """Where the first byte that is not UTF-8 sits, as a line and column (a byte offset means nothing to an
+    admin looking at the file in an editor)."""
+    line_start = raw.rfind(b"\n", 0, exc.start) + 1
+    line = raw.count(b"\n", 0, exc.start) + 1
+    column = len(raw[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+    return Diagnostic(Severity.ERROR, (), f"the stack file is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line "
+                      f"{line}, column {column} cannot be read; save the file as UTF-8", file=file, line=line,
+                      code="stack.encoding")
 
 
 def load_stack(path: Path, *, name: str | None = None) -> Stack:
