@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
-from .errors import ExoError, PlanError
+from .errors import AuthenticationError, ExoError, PermissionDenied, PlanError
 
 __all__ = ["LiveObject", "Snapshot", "SnapshotError", "take_snapshot", "live_object", "FoundValues"]
 
@@ -25,16 +25,29 @@ class _Lister(Protocol):
 
 
 class SnapshotError(PlanError):
-    """Reading the tenant failed: nothing was planned (never read as "the objects are absent")."""
+    """Reading the tenant failed: nothing was planned (never read as "the objects are absent").
+
+    The message follows the cause: a sign-in failure or a missing role keeps the underlying error's advice
+    (credentials, app permission, role) instead of a generic "check connectivity", which would send the admin
+    to look at the network when the fix is in Entra ID or the Exchange admin center.
+    """
 
     def __init__(self, type_name: str, cause: ExoError) -> None:
-        super().__init__(
-            f"Could not read the tenant's {type_name} objects ({cause}). Nothing was planned or changed: "
-            "a failed read is never taken to mean the objects are absent. Check connectivity and "
-            "permissions, then run the command again."
-        )
+        super().__init__(_snapshot_message(type_name, cause))
         self.type_name = type_name
         self.cause = cause
+
+
+def _snapshot_message(type_name: str, cause: ExoError) -> str:
+    detail = str(cause).rstrip(".")
+    if isinstance(cause, AuthenticationError):
+        return f"cannot sign in to the tenant: {detail}. Nothing was read or changed."
+    if isinstance(cause, PermissionDenied):
+        return (f"the app may not read the tenant's {type_name} objects: {detail}. Nothing was planned or "
+                "changed; run the command again once the permission is granted.")
+    return (f"Could not read the tenant's {type_name} objects ({cause}). Nothing was planned or changed: "
+            "a failed read is never taken to mean the objects are absent. Check connectivity and "
+            "permissions, then run the command again.")
 
 
 @dataclass(frozen=True)

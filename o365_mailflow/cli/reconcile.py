@@ -23,7 +23,7 @@ import click
 
 from ..errors import Diagnostic, MailflowError, Severity, StackError
 
-__all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base", "tenant_error"]
+__all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -114,18 +114,6 @@ def _load(stack: str, root: str | None) -> Any:
         _fail_stack(exc)
 
 
-def tenant_error(exc: Exception) -> str:
-    """The message for a failed tenant read: a sign-in failure (wrong secret, certificate password, app id) is
-    named as such, not as a failure to read one resource type with "check connectivity" advice (the snapshot
-    wraps whatever stopped its first list call)."""
-    from ..errors import AuthenticationError
-
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, AuthenticationError):
-        return f"cannot sign in to the tenant: {str(cause).rstrip('.')}. Nothing was read or changed."
-    return str(exc)
-
-
 def _client(config: Any, root: Path) -> Any:
     from ..tenant import open_client
 
@@ -201,7 +189,7 @@ def _plan(stack_obj: Any, baseline: Any, root: Path) -> tuple[Any, Any, Any, Any
     except StackError as exc:
         _fail_stack(exc)
     except (MailflowError, ValueError) as exc:
-        _fail(tenant_error(exc))
+        _fail(str(exc))
     return client, stack_obj, snapshot, plan, found
 
 
@@ -528,7 +516,7 @@ def export_command(stack: str, root: str | None, out: str | None, force: bool, u
     try:
         snapshot = take_snapshot(client)
     except (MailflowError, ValueError) as exc:
-        _fail(tenant_error(exc))
+        _fail(str(exc))
     label = getattr(client, "config", config).label
     text = export_stack(snapshot, tenant, prune=prune, header=f"Exported from {label} by `mailflow export`.")
     if out == "-":
