@@ -235,7 +235,9 @@ class Text(Kind):
         return text
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "minLength": self.min_length, "maxLength": self.max_length, "description": self.describe()}
+        # null is accepted (and means "") exactly when an empty string is: keep the schema and the loader in step.
+        kind: Any = ["string", "null"] if self.min_length == 0 else "string"
+        return {"type": kind, "minLength": self.min_length, "maxLength": self.max_length, "description": self.describe()}
 
 
 class Choice(Kind):

@@ -168,6 +168,8 @@ def _mutate(change: str) -> dict[str, Any]:
         inbound["renamedFrom"] = 42
     elif change == "empty-lists":
         doc["outboundConnectors"] = []
+    elif change == "null-comment":
+        doc["inboundConnectors"][0]["comment"] = None
     else:  # pragma: no cover
         raise AssertionError(change)
     return doc
@@ -190,6 +192,7 @@ def _mutate(change: str) -> dict[str, Any]:
         ("real-tenant-by-id", True),
         ("bad-tenant-id", False),
         ("empty-lists", True),
+        ("null-comment", True),
         ("renamed-from-old-name", True),
         ("renamed-from-a-number", False),
     ],
