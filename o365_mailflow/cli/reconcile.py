@@ -21,27 +21,13 @@ from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 
-from ..errors import Diagnostic, MailflowError, Severity, StackError
+from ..errors import MailflowError, StackError
+from .stackarg import fail as _fail, fail_stack as _fail_stack, load_stack_arg as _load
+from .stackarg import resolve_stack_path as _resolve_path
 
 __all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _fail_stack(exc: StackError, what: str = "") -> NoReturn:
-    diags: list[Diagnostic] = list(exc.diagnostics)
-    errors = [d for d in diags if d.severity is Severity.ERROR]
-    if what:
-        click.echo(f"error: {what}", err=True)
-    for d in diags:
-        click.echo(f"error: {d.format()}" if d.severity is Severity.ERROR else d.format(), err=True)
-    click.echo(f"{len(errors)} error(s): nothing was sent to the tenant.", err=True)
-    sys.exit(1)
 
 
 def _write_file(path: Path, text: str) -> None:
@@ -91,27 +77,6 @@ def state_base(root: Path) -> Path:
 
     value = os.environ.get(ENV_STATE_DIR)
     return Path(value) if value else root / ".mailflow"
-
-
-def _resolve_path(stack: str, root: str | None) -> Path:
-    from ..stack import stack_path
-
-    return Path(stack_path(stack, Path(root) if root else None))
-
-
-def _load(stack: str, root: str | None) -> Any:
-    from ..stack import load_stack
-
-    path = _resolve_path(stack, root)
-    if not path.exists():
-        _fail(f"stack file {path} does not exist (looked for stacks/{stack}.yaml; --stack also takes a file path)")
-    if path.is_dir():
-        _fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
-              "a .yaml file")
-    try:
-        return load_stack(path)
-    except StackError as exc:
-        _fail_stack(exc)
 
 
 def _client(config: Any, root: Path) -> Any:

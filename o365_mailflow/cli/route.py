@@ -13,39 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from ..errors import Diagnostic, MailflowError, Severity, StackError
+from ..errors import Diagnostic, MailflowError
+from .stackarg import fail as _fail, load_stack_arg
 
 __all__ = ["command"]
 
 _TYPES = ("AcceptedDomain", "InboundConnector", "OutboundConnector")
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _load(name: str) -> Any:
-    from ..stack import load_stack, stack_path
-
-    path = Path(stack_path(name))
-    if not path.exists():
-        _fail(f"stack file {path} does not exist (looked for stacks/{name}.yaml; --stack also takes a file path)")
-    if path.is_dir():
-        _fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
-              "a .yaml file")
-    try:
-        return load_stack(path)
-    except StackError as exc:
-        for d in exc.diagnostics:
-            click.echo(f"error: {d.format()}" if d.severity is Severity.ERROR else d.format(), err=True)
-        _fail("the stack is invalid; fix it before simulating routes")
 
 
 def _check_address(value: str, hint: str, *, address: bool = True, wildcard: bool = False) -> None:
@@ -182,7 +159,7 @@ def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_su
 
     from ..routing import match_inbound, route_outbound
 
-    stack = _load(stack_name)
+    stack = load_stack_arg(stack_name)
     objects = _live_objects(stack) if live else _stack_objects(stack)
     accepted, inbound, outbound = (objects[t] for t in _TYPES)
     decision: Any
