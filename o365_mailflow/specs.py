@@ -735,21 +735,29 @@ _CONNECTOR_SOURCE = Choice(
 _NAME = Text(64, min_length=1, what="a connector name")
 _COMMENT = Text(1024, single_line=False, what="a comment")
 
+# Fields both connector types share, declared once (same parameter, kind, default and meaning on both cmdlets).
+_CONNECTOR_NAME = Field(
+    "name", "Name", _NAME, UNSET, _C, False, True,
+    "Unique connector name (case-insensitive), at most 64 characters. To rename, change it and set "
+    "renamedFrom to the old name: the plan is then an update of the same connector (same Guid).")
+_CONNECTOR_ENABLED = Field("enabled", "Enabled", Bool(), True, _C, True, False, "Whether the connector is used.")
+_CONNECTOR_SOURCE_FIELD = Field(
+    "connectorSource", "ConnectorSource", _CONNECTOR_SOURCE, "Default", _C, False, False,
+    "How the connector was made; Microsoft says not to change it. AdminUI reads as Default.")
+_CONNECTOR_COMMENT = Field("comment", "Comment", _COMMENT, "", _C, False, False, "Free text, at most 1024 characters.")
+
 INBOUND = ResourceSpec(
     type_name="InboundConnector",
     stack_key="inboundConnectors",
     noun="InboundConnector",
     identity_field="name",
     fields=(
-        Field("name", "Name", _NAME, UNSET, _C, False, True,
-              "Unique connector name (case-insensitive), at most 64 characters. To rename, change it and set "
-              "renamedFrom to the old name: the plan is then an update of the same connector (same Guid)."),
-        Field("enabled", "Enabled", Bool(), True, _C, True, False, "Whether the connector is used."),
+        _CONNECTOR_NAME,
+        _CONNECTOR_ENABLED,
         Field("connectorType", "ConnectorType", _CONNECTOR_TYPE, "Partner", _C, True, False,
               "OnPremises for your own servers and devices (relay, hybrid); Partner for other organisations."),
-        Field("connectorSource", "ConnectorSource", _CONNECTOR_SOURCE, "Default", _C, False, False,
-              "How the connector was made; Microsoft says not to change it. AdminUI reads as Default."),
-        Field("comment", "Comment", _COMMENT, "", _C, False, False, "Free text, at most 1024 characters."),
+        _CONNECTOR_SOURCE_FIELD,
+        _CONNECTOR_COMMENT,
         Field("senderDomains", "SenderDomains", ListOf(SenderDomain(), non_empty=True), UNSET, _C, True, True,
               "Sender domains the connector applies to: contoso.com, *.contoso.com, or * for all. Required."),
         Field("senderIpAddresses", "SenderIPAddresses", ListOf(SenderIp()), [], _C, True, False,
@@ -790,15 +798,12 @@ OUTBOUND = ResourceSpec(
     noun="OutboundConnector",
     identity_field="name",
     fields=(
-        Field("name", "Name", _NAME, UNSET, _C, False, True,
-              "Unique connector name (case-insensitive), at most 64 characters. To rename, change it and set "
-              "renamedFrom to the old name: the plan is then an update of the same connector (same Guid)."),
-        Field("enabled", "Enabled", Bool(), True, _C, True, False, "Whether the connector is used."),
+        _CONNECTOR_NAME,
+        _CONNECTOR_ENABLED,
         Field("connectorType", "ConnectorType", _CONNECTOR_TYPE, "Partner", _C, True, False,
               "OnPremises to route to your own servers (hybrid); Partner for other organisations."),
-        Field("connectorSource", "ConnectorSource", _CONNECTOR_SOURCE, "Default", _C, False, False,
-              "How the connector was made; Microsoft says not to change it. AdminUI reads as Default."),
-        Field("comment", "Comment", _COMMENT, "", _C, False, False, "Free text, at most 1024 characters."),
+        _CONNECTOR_SOURCE_FIELD,
+        _CONNECTOR_COMMENT,
         Field("recipientDomains", "RecipientDomains", ListOf(Domain(wildcard=True, star=True)), [], _C, True, False,
               "Recipient domains routed through this connector: contoso.com, *.contoso.com, or *."),
         Field("allAcceptedDomains", "AllAcceptedDomains", Bool(), False, _C, True, False,
