@@ -38,6 +38,7 @@ from .specs import (
     effective,
     normalise_desired,
     renamed_from_of,
+    spec_for_stack_key,
     suggest,
 )
 from .tenant import CLOUD_NAMES, TenantConfig
@@ -441,11 +442,11 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
         if not isinstance(item, Mapping):
             ctx.error(path, f"each item of {key} must be a mapping of fields, got {item!r}", code="stack.shape")
             continue
-        for field_key in item:
-            if isinstance(field_key, str) and _normal_key(field_key) in SECRET_KEYS and not spec.has_field(field_key):
-                ctx.error(path + (field_key,), f"{field_key} looks like a credential; {_CREDENTIALS_HINT}",
-                          code="stack.secret")
-        clean = {k: v for k, v in item.items() if not (_normal_key(k) in SECRET_KEYS and not spec.has_field(k))}
+        secrets = [k for k in item if _normal_key(k) in SECRET_KEYS and not spec.has_field(k)]
+        for field_key in secrets:
+            ctx.error(path + (field_key,), f"{field_key} looks like a credential; {_CREDENTIALS_HINT}",
+                      code="stack.secret")
+        clean = {k: v for k, v in item.items() if k not in secrets}
         fields, diags = normalise_desired(spec, clean, path)
         ctx.add(diags)
         adopt = adopt_of(item)
@@ -649,7 +650,7 @@ def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagno
         if diag.file or len(diag.path) < 2 or not isinstance(diag.path[1], int):
             out.append(diag if diag.file else dataclasses.replace(diag, file=str(stack.path)))
             continue
-        spec = next((s for s in SPECS.values() if s.stack_key == diag.path[0]), None)
+        spec = spec_for_stack_key(str(diag.path[0]))
         objects = stack.of_type(spec.type_name) if spec else ()
         index = diag.path[1]
         if not 0 <= index < len(objects):
