@@ -38,6 +38,7 @@ __all__ = [
     "CmdletResult",
     "UnknownCmdlet",
     "run_cmdlet",
+    "MORE_RESULTS",
     "seed_accepted_domains",
     "init_tenant",
     "inbound_record",
@@ -52,7 +53,7 @@ DOMAIN = "AcceptedDomain"
 _DC_SUFFIX = "DC=EMUPR01A001,DC=PROD,DC=OUTLOOK,DC=COM"
 _SERVER = "EMU01A001DC01.EMUPR01A001.PROD.OUTLOOK.COM"
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
-_MORE_RESULTS = (
+MORE_RESULTS = (
     "There are more results available than are currently displayed. To view them, increase the value for the "
     "ResultSize parameter."
 )
@@ -426,7 +427,7 @@ def _result_size(call: _Call, items: list[dict[str, Any]]) -> CmdletResult:
     warnings: list[str] = []
     if size != "Unlimited" and len(items) > size:
         items = items[:size]
-        warnings.append(_MORE_RESULTS)
+        warnings.append(MORE_RESULTS)
     return CmdletResult([_present(o, call.settings) for o in items], warnings)
 
 

@@ -42,7 +42,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import tokens
 from .certs import ensure_tls
-from .cmdlets import UnknownCmdlet, init_tenant, run_cmdlet
+from .cmdlets import MORE_RESULTS, UnknownCmdlet, init_tenant, run_cmdlet
 from .errors import CmdletError, error_body
 from .faults import CONCURRENCY_TEXT, FaultBook
 from .settings import Settings
@@ -78,10 +78,6 @@ DEFAULT_CLIENT_SECRET: str = _DEFAULT_TENANT["apps"][0]["client_secret"]
 
 NUL_BODY = b"\x00" * 4096  # a 403 from the service is ~4 KB of NUL bytes, not JSON [LIVE S5, S12a]
 ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
-MORE_RESULTS = (
-    "There are more results available than are currently displayed. To view them, increase the value for "
-    "the ResultSize parameter."
-)
 PAGINATION_MESSAGE = "Expired or Invalid pagination request. Default Expiry time is 00:30:00"
 _PREFER = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)", re.IGNORECASE)
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -270,11 +266,12 @@ def _select(values: list[dict[str, Any]], select: str | None) -> list[dict[str, 
     ]
 
 
-def _page_size(settings: Settings) -> int:
+def _page_size(default: int) -> int:
+    """The ``Prefer: odata.maxpagesize`` the client asked for, else ``default``."""
     match = _PREFER.search(request.headers.get("Prefer", ""))
     if match and int(match.group(1)) > 0:
         return int(match.group(1))
-    return int(settings.default_page_size)
+    return int(default)
 
 
 def _skiptoken_encode(cursor_id: str, offset: int) -> str:
@@ -576,7 +573,7 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
             ctx.cursors[cursor_id] = cursor
             return cursor_id
 
-    def run(state: TenantState, cmdlet: str, parameters: dict[str, Any]) -> Response:
+    def run(state: TenantState, segment: str, cmdlet: str, parameters: dict[str, Any]) -> Response:
         """Run the cmdlet and answer the first page (or the error)."""
         runner: Runner = ctx.runner or run_cmdlet  # a test double may stand in for the cmdlet layer
         unknown: type[Exception] = getattr(ctx.runner, "unknown_exception", UnknownCmdlet)
@@ -597,8 +594,7 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
         values = list(result.values)
         warnings = list(result.warnings)
         confirmation = getattr(result, "confirmation_message", None)
-        page_size = _page_size(ctx.settings)
-        segment = request.view_args["segment"] if request.view_args else state.tenant_id
+        page_size = _page_size(ctx.settings.default_page_size)
         if len(values) <= page_size:
             obj = _envelope(segment, _select(values, request.args.get("$select")), warnings)
             if confirmation:
@@ -607,7 +603,9 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
         cursor = _Cursor(state.tenant_id, _body_hash(cmdlet, parameters), time.time(), values, warnings, page_size)
         return page(segment, new_cursor(cursor), cursor, 0, page_size, first=True)
 
-    def continuation(state: TenantState, skiptoken: str, cmdlet: str, parameters: dict[str, Any]) -> Response:
+    def continuation(
+        state: TenantState, segment: str, skiptoken: str, cmdlet: str, parameters: dict[str, Any]
+    ) -> Response:
         decoded = _skiptoken_decode(skiptoken)
         if decoded is None:
             return _pagination_error()
@@ -622,10 +620,7 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
             or not 0 < offset < len(cursor.values)
         ):
             return _pagination_error()
-        match = _PREFER.search(request.headers.get("Prefer", ""))
-        page_size = int(match.group(1)) if match and int(match.group(1)) > 0 else cursor.page_size
-        segment = request.view_args["segment"] if request.view_args else state.tenant_id
-        return page(segment, cursor_id, cursor, offset, page_size, first=False)
+        return page(segment, cursor_id, cursor, offset, _page_size(cursor.page_size), first=False)
 
     @app.post("/adminapi/beta/<segment>/invokecommand")
     def invoke_command(segment: str) -> Response:
@@ -663,9 +658,9 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
                 elif parse_error is not None:
                     response = _error_response(CmdletError(parse_error, exception_type="System.ArgumentException"))
                 elif skiptoken is not None:
-                    response = continuation(state, skiptoken, cmdlet, parameters)
+                    response = continuation(state, segment, skiptoken, cmdlet, parameters)
                 else:
-                    response = run(state, cmdlet, parameters)
+                    response = run(state, segment, cmdlet, parameters)
             entry["status"] = 0 if decision.kind == "drop" else response.status_code
             return response
         finally:
