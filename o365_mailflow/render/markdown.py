@@ -303,7 +303,7 @@ def _resource_line(rc: ResourceChange) -> str:
     line = f"- {_ICON[rc.action]} {rc.action.value} {rc.type_name} {_code(_short(rc.name, 80))}"
     if rc.changes:
         line += f" ({_plural(len(rc.changes), 'field')})"
-    risky = sorted({fc.param for fc in rc.changes if fc.risky})
+    risky = _risky_params(rc)
     if risky:
         line += " ⚠️ " + ", ".join(_code(p) for p in risky)
     elif rc.action is Action.DELETE:
@@ -441,7 +441,7 @@ def _assemble(
         parts += [resource_blocks[id(rc)] for rc in changes if kept.level[id(rc)] == _FULL]
         short = [resource_lines[id(rc)] for rc in changes if kept.level[id(rc)] == _LINE]
         if short:
-            parts.append(f"_✂️ Without their tables, to fit the comment:_\n\n" + "\n".join(short))
+            parts.append("_✂️ Without their tables, to fit the comment:_\n\n" + "\n".join(short))
         hidden = sum(1 for rc in changes if kept.level[id(rc)] == _HIDDEN)
         if hidden:
             parts.append(_trim_note(f"{_plural(hidden, 'more changed object')} not shown", plan.stack, run_url))
@@ -562,7 +562,7 @@ def _plain(fc: FieldChange, value: Any) -> str:
     """A value in the fenced full plan: JSON, one line."""
     if fc.sensitive:
         return REDACTED
-    return json.dumps(value, ensure_ascii=False, sort_keys=True).replace("\n", "\\n")
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)  # escapes newlines itself: one line
 
 
 # --------------------------------------------------------------------------------------------- escaping
