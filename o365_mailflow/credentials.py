@@ -68,6 +68,11 @@ class Credential(Protocol):
         ...
 
 
+def _require_client_id(client_id: str) -> None:
+    if not client_id:
+        raise AuthenticationError("the client id is empty; set it to the app registration's Application (client) ID")
+
+
 def _digest(*parts: str | bytes) -> str:
     h = hashlib.sha256()
     for part in parts:
@@ -84,8 +89,7 @@ class ClientSecret:
     secret: str = field(repr=False)
 
     def __post_init__(self) -> None:
-        if not self.client_id:
-            raise AuthenticationError("the client id is empty; set it to the app registration's Application (client) ID")
+        _require_client_id(self.client_id)
         if not self.secret:
             raise AuthenticationError(f"the client secret for app {self.client_id} is empty")
 
@@ -118,8 +122,7 @@ class Certificate:
     password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.client_id:
-            raise AuthenticationError("the client id is empty; set it to the app registration's Application (client) ID")
+        _require_client_id(self.client_id)
         object.__setattr__(self, "path", os.fspath(self.path))
 
     def __repr__(self) -> str:
@@ -214,8 +217,7 @@ class FederatedToken:
     token_file: str
 
     def __post_init__(self) -> None:
-        if not self.client_id:
-            raise AuthenticationError("the client id is empty; set it to the app registration's Application (client) ID")
+        _require_client_id(self.client_id)
         object.__setattr__(self, "token_file", os.fspath(self.token_file))
 
     def read_assertion(self) -> str:
