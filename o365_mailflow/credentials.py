@@ -138,9 +138,6 @@ class Certificate:
                 f"check {ENV_CERTIFICATE_PATH} or the certificate path in the provider config"
             ) from None
 
-    def is_pem(self) -> bool:
-        return b"-----BEGIN" in self._read()
-
     def msal_credential(self) -> dict[str, Any]:
         data = self._read()
         password = self.password.encode() if self.password else None
