@@ -88,10 +88,6 @@ class Endpoints:
     known_authority: bool  # False when overridden (the emulator): MSAL must skip instance discovery
     api_hosts: tuple[str, ...]  # hosts that may receive the bearer token (for @odata.nextLink)
 
-    @property
-    def invoke_url(self) -> str:
-        return self.api_base  # kept for symmetry; the client appends /adminapi/beta/<tenant>/InvokeCommand
-
 
 def resolve_endpoints(config: TenantConfig) -> Endpoints:
     """Apply ``endpoint``/``authority``/``scope`` overrides to the cloud table. Raises ValueError on a bad cloud."""
@@ -121,16 +117,19 @@ def resolve_endpoints(config: TenantConfig) -> Endpoints:
 ENV_STATE_DIR = "MAILFLOW_STATE_DIR"
 
 
-def emulator_state_dir(env: Mapping[str, str] | None = None, state_dir: Path | None = None) -> Path:
+def emulator_state_dir(
+    env: Mapping[str, str] | None = None, state_dir: Path | None = None, root: Path | None = None
+) -> Path:
     """Where the local emulator keeps its state: ``state_dir``, else ``$MAILFLOW_STATE_DIR/emulator``, else
-    ``./.mailflow/emulator`` (project-local, like ``.terraform/``); the emulator's own default follows the
-    same rule, so the CLI and ``mailflow emulator serve`` meet in one directory."""
+    ``<root or cwd>/.mailflow/emulator`` (project-local, like ``.terraform/``). The client side's one place for
+    this rule (the CLI passes its project root); the emulator's own default follows the same rule, so the CLI
+    and ``mailflow emulator serve`` meet in one directory."""
     env = os.environ if env is None else env
     if state_dir is not None:
         return Path(state_dir)
     if env.get(ENV_STATE_DIR):
         return Path(env[ENV_STATE_DIR]) / "emulator"
-    return Path.cwd() / ".mailflow" / "emulator"
+    return (root or Path.cwd()) / ".mailflow" / "emulator"
 
 
 def open_client(

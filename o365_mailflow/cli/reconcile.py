@@ -22,8 +22,9 @@ from typing import Any, Callable, NoReturn, TypeVar
 import click
 
 from ..errors import MailflowError, StackError
+from ..tenant import emulator_state_dir
 from .stackarg import fail as _fail, fail_stack as _fail_stack, load_stack_arg as _load
-from .stackarg import resolve_stack_path as _resolve_path
+from .stackarg import project_root, resolve_stack_path as _resolve_path
 
 __all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base"]
 
@@ -63,27 +64,17 @@ def _use_color() -> bool:
     return bool(getattr(sys.stdout, "isatty", lambda: False)())
 
 
-def project_root(stack_file: Path) -> Path:
-    """The directory holding ``stacks/`` (project-local state lives under ``<root>/.mailflow``)."""
-    stack_file = stack_file.resolve()
-    if stack_file.parent.name == "stacks":
-        return stack_file.parent.parent
-    return stack_file.parent
-
-
 def state_base(root: Path) -> Path:
-    """Where this project's local state lives: ``$MAILFLOW_STATE_DIR``, else ``<root>/.mailflow``."""
-    from ..tenant import ENV_STATE_DIR
-
-    value = os.environ.get(ENV_STATE_DIR)
-    return Path(value) if value else root / ".mailflow"
+    """Where this project's local state lives: ``$MAILFLOW_STATE_DIR``, else ``<root>/.mailflow`` (the parent
+    of the emulator's state directory, so both follow one rule)."""
+    return emulator_state_dir(root=root).parent
 
 
 def _client(config: Any, root: Path) -> Any:
     from ..tenant import open_client
 
     # Same place as `mailflow emulator serve` (emulator.default_state_dir), so a served emulator is reused.
-    return open_client(config, env=os.environ, state_dir=state_base(root) / "emulator")
+    return open_client(config, env=os.environ, state_dir=emulator_state_dir(root=root))
 
 
 def _client_or_exit(config: Any, root: Path) -> Any:
@@ -95,7 +86,7 @@ def _client_or_exit(config: Any, root: Path) -> Any:
     except OSError as exc:  # the embedded emulator could not start (state directory, port, lock, disk)
         if getattr(config, "emulator", False) and exc.filename:
             _fail(f"cannot start the local emulated tenant: {exc.filename}: {exc.strerror or exc}. Its state lives "
-                  f"in {state_base(root) / 'emulator'}; set MAILFLOW_STATE_DIR to a writable directory. "
+                  f"in {emulator_state_dir(root=root)}; set MAILFLOW_STATE_DIR to a writable directory. "
                   "Nothing was read or changed.")
         _fail(f"could not reach the tenant: {exc.strerror or exc}. Nothing was read or changed.")
     except RuntimeError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..errors import Diagnostic, MailflowError
-from .stackarg import fail as _fail, load_stack_arg
+from .stackarg import fail as _fail, load_stack_arg, project_root
 
 __all__ = ["command"]
 
@@ -54,12 +54,10 @@ def _live_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
     """Every object the tenant holds now (one list call per type). Imported late: the offline path must not
     load the HTTP client."""
     from ..snapshot import take_snapshot
-    from ..tenant import ENV_STATE_DIR, open_client
+    from ..tenant import emulator_state_dir, open_client
 
-    root = stack.path.resolve().parent
-    root = root.parent if root.name == "stacks" else root
     # Same state location as plan/apply: $MAILFLOW_STATE_DIR if set, else the project's .mailflow/emulator.
-    state_dir = None if os.environ.get(ENV_STATE_DIR) else root / ".mailflow" / "emulator"
+    state_dir = emulator_state_dir(root=project_root(stack.path))
     try:
         client = open_client(stack.tenant, env=os.environ, state_dir=state_dir)
         snapshot = take_snapshot(client)

@@ -14,7 +14,7 @@ import click
 
 from ..errors import Diagnostic, Severity, StackError
 
-__all__ = ["fail", "fail_stack", "resolve_stack_path", "load_stack_arg"]
+__all__ = ["fail", "fail_stack", "resolve_stack_path", "load_stack_arg", "project_root"]
 
 
 def fail(message: str) -> NoReturn:
@@ -40,6 +40,14 @@ def resolve_stack_path(stack: str, root: str | None = None) -> Path:
     from ..stack import stack_path
 
     return Path(stack_path(stack, Path(root) if root else None))
+
+
+def project_root(stack_file: Path) -> Path:
+    """The directory holding ``stacks/`` (project-local state lives under ``<root>/.mailflow``)."""
+    stack_file = stack_file.resolve()
+    if stack_file.parent.name == "stacks":
+        return stack_file.parent.parent
+    return stack_file.parent
 
 
 def load_stack_arg(stack: str, root: str | None = None) -> Any:
