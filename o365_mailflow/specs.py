@@ -54,6 +54,7 @@ __all__ = [
     "ACCEPTED_DOMAIN",
     "spec_for_stack_key",
     "suggest",
+    "did_you_mean",
     "normalise_desired",
     "check_rules",
     "effective",
@@ -271,8 +272,7 @@ class Choice(Kind):
             raise KindError(f"{value.strip()} is not accepted: {self.refused[key]}")
         if key in self._by_lower:
             return self._by_lower[key]
-        close = suggest(value.strip(), self.values)
-        raise KindError(f"unknown value {_show(value)}" + (f"; did you mean {close}?" if close else ""))
+        raise KindError(f"unknown value {_show(value)}{did_you_mean(value.strip(), self.values)}")
 
     def live(self, value: Any) -> Any:
         if value is None or (isinstance(value, str) and value.strip() == ""):
@@ -904,6 +904,12 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean X?"`` for the closest candidate (see :func:`suggest`), or ``""`` when none is close."""
+    close = suggest(word, candidates)
+    return f"; did you mean {close}?" if close else ""
+
+
 def _error(path: tuple[str | int, ...], summary: str, *, allowed: str | None = None, code: str = "") -> Diagnostic:
     return Diagnostic(Severity.ERROR, path, summary, allowed=allowed, code=code)
 
@@ -971,8 +977,7 @@ def normalise_desired(
         fld = known.get(key)
         if fld is None:
             meta = list(META_KEYS) + ([RENAMED_FROM] if spec.identity_field == "name" else [])
-            close = suggest(str(key), list(known) + meta)
-            hint = f"; did you mean {close}?" if close else ""
+            hint = did_you_mean(str(key), list(known) + meta)
             diags.append(_error(path + (str(key),), f"unknown field {key!r} for {spec.type_name}{hint}",
                                 allowed=", ".join(list(known) + meta), code="field.unknown"))
             continue

@@ -35,11 +35,11 @@ from .specs import (
     ResourceSpec,
     adopt_of,
     check_rules,
+    did_you_mean,
     effective,
     normalise_desired,
     renamed_from_of,
     spec_for_stack_key,
-    suggest,
 )
 from .tenant import CLOUD_NAMES, TenantConfig
 
@@ -339,10 +339,8 @@ def _check_keys(ctx: _Context, data: Mapping[str, Any], allowed: Iterable[str], 
         if _normal_key(key) in SECRET_KEYS:
             ctx.error(path + (key,), f"{key} looks like a credential; {_CREDENTIALS_HINT}", code="stack.secret")
             continue
-        close = suggest(key, names)
-        hint = f"; did you mean {close}?" if close else ""
-        ctx.error(path + (key,), f"unknown key {key!r} in {where}{hint}", allowed=", ".join(names),
-                  code="stack.unknown-key")
+        ctx.error(path + (key,), f"unknown key {key!r} in {where}{did_you_mean(key, names)}",
+                  allowed=", ".join(names), code="stack.unknown-key")
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
