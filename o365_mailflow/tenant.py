@@ -162,7 +162,7 @@ def open_client(
             initial_domain=config.initial_domain or info.initial_domain,
             endpoint=config.endpoint or base_url,
             authority=config.authority or base_url,
-            scope=config.scope or getattr(info, "scope", None) or f"{base_url}/.default",
+            scope=config.scope or f"{base_url}/.default",
             ca_file=config.ca_file or str(info.ca_path),
         )
         return ExoClient(config, ClientSecret(info.client_id, info.client_secret), **client_options)
