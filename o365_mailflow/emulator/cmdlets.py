@@ -290,8 +290,8 @@ def init_tenant(store: Store, tenant_id: str, *, settings: Settings | None = Non
     settings = (settings or Settings()).with_overrides(state.config.get("settings"))
     for entry in state.config.get("objects", []):
         try:
-            _run(store, state.tenant_id, entry["cmdlet"], entry.get("parameters", {}),
-                 settings=settings, admin_center=True)
+            run_cmdlet(store, state.tenant_id, entry["cmdlet"], entry.get("parameters", {}),
+                       settings=settings, admin_center=True)
         except CmdletError as err:
             raise ValueError(f"seed object {entry!r} is invalid: {err.message}") from None
 
@@ -952,25 +952,14 @@ def run_cmdlet(
     *,
     settings: Settings,
     read_lag: float = 0.0,
+    admin_center: bool = False,
 ) -> CmdletResult:
     """Run one cmdlet for a tenant (GUID or one of its domains).
 
-    Raises :class:`UnknownCmdlet` (answer 403, NUL body), :class:`CmdletError` (answer ``err.status`` with
-    ``errors.error_body(err)``) or ``LookupError`` for a tenant the store does not hold.
+    ``admin_center``: the object is made as in the Exchange admin center (seeded objects, see
+    :func:`init_tenant`). Raises :class:`UnknownCmdlet` (answer 403, NUL body), :class:`CmdletError` (answer
+    ``err.status`` with ``errors.error_body(err)``) or ``LookupError`` for a tenant the store does not hold.
     """
-    return _run(store, tenant_id, cmdlet, parameters, settings=settings, read_lag=read_lag)
-
-
-def _run(
-    store: Store,
-    tenant_id: str,
-    cmdlet: str,
-    parameters: dict[str, Any] | None,
-    *,
-    settings: Settings,
-    read_lag: float = 0.0,
-    admin_center: bool = False,
-) -> CmdletResult:
     name = canonical_cmdlet(cmdlet)
     if name is None:
         raise UnknownCmdlet(cmdlet)
