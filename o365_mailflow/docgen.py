@@ -122,11 +122,6 @@ _RENAMED_FROM_DESCRIPTION = (
 )
 
 
-def _renames(spec: ResourceSpec) -> bool:
-    """Only connectors can be renamed (an accepted domain is identified by its domain name)."""
-    return spec.identity_field == "name"
-
-
 # --------------------------------------------------------------------------------------------- JSON Schema
 
 
@@ -166,7 +161,7 @@ def _resource_schema(spec: ResourceSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {f.name: _field_schema(spec, f) for f in _declarable(spec)}
     for key in META_KEYS:
         properties[key] = {"type": "boolean", "default": False, "description": _META_DESCRIPTION.get(key, "")}
-    if _renames(spec):
+    if spec.renamable:
         name_kind = spec.field(spec.identity_field).kind.json_schema()
         properties[RENAMED_FROM] = {**name_kind, "description": _RENAMED_FROM_DESCRIPTION}
     schema: dict[str, Any] = {
@@ -306,7 +301,7 @@ def _resource_section(spec: ResourceSpec) -> list[str]:
             f"| {_code(key)} | (none: not sent to Exchange) | boolean | `false` | true, false | stack only | no | "
             f"{_cell(_META_DESCRIPTION.get(key, ''))} |"
         )
-    if _renames(spec):
+    if spec.renamable:
         lines.append(
             f"| {_code(RENAMED_FROM)} | (none: not sent to Exchange) | string | (none) | "
             f"{_cell(spec.field(spec.identity_field).kind.describe())} | stack only | no | "

@@ -709,6 +709,11 @@ class ResourceSpec:
         return any(f.name == name for f in self.fields)
 
     @property
+    def renamable(self) -> bool:
+        """Whether a stack may declare ``renamedFrom``: only connectors (an accepted domain is its own name)."""
+        return self.identity_field == "name"
+
+    @property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
@@ -924,20 +929,15 @@ def renamed_from_of(spec: ResourceSpec, raw: Mapping[str, Any]) -> str | None:
 
     :func:`normalise_desired` reports why a value is refused; this only reads a valid one.
     """
-    if RENAMED_FROM not in raw or spec.identity_field != "name":
+    if RENAMED_FROM not in raw or _renamed_from_problems(spec, raw, ()):
         return None
-    kind = spec.field(spec.identity_field).kind
-    old, problems = kind.validate(raw[RENAMED_FROM])
-    new, name_problems = kind.validate(raw.get(spec.identity_field))
-    if problems or not isinstance(old, str) or (not name_problems and str(new).casefold() == old.casefold()):
-        return None
-    return old
+    return str(spec.field(spec.identity_field).kind.parse(raw[RENAMED_FROM]))
 
 
 def _renamed_from_problems(spec: ResourceSpec, raw: Mapping[str, Any], path: tuple[str | int, ...]) -> list[Diagnostic]:
     """What is wrong with one object's ``renamedFrom`` on its own (the stack loader checks it across objects)."""
     where = path + (RENAMED_FROM,)
-    if spec.identity_field != "name":
+    if not spec.renamable:
         return [_error(where, f"{RENAMED_FROM} is only for connectors: a {spec.type_name} is identified by "
                               f"{spec.identity_field} and cannot be renamed", code="field.renamed-from")]
     kind = spec.field(spec.identity_field).kind
@@ -976,7 +976,7 @@ def normalise_desired(
             continue
         fld = known.get(key)
         if fld is None:
-            meta = list(META_KEYS) + ([RENAMED_FROM] if spec.identity_field == "name" else [])
+            meta = list(META_KEYS) + ([RENAMED_FROM] if spec.renamable else [])
             hint = did_you_mean(str(key), list(known) + meta)
             diags.append(_error(path + (str(key),), f"unknown field {key!r} for {spec.type_name}{hint}",
                                 allowed=", ".join(list(known) + meta), code="field.unknown"))
