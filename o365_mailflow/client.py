@@ -314,12 +314,14 @@ class _TokenSource:
                 f"cannot set up token requests for the {self._credential.describe()} at "
                 f"{self._endpoints.authority}: {_redacted_reason(exc)}"
             ) from None
-        except requests.exceptions.SSLError:
-            raise TransportError(_tls_message(self._endpoints.authority, self._ca_file)) from None
         except requests.RequestException as exc:
-            raise TransportError(
-                f"cannot reach the token authority {self._endpoints.authority} ({type(exc).__name__})"
-            ) from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: requests.RequestException) -> TransportError:
+        """The authority could not be reached: an untrusted certificate, or the network (never the content)."""
+        if isinstance(exc, requests.exceptions.SSLError):
+            return TransportError(_tls_message(self._endpoints.authority, self._ca_file))
+        return TransportError(f"cannot reach the token authority {self._endpoints.authority} ({type(exc).__name__})")
 
     def _app_locked(self) -> msal.ConfidentialClientApplication:
         if self._app is None:
@@ -333,12 +335,8 @@ class _TokenSource:
                 result = app.acquire_token_for_client(scopes=[self._endpoints.scope])
             except ExoError:
                 raise
-            except requests.exceptions.SSLError:
-                raise TransportError(_tls_message(self._endpoints.authority, self._ca_file)) from None
             except requests.RequestException as exc:
-                raise TransportError(
-                    f"cannot reach the token authority {self._endpoints.authority} ({type(exc).__name__})"
-                ) from None
+                raise self._unreachable(exc) from None
             except ValueError as exc:
                 raise AuthenticationError(
                     f"cannot request a token with the {self._credential.describe()}: {_redacted_reason(exc)}"
