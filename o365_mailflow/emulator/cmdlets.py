@@ -347,11 +347,9 @@ def _require(state: TenantState, kind: str, identity: str) -> dict[str, Any]:
     return obj
 
 
-def _identity_param(bound: dict[str, Any], cmdlet: str) -> str:
-    identity = bound.get("Identity")
-    if identity is None or not str(identity).strip():
-        raise missing_mandatory(["Identity"])
-    return str(identity)
+def _identity_param(bound: dict[str, Any]) -> str:
+    # Identity is mandatory for every cmdlet that calls this: _check_mandatory refused it missing or blank.
+    return str(bound["Identity"])
 
 
 # -- multi-valued edits -----------------------------------------------------------------------------------
@@ -635,7 +633,7 @@ def _new_inbound(call: _Call) -> CmdletResult:
 
 
 def _set_inbound(call: _Call) -> CmdletResult:
-    current = _require(call.state, INBOUND, _identity_param(call.bound, call.cmdlet))
+    current = _require(call.state, INBOUND, _identity_param(call.bound))
     obj = _merge_inbound(call, current, creating=False)
     if "Name" in call.bound:
         _rename(call.state, INBOUND, obj, _check_name(call, INBOUND, call.bound["Name"], exclude=current["Guid"]))
@@ -695,7 +693,7 @@ def _check_still_referenced(state: TenantState, old: dict[str, Any], new: dict[s
 
 
 def _remove(call: _Call, kind: str) -> CmdletResult:
-    current = _require(call.state, kind, _identity_param(call.bound, call.cmdlet))
+    current = _require(call.state, kind, _identity_param(call.bound))
     if kind == OUTBOUND:
         _check_still_referenced(call.state, current, None)
     stopped = call.stopped(current["Identity"])
@@ -796,7 +794,7 @@ def _new_outbound(call: _Call) -> CmdletResult:
 
 
 def _set_outbound(call: _Call) -> CmdletResult:
-    current = _require(call.state, OUTBOUND, _identity_param(call.bound, call.cmdlet))
+    current = _require(call.state, OUTBOUND, _identity_param(call.bound))
     obj = _merge_outbound(call, current)
     if "Name" in call.bound:
         _rename(call.state, OUTBOUND, obj, _check_name(call, OUTBOUND, call.bound["Name"], exclude=current["Guid"]))
@@ -817,7 +815,7 @@ def _routing_warnings(state: TenantState) -> list[str]:
 
 def _validate_outbound(call: _Call) -> CmdletResult:
     """Validate-OutboundConnector: a result object, no mail sent and no state change (exo-cmdlets.md §5)."""
-    conn = _require(call.state, OUTBOUND, _identity_param(call.bound, call.cmdlet))
+    conn = _require(call.state, OUTBOUND, _identity_param(call.bound))
     recipients = call.bound.get("Recipients")
     if not recipients or isinstance(recipients, Delta):
         raise missing_mandatory(["Recipients"])
@@ -876,7 +874,7 @@ _DOMAIN_FIELDS = (
 
 
 def _set_accepted_domain(call: _Call) -> CmdletResult:
-    current = _require(call.state, DOMAIN, _identity_param(call.bound, call.cmdlet))
+    current = _require(call.state, DOMAIN, _identity_param(call.bound))
     if current["PendingRemoval"]:
         raise validation("ErrorPendingRemoval", f"The accepted domain '{current['Name']}' is being removed.")
     obj = dict(current)
