@@ -921,7 +921,7 @@ def _error(path: tuple[str | int, ...], summary: str, *, allowed: str | None = N
 
 def adopt_of(raw: Mapping[str, Any]) -> bool:
     """The ``adopt`` meta key of a raw desired object (validated by :func:`normalise_desired`)."""
-    return raw.get("adopt") is True or (isinstance(raw.get("adopt"), str) and raw["adopt"].strip().lower() == "true")
+    return Bool().validate(raw.get("adopt"))[0] is True
 
 
 def renamed_from_of(spec: ResourceSpec, raw: Mapping[str, Any]) -> str | None:
