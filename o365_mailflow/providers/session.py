@@ -13,23 +13,22 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import ProviderSettings, current_settings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..client import ExoClient
-    from ..snapshot import LiveObject
+    from ..snapshot import LiveObject, Snapshot
     from ..specs import ResourceSpec
 
-__all__ = ["TenantSession", "session_for", "reset_sessions"]
+__all__ = ["TenantSession", "session_for"]
 
 
 @dataclass
 class _TypeCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    generation: int = 0
-    objects: tuple[Any, ...] | None = None
+    snapshot: Snapshot | None = None
 
 
 class TenantSession:
@@ -59,54 +58,39 @@ class TenantSession:
         with self._types_lock:
             return self._types.setdefault(type_name, _TypeCache())
 
-    def live_objects(self, spec: ResourceSpec) -> tuple[LiveObject, ...]:
-        """Every live object of ``spec``'s type: one list call per type until the next write."""
+    def _snapshot(self, spec: ResourceSpec) -> Snapshot:
+        """``spec``'s type as listed by one call, shared until the next write of that type."""
         cache = self._cache(spec.type_name)
         with cache.lock:  # concurrent callers wait for the one list call instead of making their own
-            if cache.objects is None:
+            if cache.snapshot is None:
                 from ..snapshot import take_snapshot
 
-                snapshot = take_snapshot(self.client, specs=[spec])
-                cache.objects = tuple(snapshot.objects.get(spec.type_name, ()))
-            return cache.objects
+                cache.snapshot = take_snapshot(self.client, specs=[spec])
+            return cache.snapshot
 
     def find_by_name(self, spec: ResourceSpec, name: str) -> LiveObject | None:
-        wanted = name.lower()
-        for obj in self.live_objects(spec):
-            if obj.name.lower() == wanted:
-                return obj
-        return None
+        return self._snapshot(spec).find(spec.type_name, name)
 
     def find_by_identity(self, spec: ResourceSpec, identity: str) -> LiveObject | None:
-        wanted = identity.lower()
-        for obj in self.live_objects(spec):
-            if str(obj.identity).lower() == wanted:
-                return obj
-        return None
+        return self._snapshot(spec).find_identity(spec.type_name, identity)
 
     def invalidate(self, spec: ResourceSpec) -> None:
         """Forget what was read for ``spec``'s type: called after every write of that type."""
         cache = self._cache(spec.type_name)
         with cache.lock:
-            cache.objects = None
-            cache.generation += 1
+            cache.snapshot = None
 
 
 _SESSIONS: dict[tuple[str, ...], TenantSession] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def session_for(settings: ProviderSettings | None = None) -> TenantSession:
+def session_for() -> TenantSession:
     """The process's session for the configured tenant (one per distinct tenant/app/endpoint)."""
-    settings = settings if settings is not None else current_settings()
+    settings = current_settings()
     with _SESSIONS_LOCK:
         found = _SESSIONS.get(settings.key)
         if found is None:
             found = _SESSIONS[settings.key] = TenantSession(settings)
         return found
 
-
-def reset_sessions() -> None:
-    """Drop every cached client and snapshot (tests, and a re-``configure`` with other settings)."""
-    with _SESSIONS_LOCK:
-        _SESSIONS.clear()
