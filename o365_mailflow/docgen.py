@@ -274,7 +274,8 @@ def _resource_section(spec: ResourceSpec) -> list[str]:
         "| Field | Exchange parameter | Type | Default | Allowed values | Mode | Risky | Description |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for f in _declarable(spec):
+    declarable = _declarable(spec)
+    for f in declarable:
         name = _code(f.name)
         if f.name == spec.identity_field:
             name += " (identity, required)"
@@ -307,7 +308,7 @@ def _resource_section(spec: ResourceSpec) -> list[str]:
             f"{_cell(spec.field(spec.identity_field).kind.describe())} | stack only | no | "
             f"{_cell(_RENAMED_FROM_DESCRIPTION)} |"
         )
-    hidden = [f for f in spec.fields if f not in _declarable(spec)]
+    hidden = [f for f in spec.fields if f not in declarable]
     if hidden:
         lines += ["", "Read-only (reported, never declared): " + ", ".join(_code(f.name) for f in hidden) + "."]
     return lines
@@ -376,14 +377,13 @@ def generated_files() -> dict[Path, str]:
     }
 
 
+def _differs(path: Path, text: str) -> bool:
+    return not path.is_file() or path.read_text(encoding="utf-8") != text
+
+
 def stale_files(root: Path = _ROOT) -> list[Path]:
     """Generated files under ``root`` that are missing or differ from what the spec tables give."""
-    out = []
-    for rel, text in generated_files().items():
-        path = root / rel
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            out.append(rel)
-    return out
+    return [rel for rel, text in generated_files().items() if _differs(root / rel, text)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -403,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rel, text in generated_files().items():
         path = args.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        if _differs(path, text):
             path.write_text(text, encoding="utf-8")
             print(f"wrote {rel}")
     return 0
