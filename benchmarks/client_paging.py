@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from o365_mailflow.client import ExoClient
-from o365_mailflow.credentials import ClientSecret
-from o365_mailflow.tenant import TenantConfig
+from o365_mailflow.tenant import TenantConfig, open_client
 
 
 def _fill(client: ExoClient, count: int) -> None:
@@ -37,43 +36,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000, help="connectors to create and list")
     args = parser.parse_args()
-    from o365_mailflow.emulator import (
-        DEFAULT_CLIENT_ID,
-        DEFAULT_CLIENT_SECRET,
-        DEFAULT_INITIAL_DOMAIN,
-        DEFAULT_TENANT_ID,
-        EmulatorServer,
-    )
 
     with tempfile.TemporaryDirectory(prefix="mailflow-bench-") as tmp:
-        server = EmulatorServer(Path(tmp) / "emulator").start()
-        try:
-            config = TenantConfig(
-                tenant_id=DEFAULT_TENANT_ID,
-                initial_domain=DEFAULT_INITIAL_DOMAIN,
-                endpoint=server.base_url,
-                authority=server.base_url,
-                scope=f"{server.base_url}/.default",
-                ca_file=str(server.ca_path),
-            )
-            credential = ClientSecret(DEFAULT_CLIENT_ID, str(DEFAULT_CLIENT_SECRET))
+        # open_client starts an in-process emulator for this state directory (ensure_running) and signs in as
+        # its well-known app; later calls with the same directory reuse that emulator.
+        emulated = TenantConfig(emulator=True)
+        state = Path(tmp) / "emulator"
+        client = open_client(emulated, state_dir=state)
+        started = time.perf_counter()
+        _fill(client, args.count)
+        print(f"created {args.count} inbound connectors in {time.perf_counter() - started:.1f}s (setup)")
+        for page_size in (1000, 100):
+            client = open_client(emulated, state_dir=state)
+            client.invoke("Get-AcceptedDomain")  # token and TLS connection outside the timing
+            before = client.stats.requests
             started = time.perf_counter()
-            _fill(ExoClient(config, credential), args.count)
-            print(f"created {args.count} inbound connectors in {time.perf_counter() - started:.1f}s (setup)")
-            for page_size in (1000, 100):
-                client = ExoClient(config, credential)
-                client.invoke("Get-AcceptedDomain")  # token and TLS connection outside the timing
-                before = client.stats.requests
-                started = time.perf_counter()
-                result = client.invoke("Get-InboundConnector", {"ResultSize": "Unlimited"}, page_size=page_size)
-                seconds = time.perf_counter() - started
-                calls = client.stats.requests - before
-                print(
-                    f"page size {page_size:>4}: listed {len(result.values)} connectors "
-                    f"in {calls} calls, {seconds:.2f}s"
-                )
-        finally:
-            server.stop()
+            result = client.invoke("Get-InboundConnector", {"ResultSize": "Unlimited"}, page_size=page_size)
+            seconds = time.perf_counter() - started
+            calls = client.stats.requests - before
+            print(
+                f"page size {page_size:>4}: listed {len(result.values)} connectors "
+                f"in {calls} calls, {seconds:.2f}s"
+            )
 
 
 if __name__ == "__main__":
