@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from .errors import AlreadyExists, ExoError, MailflowError, NotFound
 from .plan import TYPE_ORDER, Action, Plan, ResourceChange, diff_object
@@ -110,6 +110,13 @@ class _Runner:
             return obj
         raise MailflowError(f"{change.type_name} '{change.name}' is not in the stack any more")
 
+    def _attempts(self) -> Iterator[None]:
+        """The read-back schedule shared by every wait: one attempt now, one after each of READ_BACK_DELAYS."""
+        for delay in (0.0, *READ_BACK_DELAYS):
+            if delay:
+                self.sleep(delay)
+            yield
+
     def _get(self, spec: Any, identity: str) -> LiveObject:
         return live_object(spec, self.client.get(spec.noun, identity))
 
@@ -120,9 +127,7 @@ class _Runner:
         a Set can show the old values for a while, so neither is an error until the retry budget is spent.
         """
         last: LiveObject | None = None
-        for delay in (0.0, *READ_BACK_DELAYS):
-            if delay:
-                self.sleep(delay)
+        for _ in self._attempts():
             try:
                 last = self._get(spec, identity)
             except NotFound:
@@ -173,9 +178,7 @@ class _Runner:
 
     def _read_back_existing(self, spec: Any, identity: str) -> LiveObject:
         """The object as it is now, waiting out the 404 that can follow a create."""
-        for delay in (0.0, *READ_BACK_DELAYS):
-            if delay:
-                self.sleep(delay)
+        for _ in self._attempts():
             try:
                 return self._get(spec, identity)
             except NotFound:
@@ -203,9 +206,7 @@ class _Runner:
             self._warn(self.client.remove(spec.noun, identity))
         except NotFound:
             return StepResult(change, "already gone", 0)
-        for delay in (0.0, *READ_BACK_DELAYS):
-            if delay:
-                self.sleep(delay)
+        for _ in self._attempts():
             try:
                 self.client.get(spec.noun, identity)
             except NotFound:
