@@ -23,6 +23,7 @@ from typing import Any
 
 from . import validation as v
 from .errors import (
+    DC_FQDN,
     CmdletError,
     already_exists,
     command_not_found,
@@ -50,8 +51,8 @@ INBOUND = "InboundConnector"
 OUTBOUND = "OutboundConnector"
 DOMAIN = "AcceptedDomain"
 
-_DC_SUFFIX = "DC=EMUPR01A001,DC=PROD,DC=OUTLOOK,DC=COM"
-_SERVER = "EMU01A001DC01.EMUPR01A001.PROD.OUTLOOK.COM"
+_FOREST = DC_FQDN.split(".", 1)[1]  # EMUPR01A001.PROD.OUTLOOK.COM, the domain controller's forest
+_DC_SUFFIX = ",".join(f"DC={part}" for part in _FOREST.split("."))
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 MORE_RESULTS = (
     "There are more results available than are currently displayed. To view them, increase the value for the "
@@ -133,19 +134,17 @@ def _identity_block(state: TenantState, kind: str, name: str, object_class: str,
         "DistinguishedName": "",
         "Identity": name,
         "Id": name,
-        "ObjectCategory": f"{_SERVER.split('.')[1]}.PROD.OUTLOOK.COM/Configuration/Schema/"
-        f"{_CATEGORY[object_class]}",
+        "ObjectCategory": f"{_FOREST}/Configuration/Schema/{_CATEGORY[object_class]}",
         "ObjectClass": ["top", object_class],
         "WhenChanged": None,
         "WhenCreated": None,
         "WhenChangedUTC": None,
         "WhenCreatedUTC": None,
         "ExchangeObjectId": guid,
-        "OrganizationId": f"{_SERVER.split('.')[1]}.PROD.OUTLOOK.COM/Microsoft Exchange Hosted Organizations/"
-        f"{state.initial_domain} - {_SERVER.split('.')[1]}.PROD.OUTLOOK.COM/ConfigurationUnits/"
-        f"{state.initial_domain}/Configuration",
+        "OrganizationId": f"{_FOREST}/Microsoft Exchange Hosted Organizations/{state.initial_domain} - "
+        f"{_FOREST}/ConfigurationUnits/{state.initial_domain}/Configuration",
         "Guid": guid,
-        "OriginatingServer": _SERVER,
+        "OriginatingServer": DC_FQDN,
         "IsValid": True,
         "ObjectState": "Unchanged",
     }
