@@ -32,6 +32,7 @@ from .specs import (
     Bool,
     Choice,
     Domain,
+    Kind,
     ResourceSpec,
     adopt_of,
     check_rules,
@@ -325,6 +326,13 @@ class _Context:
     def error(self, path: Path_, summary: str, *, allowed: str | None = None, code: str = "") -> None:
         self.add([Diagnostic(Severity.ERROR, path, summary, allowed=allowed, code=code)])
 
+    def check(self, kind: Kind, raw: Any, path: Path_, code: str, *, allowed: str | None = None) -> tuple[Any, bool]:
+        """One outer-shape value checked by a value kind: ``(normalised, ok)``, its problems reported at ``path``."""
+        value, problems = kind.validate(raw)
+        for p in problems:
+            self.error(path, p.message, allowed=allowed or p.allowed, code=code)
+        return value, not problems
+
 
 def _normal_key(key: str) -> str:
     return key.replace("-", "").replace("_", "").lower()
@@ -367,10 +375,8 @@ def _tenant(ctx: _Context, raw: Any, base_dir: Path | None) -> TenantConfig | No
     ok = True
     emulator = False
     if "emulator" in raw:
-        value, problems = Bool().validate(raw["emulator"])
-        for p in problems:
-            ctx.error(path + ("emulator",), p.message, allowed=p.allowed, code="tenant.emulator")
-        ok &= not problems
+        value, good = ctx.check(Bool(), raw["emulator"], path + ("emulator",), "tenant.emulator")
+        ok &= good
         emulator = bool(value)
     tenant_id = None
     if raw.get("id") is not None:
@@ -384,18 +390,13 @@ def _tenant(ctx: _Context, raw: Any, base_dir: Path | None) -> TenantConfig | No
                       code="tenant.id")
     initial_domain = None
     if raw.get("initialDomain") is not None:
-        value, problems = Domain().validate(raw["initialDomain"])
-        for p in problems:
-            ctx.error(path + ("initialDomain",), p.message, allowed="domain such as contoso.onmicrosoft.com",
-                      code="tenant.initial-domain")
-        ok &= not problems
-        initial_domain = value
+        initial_domain, good = ctx.check(Domain(), raw["initialDomain"], path + ("initialDomain",),
+                                         "tenant.initial-domain", allowed="domain such as contoso.onmicrosoft.com")
+        ok &= good
     cloud = "commercial"
     if "cloud" in raw:
-        value, problems = Choice(CLOUD_NAMES).validate(raw["cloud"])
-        for p in problems:
-            ctx.error(path + ("cloud",), p.message, allowed=p.allowed, code="tenant.cloud")
-        ok &= not problems
+        value, good = ctx.check(Choice(CLOUD_NAMES), raw["cloud"], path + ("cloud",), "tenant.cloud")
+        ok &= good
         cloud = value or cloud
     endpoint = authority = None
     if raw.get("endpoint") is not None:
@@ -523,9 +524,7 @@ def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Pa
     tenant = _tenant(ctx, data.get("tenant"), path.parent if str(path) else None)
     prune = False
     if "prune" in data:
-        value, problems = Bool().validate(data["prune"])
-        for p in problems:
-            ctx.error(("prune",), p.message, allowed=p.allowed, code="stack.prune")
+        value, _ = ctx.check(Bool(), data["prune"], ("prune",), "stack.prune")
         prune = bool(value)
     objects: list[DesiredObject] = []
     for spec in SPECS.values():
