@@ -37,6 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from ..credentials import (
+    ENV_CERTIFICATE_PASSWORD,
+    ENV_CERTIFICATE_PATH,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_FEDERATED_TOKEN_FILE,
+    ENV_TENANT_ID,
+)
 from ..tenant import CLOUD_NAMES, TenantConfig
 
 __all__ = [
@@ -73,11 +81,11 @@ SECRET_KEYS = ("clientSecret", "certificatePassword")
 # Credential values are handed to the client layer as azure-identity environment names, so that the CLI and
 # the providers build credentials through the one function that reads them (tenant.open_client).
 _CREDENTIAL_ENV = {
-    "clientId": "AZURE_CLIENT_ID",
-    "clientSecret": "AZURE_CLIENT_SECRET",
-    "certificatePath": "AZURE_CLIENT_CERTIFICATE_PATH",
-    "certificatePassword": "AZURE_CLIENT_CERTIFICATE_PASSWORD",
-    "federatedTokenFile": "AZURE_FEDERATED_TOKEN_FILE",
+    "clientId": ENV_CLIENT_ID,
+    "clientSecret": ENV_CLIENT_SECRET,
+    "certificatePath": ENV_CERTIFICATE_PATH,
+    "certificatePassword": ENV_CERTIFICATE_PASSWORD,
+    "federatedTokenFile": ENV_FEDERATED_TOKEN_FILE,
 }
 
 
@@ -96,7 +104,6 @@ class ProviderSettings:
     tenant: TenantConfig
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)  # AZURE_* names -> values
     state_dir: Path | None = None  # emulated tenant's state directory (emulator only)
-    source: str = "config"  # "config" | "environment": where the settings came from, for error messages
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -107,7 +114,7 @@ class ProviderSettings:
             self.tenant.initial_domain or "",
             self.tenant.endpoint or "",
             self.tenant.cloud,
-            self.credentials.get("AZURE_CLIENT_ID", ""),
+            self.credentials.get(ENV_CLIENT_ID, ""),
             str(self.state_dir or ""),
         )
 
@@ -126,7 +133,7 @@ class ProviderSettings:
                 env.pop(name, None)
             env.update(self.credentials)
         if self.tenant.tenant_id:
-            env["AZURE_TENANT_ID"] = self.tenant.tenant_id
+            env[ENV_TENANT_ID] = self.tenant.tenant_id
         return env
 
     def __repr__(self) -> str:  # the dataclass repr already hides credentials; say which keys are set
@@ -167,7 +174,7 @@ def settings_from_config(config: _ConfigLike, env: Mapping[str, str] | None = No
             f"{CONFIG_NAMESPACE}:cloud is {cloud!r}; allowed: {', '.join(CLOUD_NAMES)}."
         )
     if not (emulator or values["tenantId"] or values["initialDomain"]):
-        values["tenantId"] = (env.get("AZURE_TENANT_ID") or "").strip() or None
+        values["tenantId"] = (env.get(ENV_TENANT_ID) or "").strip() or None
     if not (emulator or values["tenantId"] or values["initialDomain"]):
         raise ConfigurationError(
             f"No tenant configured: set {CONFIG_NAMESPACE}:tenantId (or {CONFIG_NAMESPACE}:initialDomain) for this "
@@ -188,19 +195,19 @@ def settings_from_config(config: _ConfigLike, env: Mapping[str, str] | None = No
     # Without emulatorStateDir the client layer picks the place ($MAILFLOW_STATE_DIR/emulator, else the
     # project's .mailflow/emulator), so `pulumi up` and the mailflow CLI meet the same emulated tenant.
     state_dir = Path(values["emulatorStateDir"]) if emulator and values["emulatorStateDir"] else None
-    return ProviderSettings(tenant=tenant, credentials=credentials, state_dir=state_dir, source="config")
+    return ProviderSettings(tenant=tenant, credentials=credentials, state_dir=state_dir)
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ProviderSettings:
     """The fallback when the stack config names no tenant: azure-identity's environment variables."""
     env = os.environ if env is None else env
-    tenant_id = env.get("AZURE_TENANT_ID") or None
+    tenant_id = env.get(ENV_TENANT_ID) or None
     if not tenant_id:
         raise ConfigurationError(
             f"No tenant configured: set {CONFIG_NAMESPACE}:tenantId and a credential with `pulumi config set`, "
             f"or {CONFIG_NAMESPACE}:emulator true, or AZURE_TENANT_ID and AZURE_CLIENT_* in the environment."
         )
-    return ProviderSettings(tenant=TenantConfig(tenant_id=tenant_id), credentials={}, source="environment")
+    return ProviderSettings(tenant=TenantConfig(tenant_id=tenant_id), credentials={})
 
 
 _REGISTRY: dict[str, ProviderSettings] = {}
@@ -212,17 +219,17 @@ def _project() -> str:
     return os.environ.get("PULUMI_PROJECT") or "project"
 
 
-def register_settings(settings: ProviderSettings | None, project: str | None = None) -> None:
+def register_settings(settings: ProviderSettings | None) -> None:
     """Remember the settings for this host process (called from ``configure()``)."""
     with _REGISTRY_LOCK:
         if settings is None:
-            _REGISTRY.pop(project or _project(), None)
+            _REGISTRY.pop(_project(), None)
         else:
-            _REGISTRY[project or _project()] = settings
+            _REGISTRY[_project()] = settings
 
 
-def current_settings(project: str | None = None) -> ProviderSettings:
+def current_settings() -> ProviderSettings:
     """The settings registered by ``configure()``, else the environment's."""
     with _REGISTRY_LOCK:
-        settings = _REGISTRY.get(project or _project())
+        settings = _REGISTRY.get(_project())
     return settings if settings is not None else settings_from_env()
