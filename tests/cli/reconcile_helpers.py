@@ -17,6 +17,15 @@ from o365_mailflow.cli import main
 
 WRITE_VERBS = ("New-", "Set-", "Remove-")
 
+# One partner connector: the smallest stack that writes something.
+PARTNER_STACK = """\
+inboundConnectors:
+  - name: From partner
+    connectorType: Partner
+    senderDomains: [partner.example.com]
+    requireTls: true
+"""
+
 
 @dataclass
 class Tenant:

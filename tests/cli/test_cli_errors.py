@@ -29,19 +29,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from reconcile_helpers import Project
+from reconcile_helpers import PARTNER_STACK as STACK, Project
 
 from o365_mailflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-
-STACK = """\
-inboundConnectors:
-  - name: From partner
-    connectorType: Partner
-    senderDomains: [partner.example.com]
-    requireTls: true
-"""
 
 EMULATOR_STACK = """\
 tenant:

@@ -17,17 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from reconcile_helpers import Project
+from reconcile_helpers import PARTNER_STACK as STACK, Project
 
 ROOT = Path(__file__).resolve().parents[2]
-
-STACK = """\
-inboundConnectors:
-  - name: From partner
-    connectorType: Partner
-    senderDomains: [partner.example.com]
-    requireTls: true
-"""
 
 
 def _read_until(fd: int, marker: str, deadline: float) -> str:
