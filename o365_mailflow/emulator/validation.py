@@ -27,7 +27,6 @@ __all__ = [
     "check_accepted_domain",
     "inbound_overlap_warnings",
     "unroutable_internal_relay",
-    "ip_set",
     "domain_matches",
     "select_outbound",
     "check_ef_skip_ips",
@@ -139,16 +138,6 @@ def check_sender_ips(values: Iterable[str], *, reject_documentation: bool = Fals
                 "IPRangeInConnectorOverlapsFfoDatacenterIPAddresses",
                 f"The IP address range '{value}' overlaps Microsoft datacenter IP addresses.",
             )
-
-
-def ip_set(values: Iterable[str]) -> list[ipaddress.IPv4Network]:
-    nets = []
-    for value in values:
-        try:
-            nets.append(ipaddress.IPv4Network(value.strip(), strict=False))
-        except ValueError:
-            continue
-    return nets
 
 
 @functools.lru_cache(maxsize=65536)
