@@ -34,8 +34,11 @@ from pulumi.dynamic import (
 )
 
 from pulumi.output import Unknown
+from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known yet (preview)
 
 from ..errors import AlreadyExists, Diagnostic, ExoError, NotFound, PlanError
+from ..plan import diff_object
+from ..snapshot import live_object
 from ..specs import META_KEYS, SPECS, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
 from ..specs import split_create, to_parameters
 from .config import register_settings, settings_from_config
@@ -53,8 +56,6 @@ __all__ = [
 ]
 
 PROVIDER_KEY = "__provider"
-# The SDK's marker for a value that is not known yet (preview of a value computed by another resource).
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # Pulumi drops a property whose value is None, so a declared null (``tlsSettings: null``, opportunistic TLS)
 # travels as the name of the field in this list, in inputs and outputs alike.
 NULLS_KEY = "declaredNulls"
@@ -135,8 +136,6 @@ class MailflowProvider(ResourceProvider):
 
     def _read_back(self, session: TenantSession, identity: str, expected: Mapping[str, Any]) -> Any:
         """The object as the tenant shows it after a write; retries briefly until the declared values show."""
-        from ..snapshot import live_object
-
         spec = self.spec
         obj = None
         for pause in (0.0, *_READ_BACK_PAUSES):
@@ -203,8 +202,6 @@ class MailflowProvider(ResourceProvider):
     # -------------------------------------------------------------------------------------------------- diff
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        from ..plan import diff_object
-
         spec = self.spec
         desired = declared_fields(spec, news)
         pending = [k for k, v in news.items() if spec.has_field(k) and _is_unknown(v)]
@@ -233,8 +230,6 @@ class MailflowProvider(ResourceProvider):
     # ------------------------------------------------------------------------------------------------ create
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from ..plan import diff_object
-
         spec = self.spec
         desired = declared_fields(spec, props)
         name = str(desired[spec.identity_field])
@@ -304,8 +299,6 @@ class MailflowProvider(ResourceProvider):
     # ------------------------------------------------------------------------------------------------ update
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        from ..plan import diff_object
-
         spec = self.spec
         desired = declared_fields(spec, news)
         session = self._session()
@@ -353,8 +346,6 @@ class AcceptedDomainProvider(MailflowProvider):
     type_name = "AcceptedDomain"
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from ..plan import diff_object
-
         spec = self.spec
         desired = declared_fields(spec, props)
         domain = str(desired[spec.identity_field])
@@ -393,10 +384,8 @@ class AcceptedDomainProvider(MailflowProvider):
         live = session.find_by_identity(spec, id_)
         if live is None:
             return  # the domain left the tenant: nothing to restore
-        found = props.get("restoreValues") or {}
-        self._set(session, live.identity, {
-            k: v for k, v in found.items() if spec_has(spec, k) and live.fields.get(k) != v
-        })
+        # Nothing is declared any more: every remembered field goes back.
+        self._set(session, live.identity, self._restore_now(props, {}, live))
 
 
 def spec_has(spec: ResourceSpec, name: str) -> bool:
