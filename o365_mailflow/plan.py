@@ -568,21 +568,13 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
 
 
 def _routing(stack: Any, snapshot: Any, changes: Sequence[ResourceChange]) -> tuple[list[Diagnostic], Guidance]:
-    """Routing warnings and guidance on the tenant as the plan leaves it (the routing module is optional)."""
-    try:
-        from . import routing  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:  # built separately; a plan is still useful without its checks
-        return [], Guidance()
-    check = getattr(routing, "check_objects", None)
-    advise = getattr(routing, "guidance", None)
-    if check is None and advise is None:
-        return [], Guidance()
+    """Routing warnings and guidance on the tenant as the plan leaves it."""
+    from .routing import check_objects, guidance  # late: routing imports this module (Guidance)
+
     state = desired_state(stack, snapshot, changes)
     args = (state["AcceptedDomain"], state["InboundConnector"], state["OutboundConnector"])
     cloud = getattr(stack.tenant, "cloud", None) or "commercial"
-    warnings = [_locate_in_stack(stack, d) for d in check(*args, cloud=cloud)] if check is not None else []
-    guidance = advise(*args, cloud=cloud) if advise is not None else Guidance()
-    return warnings, guidance
+    return [_locate_in_stack(stack, d) for d in check_objects(*args, cloud=cloud)], guidance(*args, cloud=cloud)
 
 
 def _locate_in_stack(stack: Any, diag: Diagnostic) -> Diagnostic:
