@@ -17,9 +17,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TlsFiles", "ensure_tls"]
+__all__ = ["TlsFiles", "ensure_tls", "write_private_key"]
 
 _CA_NAME = "o365-mailflow emulator CA"
 
@@ -31,7 +32,11 @@ class TlsFiles:
     server_key: Path
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private_key(path: Path, key: PrivateKeyTypes) -> None:
+    """Write ``key`` as unencrypted PKCS#8 PEM, readable by the owner only (0600 from the start)."""
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
@@ -86,12 +91,7 @@ def ensure_tls(state_dir: Path, extra_hosts: tuple[str, ...] = ()) -> TlsFiles:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
-        _write_private(
-            ca_key_path,
-            ca_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ),
-        )
+        write_private_key(ca_key_path, ca_key)
         files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
         files.server_cert.unlink(missing_ok=True)
 
@@ -123,9 +123,6 @@ def ensure_tls(state_dir: Path, extra_hosts: tuple[str, ...] = ()) -> TlsFiles:
         )
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    _write_private(
-        files.server_key,
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
+    write_private_key(files.server_key, key)
     files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return files

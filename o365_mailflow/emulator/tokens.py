@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import time
 import uuid
@@ -36,6 +35,8 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .certs import write_private_key
 
 __all__ = [
     "EXCHANGE_APP_ROLE",
@@ -151,12 +152,7 @@ def load_signing_key(state_dir: Path) -> SigningKey:
         assert isinstance(key, rsa.RSAPrivateKey)
     else:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        data = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write_private_key(path, key)
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return SigningKey(key, _b64url(hashlib.sha256(public).digest())[:27])
 
