@@ -100,9 +100,7 @@ def _wildcard_depth(pattern: str, domain: str) -> int | None:
     if not pattern.startswith("*."):
         return None
     suffix = pattern[2:]
-    if domain == suffix or domain.endswith("." + suffix):
-        return suffix.count(".") + 1
-    return None
+    return suffix.count(".") + 1 if _is_within(domain, suffix) else None
 
 
 def _name_covers(pattern: str, name: str) -> bool:
@@ -113,6 +111,12 @@ def _name_covers(pattern: str, name: str) -> bool:
 
 def _is_within(domain: str, parent: str) -> bool:
     return domain == parent or domain.endswith("." + parent)
+
+
+def _domain_pattern_covers(pattern: Any, domain: str) -> bool:
+    """A recipientDomains/senderDomains entry covers ``domain``: ``*``, the domain itself, or a ``*.`` wildcard."""
+    text = str(pattern).lower()
+    return text == "*" or text == domain or _wildcard_depth(text, domain) is not None
 
 
 def _accepted_entry(domain: str, accepted: Sequence[Fields]) -> Fields | None:
@@ -540,8 +544,7 @@ def _partner_match(base: dict[str, Any], partner: Sequence[Fields], on_prem: Seq
 
     def by_domain(c: Fields) -> bool:
         return bool(sender_domain) and any(
-            str(d) == "*" or str(d).lower() == sender_domain or _wildcard_depth(str(d).lower(), str(sender_domain))
-            is not None for d in c.get("senderDomains") or ())
+            _domain_pattern_covers(d, str(sender_domain)) for d in c.get("senderDomains") or ())
 
     for how, test in (("certificate", lambda c: _cert_in(cert, c)), ("ip", lambda c: _ip_in(addr, c)),
                       ("sender-domain", by_domain)):
@@ -616,8 +619,7 @@ def _covers_domain_outbound(c: Fields, domain: str) -> bool:
     """§4.2 rule 6: AllAcceptedDomains, or a RecipientDomains entry equal to or wildcard-matching the domain."""
     if c.get("allAcceptedDomains"):
         return True
-    return any(str(p).lower() == domain or str(p) == "*" or _wildcard_depth(str(p).lower(), domain) is not None
-               for p in c.get("recipientDomains") or ())
+    return any(_domain_pattern_covers(p, domain) for p in c.get("recipientDomains") or ())
 
 
 def _check_internal_relay(acc: list[_Item], out: list[_Item]) -> list[_Finding]:
