@@ -129,41 +129,35 @@ class _MailflowResource(Resource):
 
     _spec: ResourceSpec
     _provider_class: type[MailflowProvider]
+    _output_keys: tuple[str, ...] = ("live", "adopted")
 
     def __init__(self, resource_name: str, args: Any, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         props: dict[str, Any] = _inputs(self._spec, args)
         # Output-only properties are declared as None so that they exist as Output attributes.
-        for key in self._output_keys():
+        for key in self._output_keys:
             props.setdefault(key, None)
         super().__init__(self._provider_class(), resource_name, props, opts)
 
-    @classmethod
-    def _output_keys(cls) -> tuple[str, ...]:
-        return ("live", "adopted")
 
-
-class InboundConnector(_MailflowResource, module=TYPE_MODULE, name="InboundConnector"):
-    """An Exchange Online inbound connector; the Pulumi id is its Guid (a rename is an update)."""
+class _ConnectorResource(_MailflowResource):
+    """A connector: the Pulumi id is its Guid (a rename is an update), also output as ``guid``."""
 
     guid: pulumi.Output[str]
+    _output_keys = ("guid", "live", "adopted")
+
+
+class InboundConnector(_ConnectorResource, module=TYPE_MODULE, name="InboundConnector"):
+    """An Exchange Online inbound connector; the Pulumi id is its Guid (a rename is an update)."""
+
     _spec = INBOUND
     _provider_class = InboundConnectorProvider
 
-    @classmethod
-    def _output_keys(cls) -> tuple[str, ...]:
-        return ("guid", "live", "adopted")
 
-
-class OutboundConnector(_MailflowResource, module=TYPE_MODULE, name="OutboundConnector"):
+class OutboundConnector(_ConnectorResource, module=TYPE_MODULE, name="OutboundConnector"):
     """An Exchange Online outbound connector; the Pulumi id is its Guid (a rename is an update)."""
 
-    guid: pulumi.Output[str]
     _spec = OUTBOUND
     _provider_class = OutboundConnectorProvider
-
-    @classmethod
-    def _output_keys(cls) -> tuple[str, ...]:
-        return ("guid", "live", "adopted")
 
 
 class AcceptedDomain(_MailflowResource, module=TYPE_MODULE, name="AcceptedDomain"):
@@ -173,10 +167,7 @@ class AcceptedDomain(_MailflowResource, module=TYPE_MODULE, name="AcceptedDomain
     restoreValues: pulumi.Output[dict]  # noqa: N815 - output names are the camelCase property names
     _spec = ACCEPTED_DOMAIN
     _provider_class = AcceptedDomainProvider
-
-    @classmethod
-    def _output_keys(cls) -> tuple[str, ...]:
-        return ("live", "adopted", "restoreValues")
+    _output_keys = ("live", "adopted", "restoreValues")
 
 
 RESOURCE_CLASSES: dict[str, type[_MailflowResource]] = {
