@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import pulumi
 
+from .config import CONFIG_NAMESPACE
 from .resources import RESOURCE_CLASSES
 
 __all__ = ["declare_stack", "run"]
@@ -86,7 +87,7 @@ def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str
 
 
 def _config_cloud() -> str | None:
-    value = pulumi.Config("o365-mailflow").get("cloud")
+    value = pulumi.Config(CONFIG_NAMESPACE).get("cloud")
     return value.lower() if value else None
 
 
@@ -96,7 +97,7 @@ def _check_tenant(stack: Any, path: Path) -> None:
     The providers reach the tenant that the Pulumi config names (``o365-mailflow:tenantId``); the stack file
     may name one too (``tenant.id``). A copy-pasted config would otherwise apply prod's connectors elsewhere.
     """
-    configured = pulumi.Config("o365-mailflow").get("tenantId")
+    configured = pulumi.Config(CONFIG_NAMESPACE).get("tenantId")
     declared = getattr(stack.tenant, "tenant_id", None)
     if configured and declared and configured.strip().lower() != str(declared).strip().lower():
         raise pulumi.RunError(
