@@ -268,6 +268,37 @@ def _check_secret(app: Mapping[str, Any], secret: str) -> str:
     return "secret"
 
 
+def _decode_assertion(
+    assertion: str,
+    key: Any,
+    *,
+    algorithms: list[str],
+    audience: list[str],
+    audience_error: TokenError,
+    issuer: str | None = None,
+) -> dict[str, Any]:
+    """Verify a client assertion's signature, times and audience; map PyJWT's failures to Entra's errors."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            assertion,
+            key=key,
+            algorithms=algorithms,
+            audience=audience,
+            issuer=issuer,
+            leeway=CLOCK_SKEW,
+            options={"require": ["exp", "aud", "iss", "sub"]},
+        )
+    except jwt.InvalidSignatureError:
+        raise _invalid_client(700027, "Client assertion failed signature validation.") from None
+    except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
+        raise _invalid_client(700024, "Client assertion is not within its valid time range.", 400) from None
+    except jwt.InvalidAudienceError:
+        raise audience_error from None
+    except jwt.PyJWTError as exc:
+        raise _invalid_client(50027, f"JWT token is invalid or malformed ({exc}).", 400) from None
+    return claims
+
+
 def _check_certificate_assertion(
     app: Mapping[str, Any], assertion: str, header: Mapping[str, Any], token_endpoints: set[str]
 ) -> str:
@@ -293,29 +324,15 @@ def _check_certificate_assertion(
     # Entra stops accepting a key credential after its end date (the certificate's notAfter by default).
     if match.not_valid_after_utc.timestamp() < time.time():
         raise _invalid_client(700027, "The certificate used to sign the client assertion has expired.")
-    try:
-        claims = jwt.decode(
-            assertion,
-            key=match.public_key(),  # type: ignore[arg-type]
-            algorithms=["RS256", "PS256", "RS384", "RS512", "PS384", "PS512", "ES256"],
-            audience=list(token_endpoints),
-            leeway=CLOCK_SKEW,
-            options={"require": ["exp", "aud", "iss", "sub"]},
-        )
-    except jwt.InvalidSignatureError:
-        raise _invalid_client(700027, "Client assertion failed signature validation.") from None
-    except jwt.ExpiredSignatureError:
-        raise _invalid_client(700024, "Client assertion is not within its valid time range.", 400) from None
-    except jwt.ImmatureSignatureError:
-        raise _invalid_client(700024, "Client assertion is not within its valid time range.", 400) from None
-    except jwt.InvalidAudienceError:
-        raise _invalid_client(
-            50027,
-            "Client assertion audience claim does not match the token endpoint of this tenant.",
-            400,
-        ) from None
-    except jwt.PyJWTError as exc:
-        raise _invalid_client(50027, f"JWT token is invalid or malformed ({exc}).", 400) from None
+    claims = _decode_assertion(
+        assertion,
+        match.public_key(),
+        algorithms=["RS256", "PS256", "RS384", "RS512", "PS384", "PS512", "ES256"],
+        audience=list(token_endpoints),
+        audience_error=_invalid_client(
+            50027, "Client assertion audience claim does not match the token endpoint of this tenant.", 400
+        ),
+    )
     if str(claims["iss"]).lower() != app["client_id"] or str(claims["sub"]).lower() != app["client_id"]:
         raise _invalid_client(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
     return "certificate"
@@ -350,26 +367,16 @@ def _check_federated_assertion(
         )
     cred = matches[0]
     key = _federated_key(cred, header.get("kid"), own_key, own_issuer)
-    try:
-        jwt.decode(
-            assertion,
-            key=key,
-            algorithms=["RS256", "PS256", "ES256", "RS384", "RS512"],
-            audience=list(cred.get("audiences") or [FEDERATED_AUDIENCE]),
-            issuer=cred["issuer"],
-            leeway=CLOCK_SKEW,
-            options={"require": ["exp", "aud", "iss", "sub"]},
-        )
-    except jwt.InvalidSignatureError:
-        raise _invalid_client(700027, "Client assertion failed signature validation.") from None
-    except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
-        raise _invalid_client(700024, "Client assertion is not within its valid time range.", 400) from None
-    except jwt.InvalidAudienceError:
-        raise _invalid_client(
+    _decode_assertion(
+        assertion,
+        key,
+        algorithms=["RS256", "PS256", "ES256", "RS384", "RS512"],
+        audience=list(cred.get("audiences") or [FEDERATED_AUDIENCE]),
+        issuer=cred["issuer"],
+        audience_error=_invalid_client(
             700212, "No matching federated identity record found for presented assertion audience.", 400
-        ) from None
-    except jwt.PyJWTError as exc:
-        raise _invalid_client(50027, f"JWT token is invalid or malformed ({exc}).", 400) from None
+        ),
+    )
     return "federated"
 
 
