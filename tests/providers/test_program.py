@@ -19,61 +19,13 @@ import base64
 import logging
 import runpy
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
+
+from .mocks import TOKEN, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "pulumi-python:dynamic/exo:"
-
-
-class _Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
-        if args.typ.endswith("Connector"):
-            state["guid"] = f"{args.name}-id"  # what the provider's create returns as an output
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-        return value["value"]
-    return value
-
-
-def _run(monkeypatch: pytest.MonkeyPatch, stack: str, program: Any) -> tuple[dict[tuple[str, str], dict], dict]:
-    """Run ``program`` under mocks; return {(type, name): {inputs, deps}} and the stack outputs."""
-    registered: dict[tuple[str, str], dict[str, Any]] = {}
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def record(monitor: Any, request: Any) -> Any:
-        if request.type != "pulumi:pulumi:Stack":
-            inputs = {k: _plain(v) for k, v in rpc.deserialize_properties(request.object).items()}
-            registered[(request.type, request.name)] = {
-                "inputs": inputs,
-                "deps": {d.rsplit("::", 1)[1] for d in request.dependencies},
-            }
-        return original(monitor, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
-    pulumi.runtime.set_mocks(_Mocks(), project="o365-mailflow", stack=stack, preview=False)
-    outputs: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def run() -> Any:
-        program()
-        root = pulumi.runtime.settings.get_root_resource()
-        stack_outputs = dict(getattr(root, "outputs", {}) or {})
-        return pulumi.Output.all(**stack_outputs).apply(outputs.update)
-
-    run()
-    return registered, outputs
 
 
 def _main() -> None:
@@ -84,7 +36,7 @@ def _main() -> None:
 def test_the_program_declares_every_object_of_the_stack_file_with_its_own_type_token(
     monkeypatch: pytest.MonkeyPatch, stack: str
 ) -> None:
-    registered, outputs = _run(monkeypatch, stack, _main)
+    registered, outputs = run_program(monkeypatch, stack, _main)
 
     assert sorted(registered) == sorted([
         (TOKEN + "AcceptedDomain", "contoso.com"),
@@ -157,7 +109,7 @@ def test_centralized_transport_waits_for_the_on_premises_inbound_connector(
     (tmp_path / "stacks" / "hybrid.yaml").write_text(HYBRID, encoding="utf-8")
     from o365_mailflow.providers.program import run
 
-    registered, _ = _run(monkeypatch, "hybrid", lambda: run(tmp_path))
+    registered, _ = run_program(monkeypatch, "hybrid", lambda: run(tmp_path))
 
     central = registered[(TOKEN + "OutboundConnector", "Centralized transport")]
     assert central["deps"] == {"contoso.com", "From on-premises"}
@@ -178,7 +130,7 @@ def test_a_bad_stack_file_fails_the_program_with_file_line_and_path(
     from o365_mailflow.providers.program import run
 
     with pytest.raises(pulumi.RunError) as info:
-        _run(monkeypatch, "bad", lambda: run(tmp_path))
+        run_program(monkeypatch, "bad", lambda: run(tmp_path))
     message = str(info.value)
     assert "bad.yaml:6" in message and "senderIpAddresses[0]" in message
 
@@ -186,7 +138,7 @@ def test_a_bad_stack_file_fails_the_program_with_file_line_and_path(
 def test_every_resource_carries_only_the_empty_provider_class_in_its_provider_input(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registered, _ = _run(monkeypatch, "dev", _main)
+    registered, _ = run_program(monkeypatch, "dev", _main)
     for (type_token, name), entry in registered.items():
         pickled = base64.b64decode(entry["inputs"]["__provider"])
         type_name = type_token.rsplit(":", 1)[1]
@@ -213,7 +165,7 @@ def test_the_resources_work_from_any_program_with_typed_args(monkeypatch: pytest
                           pulumi.ResourceOptions(depends_on=[relay]))
         pulumi.export("relayGuid", relay.guid)
 
-    registered, outputs = _run(monkeypatch, "dev", program)
+    registered, outputs = run_program(monkeypatch, "dev", program)
 
     relay = registered[(TOKEN + "InboundConnector", "relay")]["inputs"]
     assert {k: v for k, v in relay.items() if k != "__provider"} == {
@@ -231,7 +183,7 @@ def test_a_stack_file_for_another_tenant_than_the_pulumi_config_is_refused(monke
     pulumi.runtime.set_all_config({"o365-mailflow:tenantId": "11111111-2222-4333-8444-555555555555"})
     try:
         with pytest.raises(pulumi.RunError) as info:
-            _run(monkeypatch, "prod", _main)
+            run_program(monkeypatch, "prod", _main)
     finally:
         pulumi.runtime.set_all_config({})
     assert "00000000-0000-0000-0000-000000000000" in str(info.value)
@@ -248,7 +200,7 @@ def test_routing_warnings_of_the_stack_file_are_shown_as_pulumi_warnings(
     from o365_mailflow.providers.program import run
 
     with caplog.at_level(logging.WARNING):
-        registered, _ = _run(monkeypatch, "warn", lambda: run(tmp_path))
+        registered, _ = run_program(monkeypatch, "warn", lambda: run(tmp_path))
     assert (TOKEN + "AcceptedDomain", "contoso.com") in registered  # a warning does not stop the program
     assert any("warn.yaml:5" in r.getMessage() and "not covered by any enabled OnPremises outbound connector"
                in r.getMessage() for r in caplog.records)

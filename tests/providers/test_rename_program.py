@@ -11,11 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
-from pulumi.runtime import mocks as pulumi_mocks
 
-TOKEN = "pulumi-python:dynamic/exo:"
+from .mocks import TOKEN, run_program
 
 STACK = """\
 tenant:
@@ -37,47 +35,10 @@ outboundConnectors:
 """
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-
-def _alias_names(request: Any) -> list[str]:
-    """The old names the engine is told about: alias specs (current engines) or alias URNs (older ones)."""
-    names = [a.spec.name for a in getattr(request, "aliases", ()) if a.WhichOneof("alias") == "spec"]
-    names += [urn.rsplit("::", 1)[1] for a in getattr(request, "aliases", ()) for urn in [a.urn] if urn]
-    names += [urn.rsplit("::", 1)[1] for urn in getattr(request, "aliasURNs", ())]
-    return names
-
-
 def _register(monkeypatch: pytest.MonkeyPatch, root: Path) -> dict[tuple[str, str], dict[str, Any]]:
     from o365_mailflow.providers.program import run
 
-    registered: dict[tuple[str, str], dict[str, Any]] = {}
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def record(monitor: Any, request: Any) -> Any:
-        if request.type != "pulumi:pulumi:Stack":
-            from pulumi.runtime import rpc
-
-            registered[(request.type, request.name)] = {
-                "aliases": _alias_names(request),
-                "inputs": rpc.deserialize_properties(request.object),
-                "deps": {d.rsplit("::", 1)[1] for d in request.dependencies},
-            }
-        return original(monitor, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
-    pulumi.runtime.set_mocks(_Mocks(), project="o365-mailflow", stack="renamed", preview=False)
-
-    @pulumi.runtime.test
-    def program() -> Any:
-        run(root, "renamed")
-
-    program()
+    registered, _ = run_program(monkeypatch, "renamed", lambda: run(root, "renamed"))
     return registered
 
 
