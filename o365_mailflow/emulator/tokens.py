@@ -351,9 +351,13 @@ def _federated_key(cred: Mapping[str, Any], kid: str | None, own_key: SigningKey
 
 
 def _check_federated_assertion(
-    app: Mapping[str, Any], assertion: str, header: Mapping[str, Any], own_key: SigningKey, own_issuer: str
+    app: Mapping[str, Any],
+    assertion: str,
+    header: Mapping[str, Any],
+    unverified: Mapping[str, Any],
+    own_key: SigningKey,
+    own_issuer: str,
 ) -> str:
-    unverified = jwt.decode(assertion, options={"verify_signature": False})
     issuer, subject = unverified.get("iss"), unverified.get("sub")
     by_issuer = [c for c in app.get("federated_credentials", []) if c["issuer"].rstrip("/") == str(issuer).rstrip("/")]
     if not by_issuer:
@@ -408,7 +412,7 @@ def authenticate_client(
     # A certificate assertion is self-issued (iss = client id); anything else is a federated one.
     if str(unverified.get("iss", "")).lower() == app["client_id"]:
         return _check_certificate_assertion(app, assertion, header, token_endpoints)
-    return _check_federated_assertion(app, assertion, header, own_key, own_issuer)
+    return _check_federated_assertion(app, assertion, header, unverified, own_key, own_issuer)
 
 
 # -- access tokens -------------------------------------------------------------------------------------------
