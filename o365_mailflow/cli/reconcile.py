@@ -24,7 +24,7 @@ import click
 from ..errors import MailflowError, StackError
 from ..tenant import emulator_state_dir
 from .stackarg import fail as _fail, fail_stack as _fail_stack, load_stack_arg as _load
-from .stackarg import project_root, resolve_stack_path as _resolve_path
+from .stackarg import project_root, refuse_directory, resolve_stack_path as _resolve_path
 
 __all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base"]
 
@@ -305,14 +305,13 @@ def _report_interrupt(plan: Any, progress: _EchoProgress, reason: str) -> NoRetu
 
 def _report_failure(report: Any) -> NoReturn:
     change, error = report.failed
-    click.echo(f"error: {change.action.value} {change.type_name} '{change.name}' failed: {error}", err=True)
+    click.echo(f"error: {_label(change)} failed: {error}", err=True)
     click.echo(f"Done ({len(report.done)}):", err=True)
     for step in report.done:
-        click.echo(f"  {step.change.action.value} {step.change.type_name} '{step.change.name}': {step.outcome}",
-                   err=True)
+        click.echo(f"  {_label(step.change)}: {step.outcome}", err=True)
     click.echo(f"Not done ({len(report.not_done) + 1}):", err=True)
     for pending in [change, *report.not_done]:
-        click.echo(f"  {pending.action.value} {pending.type_name} '{pending.name}'", err=True)
+        click.echo(f"  {_label(pending)}", err=True)
     click.echo("Fix the cause and run apply again: it plans from the tenant's current state and converges.",
                err=True)
     sys.exit(1)
@@ -447,9 +446,7 @@ def export_command(stack: str, root: str | None, out: str | None, force: bool, u
         if target.exists() and not force:
             _fail(f"{target} already exists; pass --force to overwrite it. Nothing was written.")
     prune = False
-    if path.is_dir():
-        _fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
-              "a .yaml file")
+    refuse_directory(path)
     if path.exists():
         stack_obj = _load(stack, root)
         config = stack_obj.tenant

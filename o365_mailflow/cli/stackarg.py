@@ -14,7 +14,7 @@ import click
 
 from ..errors import Diagnostic, Severity, StackError
 
-__all__ = ["fail", "fail_stack", "resolve_stack_path", "load_stack_arg", "project_root"]
+__all__ = ["fail", "fail_stack", "resolve_stack_path", "load_stack_arg", "project_root", "refuse_directory"]
 
 
 def fail(message: str) -> NoReturn:
@@ -50,6 +50,13 @@ def project_root(stack_file: Path) -> Path:
     return stack_file.parent
 
 
+def refuse_directory(path: Path) -> None:
+    """Exit 1 when ``--stack`` names a directory (export checks this for a file that need not exist yet)."""
+    if path.is_dir():
+        fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
+             "a .yaml file")
+
+
 def load_stack_arg(stack: str, root: str | None = None) -> Any:
     """Load the stack a ``--stack`` option names, or print why not and exit 1."""
     from ..stack import load_stack
@@ -57,9 +64,7 @@ def load_stack_arg(stack: str, root: str | None = None) -> Any:
     path = resolve_stack_path(stack, root)
     if not path.exists():
         fail(f"stack file {path} does not exist (looked for stacks/{stack}.yaml; --stack also takes a file path)")
-    if path.is_dir():
-        fail(f"{path} is a directory, not a stack file: pass --stack NAME (for stacks/NAME.yaml) or the path of "
-             "a .yaml file")
+    refuse_directory(path)
     try:
         return load_stack(path)
     except StackError as exc:
