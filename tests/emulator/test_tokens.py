@@ -68,7 +68,6 @@ class Cert:
         )
         self.sha1 = self.cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - x5t is SHA-1 by definition
         self.x5t = _b64(self.cert.fingerprint(hashes.SHA1()))  # noqa: S303
-        self.x5t256 = _b64(self.cert.fingerprint(hashes.SHA256()))
 
     def assertion(self, client_id: str, aud: str, *, key: Any = None, exp_delta: int = 600, **extra: Any) -> str:
         now = int(time.time())
