@@ -76,11 +76,10 @@ class HttpTenant:
     def __init__(self, tenant: Any) -> None:
         self.tenant = tenant
         self.initial_domain = tenant.initial_domain
-        self._token = tenant.token()
         self._read_lag = 0.0
 
     def invoke(self, cmdlet: str, params: dict[str, Any] | None = None) -> Reply:
-        response = self.tenant.invoke(cmdlet, params or {}, token=self._token)
+        response = self.tenant.invoke(cmdlet, params or {})  # EmulatedTenant keeps one token per tenant
         if response.status_code == 403:
             assert set(response.content) <= {0}, response.content[:100]
             return Reply(403, None)
