@@ -360,7 +360,6 @@ def _lower_adminapi_path(app: Any) -> Callable[..., Any]:
 
 def create_app(ctx: _Context) -> Flask:
     app = Flask("o365_mailflow.emulator")
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     _entra_routes(app, ctx)
     _admin_routes(app, ctx)
     _control_routes(app, ctx)
