@@ -479,7 +479,7 @@ def _entra_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901 - the token 
 
 
 def _admin_response(obj: dict[str, Any], page_size: int | None) -> Response:
-    response = Response(json.dumps(obj, ensure_ascii=False), status=200, content_type=ODATA_JSON)
+    response = _json_response(obj, content_type=ODATA_JSON)
     response.headers["OData-Version"] = "4.0"
     response.headers["request-id"] = str(uuid.uuid4())
     if page_size is not None:
