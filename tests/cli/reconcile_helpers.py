@@ -95,6 +95,12 @@ class Project:
         return self.runner.invoke(main, [*args, "--root", str(self.root)], input=input, env=env,
                                   catch_exceptions=False)
 
+    def apply(self, *args: str) -> Result:
+        """``mailflow apply --stack test --auto-approve``, which must succeed."""
+        result = self.run("apply", "--stack", "test", "--auto-approve", *args)
+        assert result.exit_code == 0, result.output
+        return result
+
     def plan_json(self, *args: str) -> dict[str, Any]:
         result = self.run("plan", "--stack", "test", "--format", "json", *args)
         assert result.exit_code == 0, result.output

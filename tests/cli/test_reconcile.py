@@ -59,12 +59,6 @@ def _cmdlets(entries: list[dict[str, Any]]) -> list[str]:
     return [str(e["cmdlet"]) for e in entries]
 
 
-def _apply(project: Project, *extra: str) -> Any:
-    result = project.run("apply", "--stack", "test", "--auto-approve", *extra)
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def _change(plan: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in plan["changes"] if c["name"] == name)
 
@@ -75,7 +69,7 @@ def test_first_apply_creates_everything_and_the_next_plan_is_empty_with_only_lis
     assert first.exit_code == 2, first.output
     assert "3 to create, 1 to update" in first.stdout
 
-    result = _apply(project)
+    result = project.apply()
     assert "Apply complete" in result.stdout
     writes = project.tenant.writes()
     assert sorted(_cmdlets(writes)) == [
@@ -96,7 +90,7 @@ def test_first_apply_creates_everything_and_the_next_plan_is_empty_with_only_lis
 
 def test_an_out_of_band_change_is_drift_on_that_field_and_apply_sets_only_that_field(project: Project) -> None:
     stack_file = project.write_stack(BASE)
-    _apply(project)
+    project.apply()
     project.tenant.admin_client().set("InboundConnector", "Relay from printers",
                                       {"SenderIPAddresses": ["203.0.113.10"], "Comment": "edited in the portal"})
 
@@ -111,7 +105,7 @@ def test_an_out_of_band_change_is_drift_on_that_field_and_apply_sets_only_that_f
     assert "comment" not in text  # not declared, so not managed and never drift
 
     project.tenant.clear_requests()
-    _apply(project)
+    project.apply()
     (write,) = project.tenant.writes()
     assert write["cmdlet"] == "Set-InboundConnector"
     assert set(write["parameters"]) == {"Identity", "SenderIPAddresses"}
@@ -127,7 +121,7 @@ def test_an_unmanaged_connector_survives_apply_and_is_deleted_only_with_prune(pr
     plan = project.plan_json()
     assert {"type": "InboundConnector", "name": "Made by hand"}.items() <= next(
         u for u in plan["unmanaged"] if u["name"] == "Made by hand").items()
-    _apply(project)
+    project.apply()
     assert "Remove-InboundConnector" not in _cmdlets(project.tenant.writes())
     assert admin.get("InboundConnector", "Made by hand")["Name"] == "Made by hand"
 
@@ -136,7 +130,7 @@ def test_an_unmanaged_connector_survives_apply_and_is_deleted_only_with_prune(pr
     assert _change(plan, "Made by hand")["action"] == "delete"
     assert plan["summary"]["delete"] == 1
     project.tenant.clear_requests()
-    result = _apply(project)
+    result = project.apply()
     assert "deletes 1 connector" in result.stdout
     assert _cmdlets(project.tenant.writes()) == ["Remove-InboundConnector"]
     with pytest.raises(NotFound):
@@ -156,7 +150,7 @@ def test_an_accepted_domain_leaving_a_pruning_stack_gets_back_the_values_found(p
             useMxRecord: false
             smartHosts: [mail.contoso.com]
         """)
-    _apply(project)
+    project.apply()
     project.write_stack("""\
         outboundConnectors:
           - name: To on-premises
@@ -172,7 +166,7 @@ def test_an_accepted_domain_leaving_a_pruning_stack_gets_back_the_values_found(p
                                                                    "matchSubDomains": False}
     assert {u["name"] for u in plan["unmanaged"]} >= {"contoso.com", "fabrikam.com"}  # never changed: left alone
     project.tenant.clear_requests()
-    _apply(project)
+    project.apply()
     (write,) = project.tenant.writes()
     assert write["cmdlet"] == "Set-AcceptedDomain"
     assert set(write["parameters"]) == {"Identity", "DomainType", "MatchSubDomains"}
@@ -189,7 +183,7 @@ def test_a_failure_mid_apply_stops_reports_and_a_rerun_converges_without_duplica
 
     project.tenant.clear_faults()
     project.tenant.clear_requests()
-    _apply(project)
+    project.apply()
     assert _cmdlets(project.tenant.writes()) == ["New-OutboundConnector"]
     admin = project.tenant.admin_client()
     names = [c["Name"] for c in admin.list("InboundConnector")] + [c["Name"] for c in admin.list("OutboundConnector")]
@@ -201,7 +195,7 @@ def test_apply_waits_out_replication_lag_before_reporting_success(project: Proje
     project.write_stack(BASE)
     time.sleep(1.2)  # the lag applies to every new object, and the tenant's own accepted domains are new too
     project.tenant.faults(read_lag=1.0)
-    result = _apply(project)
+    result = project.apply()
     assert "FAILED" not in result.stdout
     gets = [e for e in project.tenant.requests() if e["cmdlet"] == "Get-InboundConnector" and e["status"] == 404]
     assert gets, "the read-back should have met the lag (404) at least once"
@@ -282,7 +276,7 @@ def test_with_a_baseline_an_existing_object_must_be_adopted_and_adoption_sets_on
     assert adopt["action"] == "adopt"
     assert [c["field"] for c in adopt["changes"]] == ["smartHosts"]
     project.tenant.clear_requests()
-    _apply(project, "--baseline", str(baseline))
+    project.apply("--baseline", str(baseline))
     sets = [w for w in project.tenant.writes() if w["cmdlet"] == "Set-OutboundConnector"]
     assert [set(w["parameters"]) for w in sets] == [{"Identity", "SmartHosts"}]
 
@@ -296,7 +290,7 @@ def test_export_then_plan_shows_no_change(project: Project) -> None:
                                     "UseMXRecord": False, "SmartHosts": ["198.51.100.25"],
                                     "TlsSettings": "EncryptionOnly"})
     project.write_stack(BASE)
-    _apply(project)
+    project.apply()
     path = project.write_stack("")  # the tenant section only: export fills in the rest
     result = project.run("export", "--stack", "test")
     assert result.exit_code == 0, result.output

@@ -11,8 +11,6 @@ What the emulator's request log and the tenant must show (not what the code says
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from o365_mailflow.errors import NotFound
@@ -46,19 +44,13 @@ outboundConnectors:
 """
 
 
-def _apply(project: Project) -> Any:
-    result = project.run("apply", "--stack", "test", "--auto-approve")
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def _names(project: Project, noun: str) -> list[str]:
     return sorted(str(c["Name"]) for c in project.tenant.admin_client().list(noun))
 
 
 def test_a_rename_is_one_set_on_the_same_guid_and_leaves_no_duplicate(project: Project) -> None:
     project.write_stack(BEFORE)
-    _apply(project)
+    project.apply()
     admin = project.tenant.admin_client()
     inbound_guid = admin.get("InboundConnector", "Relay from printers")["Guid"]
     outbound_guid = admin.get("OutboundConnector", "To partner")["Guid"]
@@ -82,7 +74,7 @@ def test_a_rename_is_one_set_on_the_same_guid_and_leaves_no_duplicate(project: P
     assert "renamed from 'Relay from printers'" in text
 
     project.tenant.clear_requests()
-    _apply(project)
+    project.apply()
     writes = project.tenant.writes()
     assert [w["cmdlet"] for w in writes] == ["Set-InboundConnector", "Set-OutboundConnector"]
     assert writes[0]["parameters"] == {"Identity": inbound_guid, "Name": "Relay from copiers",
@@ -101,20 +93,20 @@ def test_a_rename_is_one_set_on_the_same_guid_and_leaves_no_duplicate(project: P
     again = project.run("plan", "--stack", "test", "--detailed-exitcode")
     assert again.exit_code == 0, again.output
     assert "No changes" in again.stdout
-    _apply(project)
+    project.apply()
     assert project.tenant.writes() == []
 
 
 def test_under_prune_the_old_connector_is_renamed_not_deleted(project: Project) -> None:
     project.write_stack(BEFORE, prune=True)
-    _apply(project)
+    project.apply()
     guid = project.tenant.admin_client().get("InboundConnector", "Relay from printers")["Guid"]
 
     project.write_stack(AFTER, prune=True)
     plan = project.plan_json()
     assert plan["summary"]["delete"] == 0 and plan["summary"]["create"] == 0
     project.tenant.clear_requests()
-    _apply(project)
+    project.apply()
     cmdlets = [w["cmdlet"] for w in project.tenant.writes()]
     assert not any(c.startswith(("New-", "Remove-")) for c in cmdlets), cmdlets
     assert project.tenant.admin_client().get("InboundConnector", "Relay from copiers")["Guid"] == guid
@@ -135,7 +127,7 @@ def test_with_the_old_stack_as_baseline_the_rename_is_an_update_not_an_adoption(
 
 def test_when_the_tenant_has_both_names_the_plan_stops_and_nothing_is_written(project: Project) -> None:
     project.write_stack(BEFORE)
-    _apply(project)
+    project.apply()
     project.tenant.admin_client().new("InboundConnector", {
         "Name": "Relay from copiers", "ConnectorType": "OnPremises", "SenderDomains": ["*"],
         "SenderIPAddresses": ["198.51.100.7"]})
