@@ -245,8 +245,7 @@ class _EchoProgress:
         from ..render.text import SYMBOLS
 
         self.current = change
-        click.echo(f"  {SYMBOLS[change.action]} {change.action.value} {change.type_name} '{change.name}' ...",
-                   nl=False)
+        click.echo(f"  {SYMBOLS[change.action]} {_label(change)} ...", nl=False)
 
     def end(self, change: Any, outcome: str) -> None:
         self.current = None
