@@ -12,10 +12,7 @@ driven by the spec tables in :mod:`o365_mailflow.specs`; this module only knows 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import re
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -619,25 +616,13 @@ def load_stack(path: Path, *, name: str | None = None) -> Stack:
 
 
 def _routing_warnings(stack: Stack) -> list[Diagnostic]:
-    """Hybrid routing checks (warnings) from :mod:`o365_mailflow.routing`, when that module is installed.
+    """Hybrid routing checks (warnings) from :mod:`o365_mailflow.routing`.
 
-    Imported lazily: routing sits above this module in the layering, and `mailflow validate` must work before
-    (and without) it.
+    Imported here, not at the top: routing sits above this module in the layering (it imports stack).
     """
-    name = f"{__package__}.routing"
-    routing = sys.modules.get(name)
-    if routing is None:
-        try:
-            found = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
-            return []
-        routing = importlib.import_module(name)
-    check = getattr(routing, "check_stack", None)
-    if check is None:
-        return []
-    return list(check(stack))
+    from .routing import check_stack
+
+    return list(check_stack(stack))
 
 
 def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
