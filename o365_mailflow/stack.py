@@ -492,7 +492,7 @@ def _check_renames(ctx: _Context, spec: ResourceSpec, objects: list[DesiredObjec
             continue
         where = (key, index, RENAMED_FROM)
         folded = old.casefold()
-        if folded in names:
+        if folded in names and names[folded] != index:  # a case-only rename names itself: allowed
             other = names[folded]
             line = ctx.line_of((key, other))
             ctx.error(where, f"{RENAMED_FROM} {old!r} is the name of {key}[{other}] (line {line}), "

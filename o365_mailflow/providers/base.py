@@ -8,8 +8,20 @@ module-level state (``session.py``).
 
 Why the diff reads the tenant: a diff against the last recorded state misses a change made in the admin
 center. ``diff`` and ``read`` look the object up in the shared per-process snapshot (one list call per type,
-dropped after every write), and compare the *declared* inputs only, through the reconciler's
+updated in place after every write), and compare the *declared* inputs only, through the reconciler's
 :func:`o365_mailflow.plan.diff_object`. A rename is an update: the connector's Guid is the Pulumi id.
+
+What the engine decides and these providers must survive (each found with the real Pulumi CLI):
+
+* Replacements are delete-before-replace (the resource classes set the option, because a replacement the
+  engine forces itself, ``--target-replace``, never asks ``Diff``). Create-before-delete made the new resource
+  find the old connector by name, take it over, and then the engine deleted that very Guid.
+* Create never takes over an existing object unless the declaration says ``adopt: true``, and never one that
+  another resource of this deployment already created or adopted.
+* ``ignoreChanges``: the engine hands over the *old input* for an ignored property, which the provider would
+  compare with the tenant and "correct". The resource classes pass the ignored names as the ``ignoreChanges``
+  input, and diff and update leave those fields alone.
+* A changed ``CREATE_ONLY`` field is a replacement, not an update that Set-* would refuse.
 
 Outputs of every resource: the declared fields (as the tenant holds them after the write), ``adopt`` when
 declared, ``live`` (every field of the spec, normalised) and ``adopted`` (whether create took over an existing
@@ -39,7 +51,7 @@ from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known
 from ..errors import AlreadyExists, Diagnostic, ExoError, NotFound, PlanError
 from ..plan import diff_object
 from ..snapshot import live_object
-from ..specs import META_KEYS, SPECS, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
+from ..specs import META_KEYS, SPECS, Mode, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
 from ..specs import split_create, to_parameters
 from .config import register_settings, settings_from_config
 from .session import TenantSession, session_for
@@ -59,15 +71,29 @@ PROVIDER_KEY = "__provider"
 # Pulumi drops a property whose value is None, so a declared null (``tlsSettings: null``, opportunistic TLS)
 # travels as the name of the field in this list, in inputs and outputs alike.
 NULLS_KEY = "declaredNulls"
+# Fields the program's ``ignoreChanges`` option names: never compared, never written (see module docstring).
+IGNORE_KEY = "ignoreChanges"
 # Properties that are not spec fields; never treated as declared inputs.
-OUTPUT_KEYS = ("guid", "live", "adopted", "restoreValues", NULLS_KEY)
+OUTPUT_KEYS = ("guid", "live", "adopted", "restoreValues", NULLS_KEY, IGNORE_KEY)
 
 # Read-back after a write (the service is eventually consistent): pauses before each retry, seconds.
 _READ_BACK_PAUSES = (0.25, 0.5, 1.0, 2.0)
 
 
 class AdoptionRequired(AlreadyExists):
-    """An object with the declared name exists, differs, and the declaration does not say ``adopt: true``."""
+    """An object with the declared name exists and the declaration does not say ``adopt: true``."""
+
+
+class AlreadyManaged(AlreadyExists):
+    """``adopt: true`` names an object that another resource of this deployment already created or adopted."""
+
+
+def ignored_fields(spec: ResourceSpec, props: Mapping[str, Any]) -> frozenset[str]:
+    """The spec fields named by the ``ignoreChanges`` input (the program's ``ignore_changes`` option)."""
+    value = props.get(IGNORE_KEY)
+    if not isinstance(value, (list, tuple)):
+        return frozenset()
+    return frozenset(str(v) for v in value if spec.has_field(str(v)))
 
 
 def _is_unknown(value: Any) -> bool:
@@ -135,7 +161,10 @@ class MailflowProvider(ResourceProvider):
         return f"{kind} {name!r}"
 
     def _read_back(self, session: TenantSession, identity: str, expected: Mapping[str, Any]) -> Any:
-        """The object as the tenant shows it after a write; retries briefly until the declared values show."""
+        """The object as the tenant shows it after a write; retries briefly until the declared values show.
+
+        The result replaces the object in the shared listing, so the next lookup needs no list call.
+        """
         spec = self.spec
         obj = None
         for pause in (0.0, *_READ_BACK_PAUSES):
@@ -143,8 +172,9 @@ class MailflowProvider(ResourceProvider):
                 time.sleep(pause)
             obj = live_object(spec, session.client.get(spec.noun, identity, retry_not_found=True))
             if all(obj.fields.get(k) == v for k, v in expected.items()):
-                return obj
+                break
         # Accepted but not (yet) visible: report what the tenant shows; the next diff will say if it differs.
+        session.record(spec, obj)
         return obj
 
     def _outputs(self, obj: Any, declared: Mapping[str, Any], props: Mapping[str, Any], **extra: Any) -> dict:
@@ -168,14 +198,18 @@ class MailflowProvider(ResourceProvider):
             return
         try:
             session.client.set(spec.noun, identity, params)
-        finally:
-            session.invalidate(spec)
+        except BaseException:
+            session.invalidate(spec)  # outcome unknown: list again rather than trust the cached object
+            raise
 
     # ------------------------------------------------------------------------------------------------- check
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         spec = self.spec
         raw = {k: v for k, v in news.items() if k != PROVIDER_KEY}
+        ignore_failures = self._check_ignored(raw.get(IGNORE_KEY))
+        if ignore_failures:
+            return CheckResult(dict(raw), ignore_failures)
         unknown = {k for k, v in raw.items() if _is_unknown(v)}
         known = {k: v for k, v in raw.items() if k not in unknown and k not in OUTPUT_KEYS}
         known.update({k: None for k in _nulls(raw) if k not in known})
@@ -197,7 +231,21 @@ class MailflowProvider(ResourceProvider):
             if key in known:
                 inputs[key] = adopt_of(known) if key == "adopt" else known[key]
         inputs.update({k: raw[k] for k in unknown})
+        if raw.get(IGNORE_KEY):
+            inputs[IGNORE_KEY] = sorted(str(v) for v in raw[IGNORE_KEY])
         return CheckResult(inputs, [])
+
+    def _check_ignored(self, value: Any) -> list[CheckFailure]:
+        """``ignoreChanges`` must name fields of this type (a typo would silently ignore nothing)."""
+        if value is None or _is_unknown(value):
+            return []
+        names = [str(v) for v in value] if isinstance(value, (list, tuple)) else None
+        allowed = sorted(f.name for f in self.spec.fields if f.name != self.spec.identity_field)
+        bad = [n for n in names or [] if n not in allowed]
+        if names is None or bad:
+            return [CheckFailure(IGNORE_KEY, f"ignoreChanges names {', '.join(bad) or repr(value)}, which is not "
+                                 f"a field of {self.type_name} (allowed: {', '.join(allowed)})")]
+        return []
 
     # -------------------------------------------------------------------------------------------------- diff
 
@@ -219,9 +267,15 @@ class MailflowProvider(ResourceProvider):
                 )
             # Deleted outside Pulumi: recreate it (the old one is already gone, so delete first is a no-op).
             return DiffResult(changes=True, replaces=[ident], stables=[], delete_before_replace=True)
+        ignored = ignored_fields(spec, news)
+        desired = {k: v for k, v in desired.items() if k not in ignored}
         changes = diff_object(spec, desired, live)
+        # A field Set-* cannot change: the object must be replaced (delete first, see the module docstring).
+        replaces = sorted(c.field for c in changes if spec.field(c.field).mode is Mode.CREATE_ONLY)
+        pending_replaces = sorted(k for k in pending if spec.field(k).mode is Mode.CREATE_ONLY)
         changed = bool(changes) or bool(pending) or bool(self._restore_now(olds, desired, live))
-        return DiffResult(changes=changed, replaces=[], stables=[], delete_before_replace=False)
+        return DiffResult(changes=changed, replaces=replaces + pending_replaces, stables=[],
+                          delete_before_replace=True)
 
     def _restore_now(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
         """Accepted domains only: fields no longer declared go back to the value found (see AcceptedDomain)."""
@@ -236,22 +290,29 @@ class MailflowProvider(ResourceProvider):
         session = self._session()
         existing = session.find_by_name(spec, name)
         if existing is not None:
-            changes = diff_object(spec, desired, existing)
-            # Found by name case-insensitively: a name differing only in case does not make it "different"
-            # (the declared spelling is still applied by the Set below).
-            blocking = [c.field for c in changes
-                        if not (c.field == spec.identity_field and str(c.before).lower() == str(c.after).lower())]
-            if blocking and not adopt_of(props):
+            # Taking over an object is the user's explicit decision, even when it already matches: a silent
+            # take-over lets two resources (or stacks) own one connector, and destroying either deletes it.
+            if not adopt_of(props):
+                blocking = [c.field for c in diff_object(spec, desired, existing)
+                            if not (c.field == spec.identity_field and str(c.before).lower() == str(c.after).lower())]
                 raise AdoptionRequired(self._adopt_message(name, blocking))
-            self._set(session, existing.identity, {c.field: c.after for c in changes})
+            if not session.claim(spec, existing.identity):
+                raise AlreadyManaged(
+                    f"The {self._what(name)} was already created or adopted by another resource of this "
+                    "deployment; one connector can be managed by one resource only. Remove the duplicate "
+                    "declaration (or give it another name)."
+                )
+            self._set(session, existing.identity, {c.field: c.after for c in diff_object(spec, desired, existing)})
             obj = self._read_back(session, existing.identity, desired)
             return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=True))
         new_params, followup = split_create(spec, desired)
         try:
             result = session.client.new(spec.noun, new_params)
-        finally:
-            session.invalidate(spec)
+        except BaseException:
+            session.invalidate(spec)  # outcome unknown: list again rather than trust the cache
+            raise
         identity = self._new_identity(result, name)
+        session.claim(spec, identity)
         if followup:
             try:
                 session.client.set(spec.noun, identity, followup)
@@ -262,7 +323,6 @@ class MailflowProvider(ResourceProvider):
                 finally:
                     session.invalidate(spec)
                 raise
-            session.invalidate(spec)
         obj = self._read_back(session, identity, desired)
         return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=False))
 
@@ -272,13 +332,15 @@ class MailflowProvider(ResourceProvider):
         return str(record.get("Guid") or record.get("ExchangeObjectId") or record.get("Identity") or name)
 
     def _adopt_message(self, name: str, fields: list[str]) -> str:
+        differs = f"differs from the declaration ({', '.join(fields)})" if fields else "matches the declaration"
         return (
-            f"An {self._what(name)} already exists in the tenant and differs from the declaration "
-            f"({', '.join(fields)}). Pulumi cannot import it (`pulumi import` does not work for dynamic "
+            f"An {self._what(name)} already exists in the tenant and {differs}; it is not managed by this "
+            "resource, so it was left alone. Pulumi cannot import it (`pulumi import` does not work for dynamic "
             "providers). To take it over, add `adopt: true` to it in the stack file (or adopt=True in its "
             "Args) and run `pulumi up` again: the declared fields will then be changed to the declared values, "
-            "and the fields you do not declare are left as they are. To keep the existing object out of "
-            "Pulumi instead, give the declared one another name."
+            "and the fields you do not declare are left as they are. If another stack or project manages it, "
+            "do not adopt it: give the declared one another name. If this is a connector whose name you "
+            "changed only in case, say so with `renamedFrom: <old name>` instead."
         )
 
     # -------------------------------------------------------------------------------------------------- read
@@ -308,6 +370,8 @@ class MailflowProvider(ResourceProvider):
                 f"The {self._what(str(desired.get(spec.identity_field, id_)))} (id {id_}) is no longer in the "
                 "tenant. Run `pulumi refresh` so that Pulumi forgets it, then `pulumi up` to create it again."
             )
+        ignored = ignored_fields(spec, news)
+        desired = {k: v for k, v in desired.items() if k not in ignored}
         values = {c.field: c.after for c in diff_object(spec, desired, live)}
         values.update(self._restore_now(olds, desired, live))
         self._set(session, id_, values)
@@ -326,8 +390,11 @@ class MailflowProvider(ResourceProvider):
             session.client.remove(spec.noun, id_)
         except NotFound:
             pass  # already gone: what delete wanted
-        finally:
-            session.invalidate(spec)
+        except BaseException:
+            session.invalidate(spec)  # outcome unknown
+            raise
+        session.forget(spec, id_)
+        session.release(spec, id_)
 
 
 class InboundConnectorProvider(MailflowProvider):
@@ -356,6 +423,9 @@ class AcceptedDomainProvider(MailflowProvider):
                 f"The {self._what(domain)} is not in the tenant. Exchange Online cannot create accepted domains: "
                 "add and verify the domain in the Microsoft 365 admin center first, then run `pulumi up` again."
             )
+        if not session.claim(spec, live.identity):
+            raise AlreadyManaged(f"The {self._what(domain)} is already managed by another resource of this "
+                                 "deployment. Declare each accepted domain once.")
         found = {k: live.fields.get(k) for k in desired if k != spec.identity_field}
         self._set(session, live.identity, {c.field: c.after for c in diff_object(spec, desired, live)})
         obj = self._read_back(session, live.identity, desired)
@@ -384,8 +454,13 @@ class AcceptedDomainProvider(MailflowProvider):
         live = session.find_by_identity(spec, id_)
         if live is None:
             return  # the domain left the tenant: nothing to restore
-        # Nothing is declared any more: every remembered field goes back.
-        self._set(session, live.identity, self._restore_now(props, {}, live))
+        # Nothing is declared any more: every remembered field goes back. Read back, so that a replacement's
+        # create (delete runs first) finds, and remembers, the original values rather than ours.
+        values = self._restore_now(props, {}, live)
+        self._set(session, live.identity, values)
+        if values:
+            self._read_back(session, live.identity, values)
+        session.release(spec, live.identity)
 
 
 def spec_has(spec: ResourceSpec, name: str) -> bool:

@@ -6,7 +6,8 @@ the provider must hold nothing: no credential, no client, no session. The engine
 :class:`ProviderSettings` and keeps it in a module-level registry keyed by the (non-secret) project name.
 Provider methods look their settings up at call time and build the client lazily (``session.py``).
 
-Config keys (namespace ``o365-mailflow``, or the program's own project namespace when it declares them):
+Config keys, always in the namespace ``o365-mailflow`` whatever the program's project is called (reading the
+program's own namespace first made ``myinfra:cloud`` or ``myinfra:tenantId`` of another project count as ours):
 
 ==========================  =====================================================================
 ``tenantId``                tenant GUID
@@ -148,10 +149,8 @@ def _truthy(value: Any) -> bool:
 
 
 def _lookup(config: _ConfigLike, key: str) -> Any:
-    """``<project>:key`` first (the program's namespace), then ``o365-mailflow:key``."""
-    value = config.get(key)
-    if value is None:
-        value = config.get(f"{CONFIG_NAMESPACE}:{key}")
+    """``o365-mailflow:key`` only (never another project's key of the same name)."""
+    value = config.get(f"{CONFIG_NAMESPACE}:{key}")
     if isinstance(value, str) and not value.strip():
         return None
     return value

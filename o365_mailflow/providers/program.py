@@ -9,8 +9,13 @@ Dependencies are explicit because the service enforces an order: accepted domain
 connectors may name them), and an enabled OnPremises inbound connector before an outbound connector with
 ``routeAllMessagesViaOnPremises`` (centralized transport needs it, exo-cmdlets §4.2 rule 5).
 
-Pulumi logical names are the object names (connector name, domain name). A connector renamed in the stack file
-with ``renamedFrom: <old name>`` gets an alias to its old logical name, so the engine finds the existing resource
+Pulumi logical names are the object names in lower case (connector name, domain name). Exchange compares names
+case-insensitively, so a change of case only must not change the URN: with the declared spelling as the
+logical name, the engine saw a new resource plus a deleted one, the new one found the connector by name and the
+delete then removed it. With the lower-case logical name, a case-only rename is an in-place ``Set -Name`` on the
+same Guid. Each resource also carries an alias to its declared spelling, so state written before this rule (URN
+with the declared case) is taken over without a replacement. A connector renamed in the stack file with
+``renamedFrom: <old name>`` gets aliases to its old logical names, so the engine finds the existing resource
 (same URN) and the provider renames it in place with one ``Set-*Connector -Name`` (the Guid is the id). Without
 ``renamedFrom`` a rename is a new resource plus a deleted one.
 """
@@ -38,10 +43,25 @@ def _guidance(stack: Any, cloud: str) -> tuple[dict[str, str], str | None]:
     return dict(result.mx_endpoints), result.spf_record
 
 
-def _options(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions | None:
-    """Dependencies, and for a renamed connector an alias to its old logical name (the URN carries over)."""
+def logical_name(name: str) -> str:
+    """The Pulumi logical name of an object: its name in lower case (see the module docstring)."""
+    return name.lower()
+
+
+def _aliases(obj: Any) -> list[Any]:
+    """Earlier logical names of ``obj``: its declared spelling, and for a rename the old name's spellings."""
+    names = [obj.name]
     old = getattr(obj, "renamed_from", None)
-    aliases: list[Any] = [pulumi.Alias(name=old)] if old else []
+    if old:
+        names += [old, logical_name(old)]
+    own = logical_name(obj.name)
+    unique = [n for i, n in enumerate(names) if n != own and n not in names[:i]]
+    return [pulumi.Alias(name=n) for n in unique]
+
+
+def _options(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions | None:
+    """Dependencies and aliases (the URN carries over across case changes and renames)."""
+    aliases = _aliases(obj)
     if not depends_on and not aliases:
         return None
     return pulumi.ResourceOptions(depends_on=list(depends_on) or None, aliases=aliases or None)
@@ -56,7 +76,7 @@ def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str
         props: dict[str, Any] = dict(obj.fields)
         if obj.adopt:
             props["adopt"] = True
-        resource = cls(obj.name, props, _options(obj, depends_on))
+        resource = cls(logical_name(obj.name), props, _options(obj, depends_on))
         declared[obj.spec.type_name][obj.name] = resource
         return resource
 
@@ -89,6 +109,22 @@ def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str
 def _config_cloud() -> str | None:
     value = pulumi.Config(CONFIG_NAMESPACE).get("cloud")
     return value.lower() if value else None
+
+
+def _warn_plain_credentials() -> None:
+    """A credential set without ``--secret`` is stored in plain text in Pulumi.<stack>.yaml and in state."""
+    from pulumi.runtime.config import get_config, is_config_secret
+
+    from .config import SECRET_KEYS
+
+    for key in SECRET_KEYS:
+        full = f"{CONFIG_NAMESPACE}:{key}"
+        if get_config(full) is not None and not is_config_secret(full):
+            pulumi.log.warn(
+                f"{full} is stored in plain text in Pulumi.{pulumi.get_stack()}.yaml (and in the state's provider "
+                f"config): set it again as a secret with `pulumi config set --secret {full}`, and rotate it if "
+                "the file was committed."
+            )
 
 
 def _check_tenant(stack: Any, path: Path) -> None:
@@ -129,4 +165,5 @@ def run(root: Path, stack_name: str | None = None) -> Any:
     for diag in diags:
         pulumi.log.warn(diag.format())
     _check_tenant(stack, path)
+    _warn_plain_credentials()
     return declare_stack(stack, cloud=_config_cloud())

@@ -28,6 +28,7 @@ from pulumi.dynamic import Resource
 
 from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, UNSET, Bool, ListOf, Mode, ResourceSpec
 from .base import (
+    IGNORE_KEY,
     NULLS_KEY,
     PROVIDER_KEY,
     AcceptedDomainProvider,
@@ -121,6 +122,31 @@ def _inputs(spec: ResourceSpec, args: Any) -> dict[str, Any]:
     return props
 
 
+def _ignored(spec: ResourceSpec, opts: Optional[pulumi.ResourceOptions]) -> list[str]:
+    """The spec fields named by ``opts.ignore_changes`` (camelCase or snake_case), for the provider to skip.
+
+    The engine honours ``ignore_changes`` by handing the provider the *old input* of an ignored property; a
+    provider that diffs against the tenant would then undo a hand-made change. Passing the names lets diff and
+    update leave those fields alone (see base.py).
+    """
+    names = list(getattr(opts, "ignore_changes", None) or [])
+    camel = {snake_case(f.name): f.name for f in spec.fields}
+    return sorted({camel.get(n, n) for n in names if spec.has_field(camel.get(n, n))})
+
+
+def _with_defaults(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptions:
+    """Replacement deletes first unless the program says otherwise.
+
+    Create-before-delete (the engine's default) makes the replacement find the old object by name, and the
+    engine then deletes the object both resources point to; ``--target-replace`` never asks the provider's
+    Diff, so only this option reaches the engine for every kind of replacement.
+    """
+    defaults = pulumi.ResourceOptions(delete_before_replace=True)
+    if opts is not None and opts.delete_before_replace is not None:
+        return opts
+    return pulumi.ResourceOptions.merge(opts, defaults) if opts is not None else defaults
+
+
 class _MailflowResource(Resource):
     """Common constructor: the provider instance is empty (see base.py), so pickling it leaks nothing."""
 
@@ -133,10 +159,13 @@ class _MailflowResource(Resource):
 
     def __init__(self, resource_name: str, args: Any, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         props: dict[str, Any] = _inputs(self._spec, args)
+        ignored = _ignored(self._spec, opts)
+        if ignored:
+            props[IGNORE_KEY] = ignored
         # Output-only properties are declared as None so that they exist as Output attributes.
         for key in self._output_keys:
             props.setdefault(key, None)
-        super().__init__(self._provider_class(), resource_name, props, opts)
+        super().__init__(self._provider_class(), resource_name, props, _with_defaults(opts))
 
 
 class _ConnectorResource(_MailflowResource):

@@ -3,8 +3,10 @@
 The engine calls ``Diff`` (and ``Read`` on refresh) once per resource, from up to four threads of the
 dynamic-provider host. Listing the tenant for each call would make a preview of N resources cost N list calls
 (and trip Exchange Online's throttling). Instead each resource type is listed once per process, through
-:func:`o365_mailflow.snapshot.take_snapshot`, and the result is shared; a write by any provider invalidates the
-type it wrote, so the next read sees the tenant as it is now. A failed list raises: it never means "absent".
+:func:`o365_mailflow.snapshot.take_snapshot`, and the result is shared. A write by any provider updates the
+cached listing in place with the object as read back after it (or drops it after a delete), so ``pulumi up``
+of N resources still lists each type once: dropping the listing after every write made a 200-resource create
+re-list each type about 25 times. A failed list raises: it never means "absent".
 
 Nothing here is reachable from a provider object, so nothing here is pickled into state.
 """
@@ -27,8 +29,30 @@ __all__ = ["TenantSession", "session_for"]
 
 @dataclass
 class _TypeCache:
+    """One type's live objects, indexed like :class:`Snapshot` (case-insensitive name and identity)."""
+
     lock: threading.Lock = field(default_factory=threading.Lock)
-    snapshot: Snapshot | None = None
+    loaded: bool = False
+    by_identity: dict[str, LiveObject] = field(default_factory=dict)
+    by_name: dict[str, LiveObject] = field(default_factory=dict)
+
+    def load(self, snapshot: Snapshot, type_name: str) -> None:
+        for obj in snapshot.of_type(type_name):
+            self.by_identity.setdefault(obj.identity.casefold(), obj)
+            self.by_name.setdefault(obj.name.casefold(), obj)
+        self.loaded = True
+
+    def put(self, obj: LiveObject) -> None:
+        old = self.by_identity.get(obj.identity.casefold())
+        if old is not None and self.by_name.get(old.name.casefold()) is old:
+            del self.by_name[old.name.casefold()]  # a rename: the old name no longer finds it
+        self.by_identity[obj.identity.casefold()] = obj
+        self.by_name[obj.name.casefold()] = obj
+
+    def drop(self, identity: str) -> None:
+        old = self.by_identity.pop(identity.casefold(), None)
+        if old is not None and self.by_name.get(old.name.casefold()) is old:
+            del self.by_name[old.name.casefold()]
 
 
 class TenantSession:
@@ -40,6 +64,9 @@ class TenantSession:
         self._client_lock = threading.Lock()
         self._types: dict[str, _TypeCache] = {}
         self._types_lock = threading.Lock()
+        # Objects created or adopted by a resource in this process (one deployment): a second resource that
+        # asks to adopt one of them is refused instead of sharing it.
+        self._claimed: set[tuple[str, str]] = set()
 
     @property
     def client(self) -> ExoClient:
@@ -58,27 +85,60 @@ class TenantSession:
         with self._types_lock:
             return self._types.setdefault(type_name, _TypeCache())
 
-    def _snapshot(self, spec: ResourceSpec) -> Snapshot:
-        """``spec``'s type as listed by one call, shared until the next write of that type."""
+    def _loaded(self, spec: ResourceSpec) -> _TypeCache:
+        """``spec``'s type as listed by one call per process, kept current by :meth:`record`/:meth:`forget`."""
         cache = self._cache(spec.type_name)
         with cache.lock:  # concurrent callers wait for the one list call instead of making their own
-            if cache.snapshot is None:
+            if not cache.loaded:
                 from ..snapshot import take_snapshot
 
-                cache.snapshot = take_snapshot(self.client, specs=[spec])
-            return cache.snapshot
+                cache.load(take_snapshot(self.client, specs=[spec]), spec.type_name)
+        return cache
 
     def find_by_name(self, spec: ResourceSpec, name: str) -> LiveObject | None:
-        return self._snapshot(spec).find(spec.type_name, name)
+        cache = self._loaded(spec)
+        with cache.lock:
+            return cache.by_name.get(name.casefold())
 
     def find_by_identity(self, spec: ResourceSpec, identity: str) -> LiveObject | None:
-        return self._snapshot(spec).find_identity(spec.type_name, identity)
+        cache = self._loaded(spec)
+        with cache.lock:
+            return cache.by_identity.get(identity.casefold())
 
-    def invalidate(self, spec: ResourceSpec) -> None:
-        """Forget what was read for ``spec``'s type: called after every write of that type."""
+    def record(self, spec: ResourceSpec, obj: LiveObject) -> None:
+        """A write's result (the object as read back): later lookups see it without listing again."""
         cache = self._cache(spec.type_name)
         with cache.lock:
-            cache.snapshot = None
+            if cache.loaded:
+                cache.put(obj)
+
+    def forget(self, spec: ResourceSpec, identity: str) -> None:
+        """A delete's result: later lookups no longer find the object."""
+        cache = self._cache(spec.type_name)
+        with cache.lock:
+            if cache.loaded:
+                cache.drop(identity)
+
+    def claim(self, spec: ResourceSpec, identity: str) -> bool:
+        """Mark ``identity`` as managed by a resource of this deployment; False if it already was."""
+        key = (spec.type_name, identity.casefold())
+        with self._types_lock:
+            if key in self._claimed:
+                return False
+            self._claimed.add(key)
+            return True
+
+    def release(self, spec: ResourceSpec, identity: str) -> None:
+        with self._types_lock:
+            self._claimed.discard((spec.type_name, identity.casefold()))
+
+    def invalidate(self, spec: ResourceSpec) -> None:
+        """Forget the whole listing of ``spec``'s type: only when a write's outcome is unknown."""
+        cache = self._cache(spec.type_name)
+        with cache.lock:
+            cache.loaded = False
+            cache.by_identity.clear()
+            cache.by_name.clear()
 
 
 _SESSIONS: dict[tuple[str, ...], TenantSession] = {}

@@ -142,7 +142,7 @@ def test_a_connector_deleted_outside_pulumi_is_recreated(pulumi: Pulumi, emulato
     assert diff.some and diff.replaces == ["name"] and diff.delete_before_replace
 
 
-def test_an_existing_connector_is_adopted_when_identical_or_when_adopt_is_declared(
+def test_an_existing_connector_is_taken_over_only_with_adopt_and_by_one_resource_only(
     pulumi: Pulumi, emulator_tenant: Any
 ) -> None:
     made = emulator_tenant.invoke("New-InboundConnector", {
@@ -153,15 +153,16 @@ def test_an_existing_connector_is_adopted_when_identical_or_when_adopt_is_declar
     declared = {"name": "Legacy relay", "connectorType": "OnPremises", "senderDomains": ["*"],
                 "senderIpAddresses": ["203.0.113.50"]}
 
-    # Identical in every declared field: taken over without adopt, no write.
+    # Identical in every declared field, but no adopt: refused all the same (a silent take-over lets two
+    # resources or stacks own one connector, and destroying either deletes it); nothing written.
     emulator_tenant.clear_requests()
     same = Res(INBOUND, "legacy", declared)
-    assert pulumi.up(same) == ["create"]
-    assert same.id == guid and same.outputs["adopted"] is True
+    with pytest.raises(grpc.RpcError) as info:
+        pulumi.up(same)
+    assert "already exists" in info.value.details() and "adopt: true" in info.value.details()
     assert writes(emulator_tenant) == []
 
-    # Different and no adopt: a clear error that says how to adopt; nothing written.
-    emulator_tenant.clear_requests()
+    # Different and no adopt: the error names the differing field.
     different = Res(INBOUND, "legacy2", {**declared, "name": "legacy RELAY", "comment": "managed by Pulumi"})
     with pytest.raises(grpc.RpcError) as info:
         pulumi.up(different)
@@ -172,9 +173,17 @@ def test_an_existing_connector_is_adopted_when_identical_or_when_adopt_is_declar
     # adopt: true takes it over and sets only the declared difference.
     adopting = Res(INBOUND, "legacy3", {**declared, "comment": "managed by Pulumi", "adopt": True})
     assert pulumi.up(adopting) == ["create"]
-    assert adopting.id == guid and adopting.inputs["adopt"] is True
+    assert adopting.id == guid and adopting.inputs["adopt"] is True and adopting.outputs["adopted"] is True
     assert [(w["cmdlet"], w["parameters"]) for w in writes(emulator_tenant)] == [
         ("Set-InboundConnector", {"Identity": guid, "Comment": "managed by Pulumi"})]
+
+    # A second resource of the same deployment cannot adopt the object the first one manages.
+    emulator_tenant.clear_requests()
+    second = Res(INBOUND, "legacy4", {**declared, "adopt": True})
+    with pytest.raises(grpc.RpcError) as info:
+        pulumi.up(second)
+    assert "already created or adopted by another resource" in info.value.details()
+    assert writes(emulator_tenant) == []
 
 
 def test_delete_removes_the_connector_and_succeeds_when_it_is_already_gone(pulumi: Pulumi, emulator_tenant: Any) -> None:

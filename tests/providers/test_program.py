@@ -42,15 +42,15 @@ def test_the_program_declares_every_object_of_the_stack_file_with_its_own_type_t
         (TOKEN + "AcceptedDomain", "contoso.com"),
         (TOKEN + "AcceptedDomain", "sales.contoso.com"),
         (TOKEN + "AcceptedDomain", "fabrikam.com"),
-        (TOKEN + "InboundConnector", "Relay from office printers and apps"),
-        (TOKEN + "InboundConnector", "Relay from on-premises Exchange (certificate)"),
-        (TOKEN + "OutboundConnector", "To on-premises Exchange"),
+        (TOKEN + "InboundConnector", "relay from office printers and apps"),
+        (TOKEN + "InboundConnector", "relay from on-premises exchange (certificate)"),
+        (TOKEN + "OutboundConnector", "to on-premises exchange"),
     ])
-    relay = registered[(TOKEN + "InboundConnector", "Relay from office printers and apps")]["inputs"]
+    relay = registered[(TOKEN + "InboundConnector", "relay from office printers and apps")]["inputs"]
     assert relay["connectorType"] == "OnPremises"
     assert relay["senderIpAddresses"] == ["198.51.100.0/28", "203.0.113.10", "203.0.113.11"]  # normalised set
     assert relay["senderDomains"] == ["*"]
-    outbound = registered[(TOKEN + "OutboundConnector", "To on-premises Exchange")]["inputs"]
+    outbound = registered[(TOKEN + "OutboundConnector", "to on-premises exchange")]["inputs"]
     assert outbound["smartHosts"] == ["mail.contoso.com"]
     assert outbound["tlsSettings"] == "DomainValidation"
     assert outbound["useMxRecord"] is False
@@ -68,7 +68,7 @@ def test_the_program_declares_every_object_of_the_stack_file_with_its_own_type_t
 
     assert set(outputs["inboundConnectorIds"]) == {
         "Relay from office printers and apps", "Relay from on-premises Exchange (certificate)"}
-    assert outputs["outboundConnectorIds"] == {"To on-premises Exchange": "To on-premises Exchange-id"}
+    assert outputs["outboundConnectorIds"] == {"To on-premises Exchange": "to on-premises exchange-id"}
     assert outputs["mxEndpoints"]["contoso.com"] == "contoso-com.mail.protection.outlook.com"
     assert outputs["acceptedDomains"]["sales.contoso.com"]["mxEndpoint"] == "sales-contoso-com.mail.protection.outlook.com"
     assert "include:spf.protection.outlook.com" in outputs["spfRecord"]
@@ -111,8 +111,8 @@ def test_centralized_transport_waits_for_the_on_premises_inbound_connector(
 
     registered, _ = run_program(monkeypatch, "hybrid", lambda: run(tmp_path))
 
-    central = registered[(TOKEN + "OutboundConnector", "Centralized transport")]
-    assert central["deps"] == {"contoso.com", "From on-premises"}
+    central = registered[(TOKEN + "OutboundConnector", "centralized transport")]
+    assert central["deps"] == {"contoso.com", "from on-premises"}
     partner = registered[(TOKEN + "OutboundConnector", "To partner")]
     assert partner["deps"] == {"contoso.com"}
     # tlsSettings: null is declared (opportunistic TLS) although Pulumi drops None-valued inputs.

@@ -50,12 +50,13 @@ def test_a_renamed_connector_is_registered_with_an_alias_to_its_old_name(
 
     registered = _register(monkeypatch, tmp_path)
 
-    inbound = registered[(TOKEN + "InboundConnector", "Relay from copiers")]
-    assert inbound["aliases"] == ["Relay from printers"]
+    inbound = registered[(TOKEN + "InboundConnector", "relay from copiers")]
+    # Its declared spelling (state written before logical names were lower case) and both spellings of the old name.
+    assert inbound["aliases"] == ["Relay from copiers", "Relay from printers", "relay from printers"]
     assert inbound["deps"] == {"contoso.com"}  # the alias does not replace the dependencies
     assert inbound["inputs"]["name"] == "Relay from copiers"
     assert "renamedFrom" not in inbound["inputs"]
-    outbound = registered[(TOKEN + "OutboundConnector", "To partner (TLS)")]
-    assert outbound["aliases"] == ["To partner"]
-    assert registered[(TOKEN + "InboundConnector", "From partner")]["aliases"] == []
+    outbound = registered[(TOKEN + "OutboundConnector", "to partner (tls)")]
+    assert outbound["aliases"] == ["To partner (TLS)", "To partner", "to partner"]
+    assert registered[(TOKEN + "InboundConnector", "from partner")]["aliases"] == ["From partner"]
     assert registered[(TOKEN + "AcceptedDomain", "contoso.com")]["aliases"] == []
