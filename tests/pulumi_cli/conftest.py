@@ -66,6 +66,7 @@ class Project:
     root: Path
     env: dict[str, str]
     tenant: Any
+    name: str = PROJECT
     log: list[str] = field(default_factory=list)
 
     def write_stack(self, body: str, stack: str = STACK) -> None:
@@ -110,7 +111,7 @@ class Project:
                 if r.get("type") == f"pulumi-python:dynamic/exo:{type_name}"]
 
     def urn(self, type_name: str, logical: str) -> str:
-        return f"urn:pulumi:{STACK}::{PROJECT}::pulumi-python:dynamic/exo:{type_name}::{logical}"
+        return f"urn:pulumi:{STACK}::{self.name}::pulumi-python:dynamic/exo:{type_name}::{logical}"
 
 
 def ops(steps: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -124,37 +125,53 @@ def ops(steps: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.fixture
-def project(tmp_path: Path, pulumi_bin: str, emulator_tenant: Any) -> Iterator[Project]:
-    root = tmp_path / "project"
+def _make_project(root: Path, pulumi_bin: str, tenant: Any, name: str) -> Project:
     (root / "stacks").mkdir(parents=True)
     shutil.copy(ROOT / "__main__.py", root / "__main__.py")
     venv = Path(sys.prefix)
     (root / "Pulumi.yaml").write_text(
-        f"name: {PROJECT}\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n",
+        f"name: {name}\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n",
         encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AZURE_"))}
     env.update({
         "PATH": os.pathsep.join([pulumi_bin, str(Path(sys.executable).parent), env.get("PATH", "")]),
-        "PULUMI_HOME": str(tmp_path / "pulumi-home"),
-        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+        "PULUMI_HOME": str(root.parent / "pulumi-home"),
+        "PULUMI_BACKEND_URL": f"file://{root.parent / 'state'}",
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "MAILFLOW_PULUMI_PYTHON": sys.executable,
         "NO_COLOR": "1",
     })
-    (tmp_path / "state").mkdir()
-    proj = Project(root=root, env=env, tenant=emulator_tenant)
+    (root.parent / "state").mkdir(exist_ok=True)
+    proj = Project(root=root, env=env, tenant=tenant, name=name)
     proj.run("stack", "init", STACK)
-    cfg = emulator_tenant.config
-    for key, value in (("tenantId", emulator_tenant.tenant_id), ("initialDomain", emulator_tenant.initial_domain),
-                       ("clientId", emulator_tenant.client_id), ("endpoint", cfg.endpoint),
+    cfg = tenant.config
+    for key, value in (("tenantId", tenant.tenant_id), ("initialDomain", tenant.initial_domain),
+                       ("clientId", tenant.client_id), ("endpoint", cfg.endpoint),
                        ("authority", cfg.authority), ("scope", cfg.scope), ("caFile", cfg.ca_file)):
         proj.config(key, str(value))
-    proj.config("clientSecret", emulator_tenant.client_secret, secret=True)
+    proj.config("clientSecret", tenant.client_secret, secret=True)
+    return proj
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, pulumi_bin: str, emulator_tenant: Any) -> Iterator[Any]:
+    """``make_project(dirname, name="o365-mailflow")``: a project bound to the test's tenant (shared backend)."""
+    made: list[Project] = []
+
+    def make(dirname: str = "project", name: str = PROJECT) -> Project:
+        made.append(_make_project(tmp_path / dirname, pulumi_bin, emulator_tenant, name))
+        return made[-1]
+
     try:
-        yield proj
+        yield make
     finally:
         # On failure the transcript of every pulumi command is the first thing to read.
-        (tmp_path / "pulumi-transcript.txt").write_text("\n".join(proj.log), encoding="utf-8")
+        (tmp_path / "pulumi-transcript.txt").write_text("\n".join(line for p in made for line in p.log),
+                                                        encoding="utf-8")
+
+
+@pytest.fixture
+def project(make_project: Any) -> Project:
+    return make_project()
