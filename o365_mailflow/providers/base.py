@@ -21,6 +21,9 @@ What the engine decides and these providers must survive (each found with the re
 * ``ignoreChanges``: the engine hands over the *old input* for an ignored property, which the provider would
   compare with the tenant and "correct". The resource classes pass the ignored names as the ``ignoreChanges``
   input, and diff and update leave those fields alone.
+* ``replaceOnChanges``: the engine needs the changed property names to apply it, and the SDK's dynamic-provider
+  host never sends them, so the option did nothing. The resource classes pass the names as the
+  ``replaceOnChanges`` input, and diff lists those fields as replacements when they change.
 * A changed ``CREATE_ONLY`` field is a replacement, not an update that Set-* would refuse.
 
 Outputs of every resource: the declared fields (as the tenant holds them after the write), ``adopt`` when
@@ -73,8 +76,11 @@ PROVIDER_KEY = "__provider"
 NULLS_KEY = "declaredNulls"
 # Fields the program's ``ignoreChanges`` option names: never compared, never written (see module docstring).
 IGNORE_KEY = "ignoreChanges"
+# Fields the program's ``replaceOnChanges`` option names: a change replaces the object (see module docstring).
+REPLACE_KEY = "replaceOnChanges"
+OPTION_KEYS = (IGNORE_KEY, REPLACE_KEY)
 # Properties that are not spec fields; never treated as declared inputs.
-OUTPUT_KEYS = ("guid", "live", "adopted", "restoreValues", NULLS_KEY, IGNORE_KEY)
+OUTPUT_KEYS = ("guid", "live", "adopted", "restoreValues", NULLS_KEY, *OPTION_KEYS)
 
 # Read-back after a write (the service is eventually consistent): pauses before each retry, seconds.
 _READ_BACK_PAUSES = (0.25, 0.5, 1.0, 2.0)
@@ -88,9 +94,9 @@ class AlreadyManaged(AlreadyExists):
     """``adopt: true`` names an object that another resource of this deployment already created or adopted."""
 
 
-def ignored_fields(spec: ResourceSpec, props: Mapping[str, Any]) -> frozenset[str]:
-    """The spec fields named by the ``ignoreChanges`` input (the program's ``ignore_changes`` option)."""
-    value = props.get(IGNORE_KEY)
+def ignored_fields(spec: ResourceSpec, props: Mapping[str, Any], key: str = IGNORE_KEY) -> frozenset[str]:
+    """The spec fields named by the ``ignoreChanges`` (or ``replaceOnChanges``) input, from the program's options."""
+    value = props.get(key)
     if not isinstance(value, (list, tuple)):
         return frozenset()
     return frozenset(str(v) for v in value if spec.has_field(str(v)))
@@ -207,9 +213,9 @@ class MailflowProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         spec = self.spec
         raw = {k: v for k, v in news.items() if k != PROVIDER_KEY}
-        ignore_failures = self._check_ignored(raw.get(IGNORE_KEY))
-        if ignore_failures:
-            return CheckResult(dict(raw), ignore_failures)
+        option_failures = [f for key in OPTION_KEYS for f in self._check_option(key, raw.get(key))]
+        if option_failures:
+            return CheckResult(dict(raw), option_failures)
         unknown = {k for k, v in raw.items() if _is_unknown(v)}
         known = {k: v for k, v in raw.items() if k not in unknown and k not in OUTPUT_KEYS}
         known.update({k: None for k in _nulls(raw) if k not in known})
@@ -231,19 +237,20 @@ class MailflowProvider(ResourceProvider):
             if key in known:
                 inputs[key] = adopt_of(known) if key == "adopt" else known[key]
         inputs.update({k: raw[k] for k in unknown})
-        if raw.get(IGNORE_KEY):
-            inputs[IGNORE_KEY] = sorted(str(v) for v in raw[IGNORE_KEY])
+        for key in OPTION_KEYS:
+            if raw.get(key):
+                inputs[key] = sorted(str(v) for v in raw[key])
         return CheckResult(inputs, [])
 
-    def _check_ignored(self, value: Any) -> list[CheckFailure]:
-        """``ignoreChanges`` must name fields of this type (a typo would silently ignore nothing)."""
+    def _check_option(self, key: str, value: Any) -> list[CheckFailure]:
+        """``ignoreChanges``/``replaceOnChanges`` must name fields of this type (a typo would do nothing)."""
         if value is None or _is_unknown(value):
             return []
         names = [str(v) for v in value] if isinstance(value, (list, tuple)) else None
-        allowed = sorted(f.name for f in self.spec.fields if f.name != self.spec.identity_field)
+        allowed = sorted(f.name for f in self.spec.fields)
         bad = [n for n in names or [] if n not in allowed]
         if names is None or bad:
-            return [CheckFailure(IGNORE_KEY, f"ignoreChanges names {', '.join(bad) or repr(value)}, which is not "
+            return [CheckFailure(key, f"{key} names {', '.join(bad) or repr(value)}, which is not "
                                  f"a field of {self.type_name} (allowed: {', '.join(allowed)})")]
         return []
 
@@ -270,9 +277,12 @@ class MailflowProvider(ResourceProvider):
         ignored = ignored_fields(spec, news)
         desired = {k: v for k, v in desired.items() if k not in ignored}
         changes = diff_object(spec, desired, live)
-        # A field Set-* cannot change: the object must be replaced (delete first, see the module docstring).
-        replaces = sorted(c.field for c in changes if spec.field(c.field).mode is Mode.CREATE_ONLY)
-        pending_replaces = sorted(k for k in pending if spec.field(k).mode is Mode.CREATE_ONLY)
+        # A field Set-* cannot change, or one the program says to replace on: the object must be replaced
+        # (delete first, see the module docstring).
+        replace_on = ignored_fields(spec, news, REPLACE_KEY)
+        replaces = sorted(c.field for c in changes
+                          if spec.field(c.field).mode is Mode.CREATE_ONLY or c.field in replace_on)
+        pending_replaces = sorted(k for k in pending if spec.field(k).mode is Mode.CREATE_ONLY or k in replace_on)
         changed = bool(changes) or bool(pending) or bool(self._restore_now(olds, desired, live))
         return DiffResult(changes=changed, replaces=replaces + pending_replaces, stables=[],
                           delete_before_replace=True)

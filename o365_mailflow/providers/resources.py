@@ -29,6 +29,7 @@ from pulumi.dynamic import Resource
 from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, UNSET, Bool, ListOf, Mode, ResourceSpec
 from .base import (
     IGNORE_KEY,
+    REPLACE_KEY,
     NULLS_KEY,
     PROVIDER_KEY,
     AcceptedDomainProvider,
@@ -122,14 +123,15 @@ def _inputs(spec: ResourceSpec, args: Any) -> dict[str, Any]:
     return props
 
 
-def _ignored(spec: ResourceSpec, opts: Optional[pulumi.ResourceOptions]) -> list[str]:
-    """The spec fields named by ``opts.ignore_changes`` (camelCase or snake_case), for the provider to skip.
+def _option_fields(spec: ResourceSpec, opts: Optional[pulumi.ResourceOptions], option: str) -> list[str]:
+    """The spec fields named by ``opts.<option>`` (camelCase or snake_case), for the provider to act on.
 
-    The engine honours ``ignore_changes`` by handing the provider the *old input* of an ignored property; a
-    provider that diffs against the tenant would then undo a hand-made change. Passing the names lets diff and
-    update leave those fields alone (see base.py).
+    ``ignore_changes``: the engine hands the provider the *old input* of an ignored property; a provider that
+    diffs against the tenant would then undo a hand-made change. ``replace_on_changes``: the engine needs the
+    changed keys, which the SDK's dynamic-provider host never reports. Passing the names as inputs lets the
+    provider honour both (see base.py).
     """
-    names = list(getattr(opts, "ignore_changes", None) or [])
+    names = list(getattr(opts, option, None) or [])
     camel = {snake_case(f.name): f.name for f in spec.fields}
     return sorted({camel.get(n, n) for n in names if spec.has_field(camel.get(n, n))})
 
@@ -159,9 +161,10 @@ class _MailflowResource(Resource):
 
     def __init__(self, resource_name: str, args: Any, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         props: dict[str, Any] = _inputs(self._spec, args)
-        ignored = _ignored(self._spec, opts)
-        if ignored:
-            props[IGNORE_KEY] = ignored
+        for key, option in ((IGNORE_KEY, "ignore_changes"), (REPLACE_KEY, "replace_on_changes")):
+            named = _option_fields(self._spec, opts, option)
+            if named:
+                props[key] = named
         # Output-only properties are declared as None so that they exist as Output attributes.
         for key in self._output_keys:
             props.setdefault(key, None)
