@@ -87,7 +87,15 @@ class Endpoints:
     scope: str  # e.g. https://outlook.office365.com/.default
     known_authority: bool  # False when overridden (the emulator): MSAL must skip instance discovery
     api_hosts: tuple[str, ...]  # hosts that may receive the bearer token (for @odata.nextLink)
+    # Domains whose subdomains may receive it too: a regional redirect sends some tenants to a tenant-specific host
+    # under the cloud's admin host (exo-admin-api.md §1.4, ScubaGear/go-exoscc).
+    api_domains: tuple[str, ...] = ()
 
+    def may_receive_token(self, host: str) -> bool:
+        """Whether ``host`` is an admin-API host of this cloud (or the configured endpoint): the bearer token may
+        go there in a redirect or a next-page link, and nowhere else."""
+        host = host.lower().rstrip(".")
+        return host in self.api_hosts or any(host.endswith("." + d) for d in self.api_domains)
 
 def resolve_endpoints(config: TenantConfig) -> Endpoints:
     """Apply ``endpoint``/``authority``/``scope`` overrides to the cloud table. Raises ValueError on a bad cloud."""
@@ -105,14 +113,22 @@ def resolve_endpoints(config: TenantConfig) -> Endpoints:
         raise ValueError(f"the authority must be an https:// URL, got {authority_base!r}")
     host = (urlsplit(api_base).hostname or "").lower()
     hosts = (host,) if config.endpoint else (host, *cloud.api_host_aliases)
+    domains = () if config.endpoint else (cloud.api_host, *cloud.api_host_aliases)
+    if host in _LOOPBACK_NAMES:
+        # A local endpoint (the emulator): every loopback name is the same machine, so a redirect between them
+        # keeps the token on it. This is what lets the tests redirect 127.0.0.1 -> localhost:446.
+        hosts = tuple(dict.fromkeys((host, *_LOOPBACK_NAMES)))
     return Endpoints(
         api_base=api_base,
         authority=f"{authority_base}/{config.tenant}",
         scope=config.scope or cloud.scope,
         known_authority=config.authority is None,
         api_hosts=hosts,
+        api_domains=domains,
     )
 
+
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 ENV_STATE_DIR = "MAILFLOW_STATE_DIR"
 
