@@ -41,7 +41,7 @@ from .errors import (
     Throttled,
     TransportError,
 )
-from .tenant import Endpoints, TenantConfig, resolve_endpoints
+from .tenant import Endpoints, TenantConfig, is_initial_domain, resolve_endpoints
 
 __all__ = [
     "ExoClient",
@@ -564,8 +564,17 @@ class ExoClient:
     # ------------------------------------------------------------------ request building
 
     def _anchor_mailbox(self) -> str:
-        domain = self.config.initial_domain or self.config.tenant_id or self.config.tenant
-        return f"APP:{ANCHOR_SYSTEM_MAILBOX}@{domain}"
+        """``APP:SystemMailbox{...}@<initial domain or tenant GUID>`` (§1.3): never a custom domain."""
+        initial = self.config.initial_domain
+        if initial and is_initial_domain(initial):
+            return f"APP:{ANCHOR_SYSTEM_MAILBOX}@{initial}"
+        if self.config.tenant_id:
+            return f"APP:{ANCHOR_SYSTEM_MAILBOX}@{self.config.tenant_id}"
+        raise ExoError(
+            f"the tenant's initialDomain {initial!r} is not its initial domain (<name>.onmicrosoft.com); Exchange "
+            "Online routes app-only calls by that domain or by the tenant id. Set initialDomain to the "
+            ".onmicrosoft.com domain (Microsoft 365 admin center, Settings, Domains), or set the tenant id"
+        )
 
     @property
     def invoke_url(self) -> str:

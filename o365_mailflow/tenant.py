@@ -15,10 +15,21 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:  # the client pulls in requests and msal; `mailflow validate` must not load them
     from .client import ExoClient
 
-__all__ = ["TenantConfig", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints", "open_client",
+__all__ = ["TenantConfig", "INITIAL_DOMAIN_SUFFIXES", "is_initial_domain", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints", "open_client",
            "emulator_state_dir", "ENV_STATE_DIR"]
 
 CLOUD_NAMES = ("commercial", "gcchigh", "dod", "china")
+
+# A tenant's initial domain (the one Microsoft created, which cannot be removed): <name>.onmicrosoft.com, in US
+# government clouds sometimes <name>.onmicrosoft.us, in 21Vianet <name>.partner.onmschina.cn. The anchor mailbox
+# must name it or the tenant GUID (exo-admin-api.md §1.3: a custom domain in the anchor is not known to work).
+INITIAL_DOMAIN_SUFFIXES = (".onmicrosoft.com", ".onmicrosoft.us", ".partner.onmschina.cn")
+
+
+def is_initial_domain(domain: str) -> bool:
+    """Whether ``domain`` has the shape of a tenant's initial domain (not a custom, verified domain)."""
+    name = domain.strip().lower().rstrip(".")
+    return any(name.endswith(s) and len(name) > len(s) for s in INITIAL_DOMAIN_SUFFIXES)
 
 
 @dataclass(frozen=True)
