@@ -328,6 +328,24 @@ class _QuietHandler(WSGIRequestHandler):
         if self.verbose:
             super().log_error(format, *args)
 
+    # A Date header set by the application (fault clock_skew) replaces the server's own instead of doubling it.
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+        self._date_pending = True
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "date":
+            self._date_pending = False
+        super().send_header(keyword, value)
+
+    def end_headers(self) -> None:
+        if getattr(self, "_date_pending", False):
+            self.send_header("Date", self.date_time_string())
+        super().end_headers()
+
 
 def _drop_middleware(app: Any) -> Callable[..., Any]:
     """Turn a view's "drop this connection" verdict into a closed socket and no HTTP answer."""
@@ -555,8 +573,12 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
         target_host = str(target).rsplit(":", 1)[0].lower()
         if (request.host.rsplit(":", 1)[0] if "]" not in request.host else request.host).lower() == target_host:
             return None
-        query = request.query_string.decode("ascii", "replace")
-        location = f"https://{target}{request.path}" + (f"?{query}" if query else "")
+        # The path as the client sent it (the routing middleware lower-cased PATH_INFO), with its query.
+        raw_uri = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+        if not raw_uri:
+            query = request.query_string.decode("ascii", "replace")
+            raw_uri = request.path + (f"?{query}" if query else "")
+        location = f"https://{target}{raw_uri}"
         return Response(b"", status=302, headers={"Location": location})
 
     def expiry(tenant_id: str) -> float:
