@@ -581,6 +581,22 @@ class ExoClient:
         return f"{self._base}/adminapi/beta/{quote(self.config.tenant, safe='')}/InvokeCommand"
 
     @property
+    def credential(self) -> Credential:
+        """The credential (its repr and describe() never show the secret): `mailflow doctor` checks its expiry."""
+        return self._credential
+
+    def token_claims(self) -> dict[str, Any]:
+        """The access token's claims (roles, wids, aud, tid), decoded without verification: for diagnostics only
+        (the service verifies it); the token itself is never returned or shown."""
+        import jwt
+
+        try:
+            claims = jwt.decode(self._token(), options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return {}
+        return dict(claims)
+
+    @property
     def api_base(self) -> str:
         """The admin-API base URL in use: the cloud's host, or the regional host a redirect pinned."""
         return self._base

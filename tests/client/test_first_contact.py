@@ -12,10 +12,9 @@ Matrix (each test fails on the client before #14):
   TokenEndpointUnavailable (a Throttled) that says to wait; an expired federated assertion names AADSTS700024;
 - the anchor mailbox is the initial .onmicrosoft.com domain or the tenant GUID, never a custom domain.
 
-The redirect test needs one test-only piece: the emulator listens on one port, while the client (correctly) sends
-the rewritten URL to port 443. ``LoopbackPortMap`` is a requests transport adapter that changes only the TCP port
-of ``https://localhost`` to the emulator's; the URL, the Host header, the TLS name check, the redirect rules and
-the pinning are all the client's production code.
+The redirect test needs one test-only piece, ``tests/tests_client_portmap.LoopbackPortMap``: the emulator listens on
+one port, while the client (correctly) sends the rewritten URL to port 443; the adapter changes only the TCP port of
+``https://localhost``. The URL, Host header, TLS name check, redirect rules and pinning are the client's own code.
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from mailflow_testing import CASession
+from tests_client_portmap import LoopbackPortMap
 from o365_mailflow.client import ExoClient, RetryPolicy, TokenEndpointUnavailable
 from o365_mailflow.credentials import ClientSecret, FederatedToken
 from o365_mailflow.errors import AlreadyExists, AuthenticationError, PermissionDenied, Throttled, TransportError
@@ -44,20 +43,6 @@ def _client(tenant: Any, *, session: requests.Session | None = None, **retry: An
 
 def _inbound(name: str) -> dict[str, Any]:
     return {"Name": name, "ConnectorType": "Partner", "SenderDomains": ["partner.example.com"]}
-
-
-class LoopbackPortMap(HTTPAdapter):
-    """Test-only: send ``https://localhost`` (port 443 after the client's :446 rewrite) to the emulator's port."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__()
-        self.port = port
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        parts = urlsplit(request.url or "")
-        if parts.hostname == "localhost" and parts.port is None:
-            request.url = parts._replace(netloc=f"localhost:{self.port}").geturl()
-        return super().send(request, *args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ 1. 403 gzip
@@ -208,3 +193,20 @@ def test_the_anchor_uses_the_initial_onmicrosoft_domain(emulator_tenant: Any) ->
     _client(emulator_tenant).list("AcceptedDomain")
     anchors = {e["anchor"] for e in emulator_tenant.requests()}
     assert anchors == {f"APP:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{emulator_tenant.initial_domain}"}
+
+
+# ------------------------------------------------------------------------------------------------ doctor
+
+
+def test_doctor_warns_about_a_certificate_close_to_expiry_with_its_date(
+    emulator_tenant_factory: Callable[..., Any], cert_files: Any
+) -> None:
+    from o365_mailflow.credentials import Certificate
+    from o365_mailflow.doctor import run_doctor
+
+    tenant = emulator_tenant_factory(apps=[{"certificates": [cert_files.cert_pem.decode()]}])
+    credential = Certificate(tenant.client_id, str(cert_files.pfx), cert_files.password)  # valid for 30 days
+    report, _ = run_doctor(tenant.config, lambda observer: ExoClient(tenant.config, credential, observer=observer))
+    expiry = next(c for c in report.checks if c.name == "credential expiry")
+    assert expiry.status == "warn" and "expires on" in expiry.detail
+    assert report.ok  # a warning does not fail CI
