@@ -49,16 +49,19 @@ class Cloud:
 # Reference §1.2. Commercial and GCC High are documented and agree everywhere.
 # DoD: the v2 docs and M365Permissions (a production client of this same beta endpoint) say
 #   outlook-dod.office365.us; the module's ConnectionUri says webmail.apps.mil. We follow the admin-API users.
-# China: the v2 docs say outlook.office365.cn; the module's ConnectionUri and M365Permissions say
-#   partner.outlook.cn. Uncertain; we follow the production client of the beta endpoint (partner.outlook.cn), and
-#   TenantConfig.endpoint / .scope override both (they are separate on purpose).
+# China: Microsoft's Admin API table (Learn, "Get started with the Exchange Online Admin API") says
+#   outlook.office365.cn; the module's ConnectionUri and M365Permissions say partner.outlook.cn. Since issue #14 we
+#   follow Microsoft's own Admin API table (medium confidence: not checked against a 21Vianet tenant) and accept
+#   partner.outlook.cn as an alias for redirects and next-page links; TenantConfig.endpoint / .scope override both.
+#   Authority: MSAL 1.39 marks login.chinacloudapi.cn deprecated (msal/authority.py DEPRECATED_AZURE_CHINA) in
+#   favour of login.partner.microsoftonline.cn.
 # The token audience is assumed to be https://{api_host} for every cloud ([INF] in the reference).
 CLOUDS: dict[str, Cloud] = {
     "commercial": Cloud("commercial", "https://login.microsoftonline.com", "outlook.office365.com",
                         ("outlook.office.com",)),
     "gcchigh": Cloud("gcchigh", "https://login.microsoftonline.us", "outlook.office365.us"),
     "dod": Cloud("dod", "https://login.microsoftonline.us", "outlook-dod.office365.us"),
-    "china": Cloud("china", "https://login.chinacloudapi.cn", "partner.outlook.cn"),
+    "china": Cloud("china", "https://login.partner.microsoftonline.cn", "outlook.office365.cn", ("partner.outlook.cn",)),
 }
 
 

@@ -336,7 +336,13 @@ def _lagging(state: TenantState, obj: dict[str, Any], read_lag: float) -> bool:
 def name_key(name: str) -> str:
     """Names compare as .NET's StringComparer.OrdinalIgnoreCase does (exo-cmdlets.md: [X] uniqueness check):
     each character upper-cased on its own (simple case mapping), so 'ß' stays 'ß' and never equals 'SS'."""
-    return "".join(u if len(u := c.upper()) == 1 else c for c in name)
+    # Upper-case per character (simple mapping), then back to lower case so ASCII keys read naturally.
+    return "".join(_simple_lower(u) if len(u := c.upper()) == 1 else c for c in name)
+
+
+def _simple_lower(c: str) -> str:
+    low = c.lower()
+    return low if len(low) == 1 else c
 
 
 def _find(state: TenantState, kind: str, identity: str) -> dict[str, Any] | None:

@@ -111,3 +111,53 @@ def test_a_token_outage_mid_apply_keeps_the_done_and_not_done_report(tmp_path: P
     assert isinstance(report.failed[1], TokenEndpointUnavailable)
     assert "wait" in str(report.failed[1])
     assert [c.name for c in report.not_done] == ["Third"]
+
+
+def test_a_name_with_sharp_s_is_not_the_connector_named_with_ss(tmp_path: Path, emulator_tenant: Any) -> None:
+    """Exchange compares names OrdinalIgnoreCase: 'Straße' and 'STRASSE' are two connectors (casefold merged them)."""
+    Tenant(emulator_tenant).admin_client().new("InboundConnector", {
+        "Name": "STRASSE", "ConnectorType": "Partner", "SenderDomains": ["ss.example.com"]})
+    project = Project(tmp_path, Tenant(emulator_tenant))
+    project.write_stack("""\
+inboundConnectors:
+  - name: Straße
+    connectorType: Partner
+    senderDomains: [sharp-s.example.com]
+""")
+    plan = project.plan_json()
+    assert plan["summary"].get("create") == 1, plan["summary"]
+    project.apply()
+    names = sorted(c["Name"] for c in Tenant(emulator_tenant).admin_client().list("InboundConnector"))
+    assert names == ["STRASSE", "Straße"]
+
+
+def test_a_cidr_smart_host_is_accepted_and_round_trips(tmp_path: Path, emulator_tenant: Any) -> None:
+    project = Project(tmp_path, Tenant(emulator_tenant))
+    project.write_stack("""\
+outboundConnectors:
+  - name: To relay range
+    connectorType: Partner
+    useMxRecord: false
+    smartHosts: [203.0.113.0/28]
+    recipientDomains: [partner.example.net]
+""")
+    project.apply()
+    assert project.plan_json()["summary"].get("update", 0) == 0
+
+
+def test_clearing_a_list_sends_null(tmp_path: Path, emulator_tenant: Any) -> None:
+    project = Project(tmp_path, Tenant(emulator_tenant))
+    body = """\
+inboundConnectors:
+  - name: Partner
+    connectorType: Partner
+    senderDomains: [partner.example.com]
+    senderIpAddresses: {ips}
+"""
+    project.write_stack(body.format(ips="[203.0.113.10]"))
+    project.apply()
+    emulator_tenant.clear_requests()
+    project.write_stack(body.format(ips="[]"))
+    project.apply()
+    sets = [e for e in emulator_tenant.requests() if e["cmdlet"] == "Set-InboundConnector"]
+    assert sets and sets[0]["parameters"]["SenderIPAddresses"] is None
