@@ -12,6 +12,7 @@ repr. Log lines carry the cmdlet, the status, the attempt and the ``client-reque
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import random
@@ -40,7 +41,7 @@ from .errors import (
     Throttled,
     TransportError,
 )
-from .tenant import Endpoints, TenantConfig, resolve_endpoints
+from .tenant import Endpoints, TenantConfig, is_initial_domain, resolve_endpoints
 
 __all__ = [
     "ExoClient",
@@ -48,6 +49,7 @@ __all__ = [
     "CallStats",
     "InvokeResult",
     "ConnectionRetriesExhausted",
+    "TokenEndpointUnavailable",
     "encode_parameters",
     "strip_annotations",
     "parse_error",
@@ -73,7 +75,17 @@ _TRANSIENT_EXCEPTIONS = (
 )
 _RETRY_STATUSES = frozenset({429, 503, 504})
 _NOT_FOUND_TYPES = ("ManagementObjectNotFoundException",)
-_ALREADY_EXISTS_TYPES = ("ADObjectAlreadyExistsException", "ManagementObjectAlreadyExistsException")
+# Duplicate names: ADObjectAlreadyExistsException, ManagementObjectAlreadyExistsException and its subclasses, whose
+# names do not contain that string: the connector tasks raise ErrorInboundConnectorAlreadyExistsException /
+# ErrorOutboundConnectorAlreadyExistsException ([DECOMPILED], exo-admin-api.md). So match "AlreadyExists"; a
+# duplicate *member* of a group is not a duplicate object.
+_ALREADY_EXISTS_MARK = "AlreadyExists"
+_NOT_ALREADY_EXISTS = ("MemberAlreadyExists",)
+_REDIRECT_STATUSES = frozenset({301, 302, 307, 308})
+# exo-admin-api.md §1.4: regional redirects may name port 446; production clients (go-exoscc) rewrite it to 443.
+_REDIRECT_PORT_REWRITE = {446: 443}
+# Token endpoint answers worth retrying (Entra's OAuth error codes for a transient failure, RFC 6749 §5.2 + Entra).
+_TOKEN_TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 _MAX_MESSAGE = 600  # service messages are truncated to this many characters in exceptions
 _CONSENT_HINT = (
     "grant the app registration the 'Exchange.ManageAsApp' application permission on 'Office 365 Exchange "
@@ -83,6 +95,18 @@ _ROLE_HINT = (
     "assign the app's service principal the 'Exchange Administrator' role in Entra ID (or an Exchange role "
     "group that allows this cmdlet); role changes can take a while to reach Exchange Online"
 )
+
+
+def _is_already_exists(exception_type: str) -> bool:
+    return _ALREADY_EXISTS_MARK in exception_type and not any(t in exception_type for t in _NOT_ALREADY_EXISTS)
+
+
+class TokenEndpointUnavailable(AuthenticationError, Throttled):
+    """Entra ID's token endpoint kept failing (5xx, 429, network) through every retry.
+
+    An :class:`AuthenticationError` (no token) and a :class:`Throttled` (the retry budget is spent): the service is
+    at fault, not the credential, so the message says to wait rather than to check the app registration.
+    """
 
 
 class ConnectionRetriesExhausted(TransportError, Throttled):
@@ -230,13 +254,35 @@ def _truncate(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
-def _body_text(response: requests.Response) -> str:
-    """The body as text, defensively: 403 bodies are NUL runs, sometimes declared gzip but not gzip (§1.3)."""
+def _raw_body(response: requests.Response) -> bytes:
+    """An error answer's bytes without trusting ``Content-Encoding``.
+
+    403 bodies are NUL runs sometimes declared gzip although they are not gzip (§1.3, [LIVE]); requests would
+    raise ContentDecodingError before the status could be looked at. So the body is read undecoded (the request
+    was streamed) and gunzipped only when it really is gzip.
+    """
+    raw = getattr(response, "raw", None)
+    if raw is None or getattr(response, "_content", False) is not False:  # already read (or a test transport)
+        try:
+            return response.content or b""
+        except requests.RequestException:
+            return b""
     try:
-        raw = response.content
-    except Exception:  # noqa: BLE001 - a broken gzip declaration must not hide the status
-        raw = getattr(response.raw, "data", b"") or b""
-    return raw.replace(b"\0", b"").decode("utf-8", "replace").strip()
+        data = raw.read(decode_content=False) or b""
+    except Exception:  # noqa: BLE001 - a cut or broken error body must not hide the status
+        data = b""
+    finally:
+        response.close()
+    if "gzip" in response.headers.get("Content-Encoding", "").lower() and data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError):
+            pass
+    return data
+
+
+def _body_text(data: bytes) -> str:
+    return data.replace(b"\0", b"").decode("utf-8", "replace").strip()
 
 
 def _json_or_none(text: str) -> Any:
@@ -276,6 +322,24 @@ def _new_session(ca_file: str | None) -> requests.Session:
 # --------------------------------------------------------------------------------------------- tokens
 
 
+class _TokenEndpointFailure(Exception):
+    """A transient token-endpoint failure, retried by :meth:`_TokenSource.token`; never leaves this module."""
+
+    def __init__(self, reason: str, status: int | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+# AADSTS700024: "Client assertion is not within its valid time range" (an expired federated token).
+_EXPIRED_ASSERTION_CODES = frozenset({700024})
+
+
+def _status_of(exc: Exception) -> int | None:
+    digits = "".join(ch for ch in str(exc).rsplit(" ", 1)[-1] if ch.isdigit())
+    return int(digits) if digits else None
+
+
 class _TokenSource:
     """One MSAL ConfidentialClientApplication per (authority, credential) with its token cache reused."""
 
@@ -285,6 +349,7 @@ class _TokenSource:
         self._ca_file = ca_file
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = threading.Lock()
+        self._http_cache: dict[Any, Any] = {}  # MSAL's throttling memory, ours so a retry can clear it
 
     def _build(self) -> msal.ConfidentialClientApplication:
         try:
@@ -307,6 +372,7 @@ class _TokenSource:
                 validate_authority=known,
                 http_client=_new_session(self._ca_file),
                 token_cache=msal.TokenCache(),
+                http_cache=self._http_cache,
             )
         except ValueError as exc:
             # MSAL raises ValueError for a malformed credential or an unreachable OIDC discovery document.
@@ -328,13 +394,44 @@ class _TokenSource:
             self._app = self._build()
         return self._app
 
-    def token(self) -> str:
+    def token(self, retry: RetryPolicy | None = None) -> str:
+        """An access token; a failing token endpoint (5xx, 429, network) is retried like the admin API (§5)."""
+        retry = retry or RetryPolicy()
+        attempt = 0
+        while True:
+            try:
+                return self._token_once()
+            except _TokenEndpointFailure as failure:
+                if attempt >= retry.max_retries:
+                    raise TokenEndpointUnavailable(
+                        f"Entra ID's token endpoint ({self._endpoints.authority}) is still unavailable "
+                        f"({failure.reason}) after {attempt} retries. This is on Microsoft's side (or the network "
+                        "to it), not a problem with the app's credential: wait a few minutes and run again.",
+                        status=failure.status,
+                    ) from None
+                delay = retry.backoff(attempt)
+                log.warning("token request: %s, retrying in %.1fs", failure.reason, delay)
+                retry.sleep(delay)
+                attempt += 1
+                with self._lock:
+                    # MSAL remembers a 5xx for its Retry-After (5 s by default) and would answer the retry from
+                    # that memory without asking; our own back-off decides when to ask again.
+                    self._http_cache.clear()
+
+    def _token_once(self) -> str:
         with self._lock:
             app = self._app_locked()
             try:
                 result = app.acquire_token_for_client(scopes=[self._endpoints.scope])
             except ExoError:
                 raise
+            except msal.exceptions.MsalServiceError as exc:
+                # MSAL raises this for an HTTP status >= 500 from the token endpoint.
+                raise _TokenEndpointFailure(str(exc).split(":")[-1].strip() or "HTTP 5xx", _status_of(exc)) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if isinstance(exc, requests.exceptions.SSLError):
+                    raise self._unreachable(exc) from None
+                raise _TokenEndpointFailure(type(exc).__name__, None) from None
             except requests.RequestException as exc:
                 raise self._unreachable(exc) from None
             except ValueError as exc:
@@ -342,15 +439,28 @@ class _TokenSource:
                     f"cannot request a token with the {self._credential.describe()}: {_redacted_reason(exc)}"
                 ) from None
         if not isinstance(result, dict) or not result.get("access_token"):
-            error = str((result or {}).get("error") or "no token")
-            description = str((result or {}).get("error_description") or "").split("\r\n")[0]
-            raise AuthenticationError(
-                f"Entra ID refused a token for the {self._credential.describe()} "
-                f"(tenant {self._endpoints.authority.rsplit('/', 1)[-1]}, scope {self._endpoints.scope}): "
-                f"{error}: {_truncate(description)} Check the tenant id, the client id and the credential; "
-                f"the app also needs the 'Exchange.ManageAsApp' permission with admin consent."
-            )
+            raise self._refused(result if isinstance(result, dict) else {})
         return str(result["access_token"])
+
+    def _refused(self, result: Mapping[str, Any]) -> ExoError:
+        error = str(result.get("error") or "no token")
+        description = str(result.get("error_description") or "").split("\r\n")[0]
+        codes = {int(c) for c in result.get("error_codes") or [] if str(c).isdigit()}
+        if error in _TOKEN_TRANSIENT_ERRORS:
+            raise _TokenEndpointFailure(error, None)
+        if codes & _EXPIRED_ASSERTION_CODES:
+            return AuthenticationError(
+                f"Entra ID refused the {self._credential.describe()}: the federated token (client assertion) has "
+                "expired or is not valid yet (AADSTS700024). Federated tokens live minutes: the platform must "
+                "issue a fresh one for each sign-in (GitHub: keep 'id-token: write' and let mailflow request it; "
+                "Kubernetes: the projected token file is refreshed by the kubelet), and check this machine's clock."
+            )
+        return AuthenticationError(
+            f"Entra ID refused a token for the {self._credential.describe()} "
+            f"(tenant {self._endpoints.authority.rsplit('/', 1)[-1]}, scope {self._endpoints.scope}): "
+            f"{error}: {_truncate(description)} Check the tenant id, the client id and the credential; "
+            f"the app also needs the 'Exchange.ManageAsApp' permission with admin consent."
+        )
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` so that the next :meth:`token` asks Entra ID for a new one (after a 401)."""
@@ -426,6 +536,7 @@ class ExoClient:
         timeout: float = 60.0,
         deadline: float = 900.0,
         retry: RetryPolicy = RetryPolicy(),
+        observer: Callable[[str, int, dict[str, str], bytes], None] | None = None,
     ) -> None:
         self.config = config
         self.endpoints = resolve_endpoints(config)
@@ -442,6 +553,10 @@ class ExoClient:
         self._stats_lock = threading.Lock()
         self.connection_id = str(uuid.uuid4())
         self._anchor = self._anchor_mailbox()
+        # Where InvokeCommand is sent: the cloud's host until a regional redirect pins the tenant's own host.
+        self._base = self.endpoints.api_base
+        # Sees every admin-API answer (cmdlet, status, headers, body bytes): `mailflow doctor --record`.
+        self.observer = observer
 
     def __repr__(self) -> str:
         return f"ExoClient(tenant={self.config.label!r}, endpoint={self.endpoints.api_base!r}, credential={self._credential!r})"
@@ -449,12 +564,42 @@ class ExoClient:
     # ------------------------------------------------------------------ request building
 
     def _anchor_mailbox(self) -> str:
-        domain = self.config.initial_domain or self.config.tenant_id or self.config.tenant
-        return f"APP:{ANCHOR_SYSTEM_MAILBOX}@{domain}"
+        """``APP:SystemMailbox{...}@<initial domain or tenant GUID>`` (§1.3): never a custom domain."""
+        initial = self.config.initial_domain
+        if initial and is_initial_domain(initial):
+            return f"APP:{ANCHOR_SYSTEM_MAILBOX}@{initial}"
+        if self.config.tenant_id:
+            return f"APP:{ANCHOR_SYSTEM_MAILBOX}@{self.config.tenant_id}"
+        raise ExoError(
+            f"the tenant's initialDomain {initial!r} is not its initial domain (<name>.onmicrosoft.com); Exchange "
+            "Online routes app-only calls by that domain or by the tenant id. Set initialDomain to the "
+            ".onmicrosoft.com domain (Microsoft 365 admin center, Settings, Domains), or set the tenant id"
+        )
 
     @property
     def invoke_url(self) -> str:
-        return f"{self.endpoints.api_base}/adminapi/beta/{quote(self.config.tenant, safe='')}/InvokeCommand"
+        return f"{self._base}/adminapi/beta/{quote(self.config.tenant, safe='')}/InvokeCommand"
+
+    @property
+    def credential(self) -> Credential:
+        """The credential (its repr and describe() never show the secret): `mailflow doctor` checks its expiry."""
+        return self._credential
+
+    def token_claims(self) -> dict[str, Any]:
+        """The access token's claims (roles, wids, aud, tid), decoded without verification: for diagnostics only
+        (the service verifies it); the token itself is never returned or shown."""
+        import jwt
+
+        try:
+            claims = jwt.decode(self._token(), options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return {}
+        return dict(claims)
+
+    @property
+    def api_base(self) -> str:
+        """The admin-API base URL in use: the cloud's host, or the regional host a redirect pinned."""
+        return self._base
 
     def _headers(self, cmdlet: str, page_size: int) -> dict[str, str]:
         return {
@@ -470,7 +615,7 @@ class ExoClient:
     def _check_next_link(self, link: str) -> str:
         """Only follow a nextLink on an admin-API host: the bearer token must not go anywhere else."""
         parts = urlsplit(link)
-        if parts.scheme != "https" or (parts.hostname or "").lower() not in self.endpoints.api_hosts:
+        if parts.scheme != "https" or not self.endpoints.may_receive_token((parts.hostname or "").lower()):
             raise TransportError(
                 f"the service returned a next-page link to an unexpected host ({parts.scheme}://{parts.hostname}); "
                 "refusing to send the token there"
@@ -646,7 +791,7 @@ class ExoClient:
     def _token(self) -> str:
         with self._stats_lock:
             self.stats.token_requests += 1
-        return self._tokens.token()
+        return self._tokens.token(self.retry)
 
     def _send(
         self, url: str, body: bytes, headers: Mapping[str, str], cmdlet: str, ends_at: float
@@ -670,13 +815,10 @@ class ExoClient:
             self._count(cmdlet, retry=repeat)
             repeat = True
             try:
-                response = self._session.post(
-                    url, data=body, headers=sent, timeout=min(self.timeout, remaining), verify=self._verify,
-                    allow_redirects=False,
-                )
+                response, data = self._post_once(url, body, sent, min(self.timeout, remaining))
             except requests.exceptions.SSLError:
                 raise TransportError(_tls_message(self.endpoints.api_base, self.config.ca_file), cmdlet=cmdlet) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 reason = type(exc).__name__
                 lost_answer = lost_answer or not isinstance(exc, requests.ConnectTimeout)
                 log.warning("%s: %s (request %s, attempt %d)", cmdlet, reason, request_id, retries + 1)
@@ -691,16 +833,17 @@ class ExoClient:
                 continue
 
             status = response.status_code
-            text = _body_text(response) if status != 200 else ""
+            self._observe(cmdlet, response, data)
+            text = _body_text(data) if status != 200 else ""
             log.debug("%s: HTTP %d (request %s, attempt %d)", cmdlet, status, request_id, retries + 1)
             if status == 200:
-                return self._parse_page(response, cmdlet)
+                return self._parse_page(data, cmdlet)
             if status == 204:
                 return {}
-            if status in (301, 302, 307, 308) and response.headers.get("Location") and redirects < 3:
-                # A regional redirect ([INF] rare for EXO, §1.4): requests would drop the Authorization
-                # header, so follow it ourselves, and only to an admin-API host.
-                url = self._check_next_link(urljoin(url, response.headers["Location"]))
+            if status in _REDIRECT_STATUSES and response.headers.get("Location") and redirects < 3:
+                # A regional redirect (§1.4): the Authorization header is re-sent by this loop (requests would
+                # drop it), only to an admin-API host of this cloud, and the host is pinned for later calls.
+                url = self._follow_redirect(url, response.headers["Location"], cmdlet)
                 redirects += 1
                 continue
             if status == 401 and not refreshed:
@@ -736,6 +879,51 @@ class ExoClient:
                 exc.after_lost_answer = lost_answer  # type: ignore[attr-defined]
                 raise
 
+    def _post_once(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> tuple[requests.Response, bytes]:
+        """One POST and its whole body. Streamed, so that an error body that lies about its encoding (the 403's
+        NUL bytes declared gzip) is read raw instead of failing inside requests before the status is seen."""
+        response = self._session.post(
+            url, data=body, headers=headers, timeout=timeout, verify=self._verify, allow_redirects=False,
+            stream=True,
+        )
+        if response.status_code != 200:
+            return response, _raw_body(response)
+        try:
+            return response, response.content or b""
+        except requests.exceptions.ContentDecodingError:
+            raise TransportError(
+                "the answer declared a compression it did not use; a proxy in between may have changed it",
+                cmdlet=headers.get("X-CmdletName"),
+                status=200,
+            ) from None
+
+    def _follow_redirect(self, url: str, location: str, cmdlet: str) -> str:
+        """The redirect's target with :446 rewritten to 443, if it is an admin-API host of this cloud; pinned."""
+        target = urlsplit(urljoin(url, location))
+        host = (target.hostname or "").lower()
+        if target.scheme != "https" or not self.endpoints.may_receive_token(host):
+            raise TransportError(
+                f"the service redirected to {target.scheme}://{host}, which is not an Exchange admin-API host of "
+                f"the {self.config.cloud} cloud; refusing to send the token there",
+                cmdlet=cmdlet,
+            )
+        port = _REDIRECT_PORT_REWRITE.get(target.port or 443, target.port)
+        netloc = host if port in (None, 443) else f"{host}:{port}"
+        if ":" in host:
+            netloc = f"[{host}]" if port in (None, 443) else f"[{host}]:{port}"
+        base = f"https://{netloc}"
+        with self._stats_lock:
+            if base != self._base:
+                log.info("%s: the tenant lives on %s (regional redirect); later calls go there", cmdlet, base)
+            self._base = base
+        return target._replace(netloc=netloc).geturl()
+
+    def _observe(self, cmdlet: str, response: requests.Response, data: bytes) -> None:
+        if self.observer is not None:
+            self.observer(cmdlet, response.status_code, dict(response.headers), data)
+
     def _wait(self, delay: float, ends_at: float, cmdlet: str, reason: str) -> None:
         if time.monotonic() + delay > ends_at:
             raise Throttled(
@@ -744,15 +932,15 @@ class ExoClient:
             )
         self.retry.sleep(max(0.0, delay))
 
-    def _parse_page(self, response: requests.Response, cmdlet: str) -> dict[str, Any]:
+    def _parse_page(self, raw: bytes, cmdlet: str) -> dict[str, Any]:
         try:
-            data = response.json()
+            data = json.loads(raw)
         except ValueError:
             raise TransportError(
                 "the answer was not JSON: the endpoint is probably not the Exchange admin API (check the tenant's "
                 "endpoint setting or a proxy in between)",
                 cmdlet=cmdlet,
-                status=response.status_code,
+                status=200,
             ) from None
         if not isinstance(data, dict):
             raise TransportError("the answer was not an admin-API envelope", cmdlet=cmdlet, status=200)
@@ -779,7 +967,7 @@ class ExoClient:
             )
         if status == 404 or any(t in exception_type for t in _NOT_FOUND_TYPES):
             raise NotFound(message or "the object does not exist", cmdlet=cmdlet, status=status)
-        if any(t in exception_type for t in _ALREADY_EXISTS_TYPES):
+        if _is_already_exists(exception_type):
             raise AlreadyExists(message or "an object with that name already exists", cmdlet=cmdlet, status=status)
         if (body is not None and exception_type) or (isinstance(body, dict) and "error" in body):
             raise ServiceValidationError(
@@ -804,7 +992,7 @@ class ExoClient:
         error_id, exception_type, message = parsed or ("", "", text)
         if any(t in exception_type for t in _NOT_FOUND_TYPES):
             raise NotFound(_truncate(message), cmdlet=cmdlet, status=200)
-        if any(t in exception_type for t in _ALREADY_EXISTS_TYPES):
+        if _is_already_exists(exception_type):
             raise AlreadyExists(_truncate(message), cmdlet=cmdlet, status=200)
         raise ServiceValidationError(
             _truncate(message), exception_type=exception_type, error_id=error_id, cmdlet=cmdlet, status=200

@@ -190,6 +190,26 @@ class Certificate:
             cred["passphrase"] = self.password
         return cred
 
+    def not_after(self) -> Any:
+        """The certificate's expiry (an aware UTC datetime), for `mailflow doctor`."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        data = self._read()
+        try:
+            if b"-----BEGIN" in data:
+                block = next((m.group(0) for m in _PEM_BLOCK.finditer(data) if m.group(1) == b"CERTIFICATE"), None)
+                if block is None:
+                    raise ValueError("no certificate")
+                cert = x509.load_pem_x509_certificate(block)
+            else:
+                _, cert, _ = pkcs12.load_key_and_certificates(data, self.password.encode() if self.password else None)
+                if cert is None:
+                    raise ValueError("no certificate")
+        except (ValueError, TypeError):
+            raise AuthenticationError(f"cannot read the certificate in {self.path} (wrong password or format)") from None
+        return cert.not_valid_after_utc
+
     def cache_key(self) -> str:
         # The file's content and the password are part of the key: a rotated certificate or a corrected
         # password must get a new MSAL app, not the one that holds the old key (or failed to open it).

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any, Mapping, Sequence
 
 from .errors import Diagnostic
+from .specs import name_key
 
 __all__ = [
     "Action",
@@ -280,23 +281,23 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
     from .specs import SPECS, effective
 
     deleted = {(c.type_name, (c.identity or c.name).casefold()) for c in plan_changes if c.action is Action.DELETE}
-    restored = {(c.type_name, c.name.casefold()): c for c in plan_changes if c.action is Action.RESTORE}
+    restored = {(c.type_name, name_key(c.name)): c for c in plan_changes if c.action is Action.RESTORE}
     result: dict[str, list[dict[str, Any]]] = {}
     for type_name in TYPE_ORDER:
         spec = SPECS[type_name]
         objects: list[dict[str, Any]] = []
         declared: set[str] = set()
         for obj in stack.of_type(type_name):
-            declared.add(obj.name.casefold())
+            declared.add(name_key(obj.name))
             live, renamed = live_of(snapshot, obj)
             if renamed:
-                declared.add(live.name.casefold())  # the old name becomes this object: do not count it twice
+                declared.add(name_key(live.name))  # the old name becomes this object: do not count it twice
             if live is not None:
                 objects.append({**live.fields, **obj.fields})
             elif spec.creatable:
                 objects.append(effective(spec, obj.fields))
         for live in snapshot.of_type(type_name):
-            key = live.name.casefold()
+            key = name_key(live.name)
             if key in declared or (type_name, live.identity.casefold()) in deleted:
                 continue
             fields = dict(live.fields)
@@ -330,9 +331,9 @@ class _Planner:
             return None
         if self._baseline_index is None:
             self._baseline_index = {
-                (obj.spec.type_name, obj.name.casefold()): dict(obj.fields) for obj in self.baseline.objects
+                (obj.spec.type_name, name_key(obj.name)): dict(obj.fields) for obj in self.baseline.objects
             }
-        return self._baseline_index.get((type_name, name.casefold()))
+        return self._baseline_index.get((type_name, name_key(name)))
 
     def error(self, obj: Any, path: tuple[str | int, ...], summary: str, detail: str = "", code: str = "") -> None:
         from .errors import Severity
@@ -461,12 +462,12 @@ class _Planner:
     # -- objects the stack does not declare -------------------------------------------------------------------
 
     def undeclared(self, spec: Any) -> list[ResourceChange]:
-        declared = {o.name.casefold() for o in self.stack.of_type(spec.type_name)}
+        declared = {name_key(o.name) for o in self.stack.of_type(spec.type_name)}
         deletes: list[ResourceChange] = []
         extra = sorted(
             (o for o in self.snapshot.of_type(spec.type_name)
-             if o.name.casefold() not in declared and (spec.type_name, o.identity.casefold()) not in self.renamed),
-            key=lambda o: o.name.casefold(),
+             if name_key(o.name) not in declared and (spec.type_name, o.identity.casefold()) not in self.renamed),
+            key=lambda o: name_key(o.name),
         )
         for live in extra:
             if self.stack.prune and spec.deletable:
@@ -485,7 +486,7 @@ class _Planner:
     def _left_without_record(self, spec: Any, live: Any) -> bool:
         """The baseline managed it, and no values found before that are known (e.g. a fresh CI runner)."""
         return (self.baseline_fields(spec.type_name, live.name) is not None
-                and not self.found.get(spec.type_name, {}).get(live.name.casefold()))
+                and not self.found.get(spec.type_name, {}).get(name_key(live.name)))
 
     def _unknown_found_values(self, spec: Any, live: Any) -> Diagnostic:
         from .errors import Severity
@@ -501,7 +502,7 @@ class _Planner:
 
     def _restore(self, spec: Any, live: Any) -> ResourceChange | None:
         """Put back the values found before this tool first changed the object (accepted domains)."""
-        record = self.found.get(spec.type_name, {}).get(live.name.casefold())
+        record = self.found.get(spec.type_name, {}).get(name_key(live.name))
         if not record:
             return None  # never changed by this tool: nothing to restore, it stays as it is
         known = {name: value for name, value in record.items() if spec.has_field(name)}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
 from .errors import AuthenticationError, ExoError, PermissionDenied, PlanError
+from .specs import name_key
 
 __all__ = ["LiveObject", "Snapshot", "SnapshotError", "take_snapshot", "live_object", "FoundValues"]
 
@@ -89,7 +90,7 @@ class Snapshot:
         by_identity: dict[tuple[str, str], LiveObject] = {}
         for type_name, objects in self.objects.items():
             for obj in objects:
-                by_name.setdefault((type_name, obj.name.casefold()), obj)
+                by_name.setdefault((type_name, name_key(obj.name)), obj)
                 by_identity.setdefault((type_name, obj.identity.casefold()), obj)
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_by_identity", by_identity)
@@ -99,7 +100,7 @@ class Snapshot:
 
     def find(self, type_name: str, name: str) -> LiveObject | None:
         """The live object of that type whose name (or domain) matches, case-insensitively."""
-        return self._by_name.get((type_name, name.casefold()))
+        return self._by_name.get((type_name, name_key(name)))
 
     def find_identity(self, type_name: str, identity: str) -> LiveObject | None:
         return self._by_identity.get((type_name, identity.casefold()))

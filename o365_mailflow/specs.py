@@ -523,11 +523,11 @@ class SkipIp(Kind):
 
 
 class SmartHost(Kind):
-    """Outbound ``SmartHosts``: an FQDN or a public IPv4 address; no port (Exchange always uses 25, S10 #5599),
-    no IPv6, no reserved or private address ([X]). The docs also allow a CIDR here; following issue #2 the
-    project accepts only single addresses (a CIDR smart host has no sensible meaning) [I]."""
+    """Outbound ``SmartHosts``: an FQDN, a public IPv4 address or a CIDR range (New-OutboundConnector documents
+    all three [D], issue #14); no port (Exchange always uses 25, S10 #5599), no IPv6, no reserved or private
+    address ([X])."""
 
-    allowed = "host name such as mail.contoso.com, or a public IPv4 address; no port"
+    allowed = "host name such as mail.contoso.com, a public IPv4 address, or an IPv4 CIDR range; no port"
 
     def parse(self, value: Any) -> Any:
         if not isinstance(value, str):
@@ -538,21 +538,20 @@ class SmartHost(Kind):
         if ":" in text:
             raise KindError(f"{text} has a port; Exchange always delivers to port 25 and takes no port here")
         if _IPV4_LIKE.match(text):
-            if "/" in text:
-                raise KindError(f"{text} is a network; give a single address or a host name")
             net = _v4_network(text)
             why = reserved_reason(net)
             if why:
                 raise KindError(f"{text} is {why}; Exchange refuses reserved and private smart hosts")
-            return str(net.network_address)
+            return str(net.network_address) if net.prefixlen == 32 else str(net)
         return _check_domain(text)
 
     def live(self, value: Any) -> Any:
         text = str(value).strip()
         try:
-            return str(ipaddress.IPv4Address(text))
+            net = ipaddress.IPv4Network(text, strict=False)
         except ValueError:
             return text.lower().rstrip(".")
+        return str(net.network_address) if net.prefixlen == 32 else str(net)
 
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -655,6 +654,13 @@ class ListOf(Kind):
         if isinstance(value, str):
             value = [value]
         return self._canonical([self.item.live(v) for v in value])
+
+    def to_param(self, value: Any) -> Any:
+        # An empty list is sent as null: only $null is known to clear a multi-valued property (exo-admin-api.md
+        # §2.1: "[INF] an empty array probably does too; untested").
+        if not value:
+            return None
+        return [self.item.to_param(v) for v in value]
 
     def _canonical(self, items: list[Any]) -> list[Any]:
         if not self.as_set:
@@ -1202,6 +1208,19 @@ def normalise_live(spec: ResourceSpec, record: Mapping[str, Any]) -> dict[str, A
         else:
             out[fld.name] = None
     return out
+
+
+def name_key(name: str) -> str:
+    """How Exchange compares object names: .NET's StringComparer.OrdinalIgnoreCase (exo-cmdlets.md, [X] uniqueness
+    check), i.e. each character upper-cased on its own by simple case mapping. Unlike ``str.casefold()`` this
+    keeps 'ß' apart from 'SS' (casefold maps both to 'ss'), as the service does."""
+    # Upper-case per character (simple mapping), then back to lower case so ASCII keys read naturally.
+    return "".join(_simple_lower(u) if len(u := c.upper()) == 1 else c for c in name)
+
+
+def _simple_lower(c: str) -> str:
+    low = c.lower()
+    return low if len(low) == 1 else c
 
 
 def to_parameters(spec: ResourceSpec, values: Mapping[str, Any], *, create: bool) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from .specs import (
     renamed_from_of,
     spec_for_stack_key,
 )
-from .tenant import CLOUD_NAMES, TenantConfig
+from .tenant import CLOUD_NAMES, INITIAL_DOMAIN_SUFFIXES, TenantConfig, is_initial_domain
 
 __all__ = [
     "DesiredObject",
@@ -390,6 +390,14 @@ def _tenant(ctx: _Context, raw: Any, base_dir: Path | None) -> TenantConfig | No
         initial_domain, good = ctx.check(Domain(), raw["initialDomain"], path + ("initialDomain",),
                                          "tenant.initial-domain", allowed="domain such as contoso.onmicrosoft.com")
         ok &= good
+        if good and initial_domain and not is_initial_domain(initial_domain):
+            ok = False
+            ctx.error(path + ("initialDomain",),
+                      f"{initial_domain} is not the tenant's initial domain: Exchange Online routes app-only calls "
+                      "by the initial domain or the tenant id, never a custom domain. Use the .onmicrosoft.com "
+                      "domain (Microsoft 365 admin center, Settings, Domains), or remove initialDomain and set id",
+                      allowed=", ".join(f"<name>{s}" for s in INITIAL_DOMAIN_SUFFIXES),
+                      code="tenant.initial-domain-not-initial")
     cloud = "commercial"
     if "cloud" in raw:
         value, good = ctx.check(Choice(CLOUD_NAMES), raw["cloud"], path + ("cloud",), "tenant.cloud")

@@ -15,10 +15,21 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:  # the client pulls in requests and msal; `mailflow validate` must not load them
     from .client import ExoClient
 
-__all__ = ["TenantConfig", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints", "open_client",
+__all__ = ["TenantConfig", "INITIAL_DOMAIN_SUFFIXES", "is_initial_domain", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints", "open_client",
            "emulator_state_dir", "ENV_STATE_DIR"]
 
 CLOUD_NAMES = ("commercial", "gcchigh", "dod", "china")
+
+# A tenant's initial domain (the one Microsoft created, which cannot be removed): <name>.onmicrosoft.com, in US
+# government clouds sometimes <name>.onmicrosoft.us, in 21Vianet <name>.partner.onmschina.cn. The anchor mailbox
+# must name it or the tenant GUID (exo-admin-api.md §1.3: a custom domain in the anchor is not known to work).
+INITIAL_DOMAIN_SUFFIXES = (".onmicrosoft.com", ".onmicrosoft.us", ".partner.onmschina.cn")
+
+
+def is_initial_domain(domain: str) -> bool:
+    """Whether ``domain`` has the shape of a tenant's initial domain (not a custom, verified domain)."""
+    name = domain.strip().lower().rstrip(".")
+    return any(name.endswith(s) and len(name) > len(s) for s in INITIAL_DOMAIN_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -38,16 +49,19 @@ class Cloud:
 # Reference §1.2. Commercial and GCC High are documented and agree everywhere.
 # DoD: the v2 docs and M365Permissions (a production client of this same beta endpoint) say
 #   outlook-dod.office365.us; the module's ConnectionUri says webmail.apps.mil. We follow the admin-API users.
-# China: the v2 docs say outlook.office365.cn; the module's ConnectionUri and M365Permissions say
-#   partner.outlook.cn. Uncertain; we follow the production client of the beta endpoint (partner.outlook.cn), and
-#   TenantConfig.endpoint / .scope override both (they are separate on purpose).
+# China: Microsoft's Admin API table (Learn, "Get started with the Exchange Online Admin API") says
+#   outlook.office365.cn; the module's ConnectionUri and M365Permissions say partner.outlook.cn. Since issue #14 we
+#   follow Microsoft's own Admin API table (medium confidence: not checked against a 21Vianet tenant) and accept
+#   partner.outlook.cn as an alias for redirects and next-page links; TenantConfig.endpoint / .scope override both.
+#   Authority: MSAL 1.39 marks login.chinacloudapi.cn deprecated (msal/authority.py DEPRECATED_AZURE_CHINA) in
+#   favour of login.partner.microsoftonline.cn.
 # The token audience is assumed to be https://{api_host} for every cloud ([INF] in the reference).
 CLOUDS: dict[str, Cloud] = {
     "commercial": Cloud("commercial", "https://login.microsoftonline.com", "outlook.office365.com",
                         ("outlook.office.com",)),
     "gcchigh": Cloud("gcchigh", "https://login.microsoftonline.us", "outlook.office365.us"),
     "dod": Cloud("dod", "https://login.microsoftonline.us", "outlook-dod.office365.us"),
-    "china": Cloud("china", "https://login.chinacloudapi.cn", "partner.outlook.cn"),
+    "china": Cloud("china", "https://login.partner.microsoftonline.cn", "outlook.office365.cn", ("partner.outlook.cn",)),
 }
 
 
@@ -87,7 +101,15 @@ class Endpoints:
     scope: str  # e.g. https://outlook.office365.com/.default
     known_authority: bool  # False when overridden (the emulator): MSAL must skip instance discovery
     api_hosts: tuple[str, ...]  # hosts that may receive the bearer token (for @odata.nextLink)
+    # Domains whose subdomains may receive it too: a regional redirect sends some tenants to a tenant-specific host
+    # under the cloud's admin host (exo-admin-api.md §1.4, ScubaGear/go-exoscc).
+    api_domains: tuple[str, ...] = ()
 
+    def may_receive_token(self, host: str) -> bool:
+        """Whether ``host`` is an admin-API host of this cloud (or the configured endpoint): the bearer token may
+        go there in a redirect or a next-page link, and nowhere else."""
+        host = host.lower().rstrip(".")
+        return host in self.api_hosts or any(host.endswith("." + d) for d in self.api_domains)
 
 def resolve_endpoints(config: TenantConfig) -> Endpoints:
     """Apply ``endpoint``/``authority``/``scope`` overrides to the cloud table. Raises ValueError on a bad cloud."""
@@ -105,14 +127,22 @@ def resolve_endpoints(config: TenantConfig) -> Endpoints:
         raise ValueError(f"the authority must be an https:// URL, got {authority_base!r}")
     host = (urlsplit(api_base).hostname or "").lower()
     hosts = (host,) if config.endpoint else (host, *cloud.api_host_aliases)
+    domains = () if config.endpoint else (cloud.api_host, *cloud.api_host_aliases)
+    if host in _LOOPBACK_NAMES:
+        # A local endpoint (the emulator): every loopback name is the same machine, so a redirect between them
+        # keeps the token on it. This is what lets the tests redirect 127.0.0.1 -> localhost:446.
+        hosts = tuple(dict.fromkeys((host, *_LOOPBACK_NAMES)))
     return Endpoints(
         api_base=api_base,
         authority=f"{authority_base}/{config.tenant}",
         scope=config.scope or cloud.scope,
         known_authority=config.authority is None,
         api_hosts=hosts,
+        api_domains=domains,
     )
 
+
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 ENV_STATE_DIR = "MAILFLOW_STATE_DIR"
 

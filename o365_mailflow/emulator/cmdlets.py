@@ -24,9 +24,12 @@ from typing import Any
 from . import validation as v
 from .errors import (
     DC_FQDN,
+    INBOUND_ALREADY_EXISTS,
+    OUTBOUND_ALREADY_EXISTS,
     CmdletError,
     already_exists,
     command_not_found,
+    connector_already_exists,
     missing_mandatory,
     not_found,
     validation,
@@ -330,11 +333,23 @@ def _lagging(state: TenantState, obj: dict[str, Any], read_lag: float) -> bool:
     return created is not None and time.time() - created < read_lag
 
 
+def name_key(name: str) -> str:
+    """Names compare as .NET's StringComparer.OrdinalIgnoreCase does (exo-cmdlets.md: [X] uniqueness check):
+    each character upper-cased on its own (simple case mapping), so 'ß' stays 'ß' and never equals 'SS'."""
+    # Upper-case per character (simple mapping), then back to lower case so ASCII keys read naturally.
+    return "".join(_simple_lower(u) if len(u := c.upper()) == 1 else c for c in name)
+
+
+def _simple_lower(c: str) -> str:
+    low = c.lower()
+    return low if len(low) == 1 else c
+
+
 def _find(state: TenantState, kind: str, identity: str) -> dict[str, Any] | None:
     """Resolve an Identity: Name (case-insensitive), Guid or DistinguishedName; domains also by DomainName."""
-    key = identity.strip().lower()
+    key = identity.strip()
     for obj in state.list(kind):
-        if key in (obj["Name"].lower(), obj["Guid"].lower(), obj["DistinguishedName"].lower()):
+        if name_key(key) == name_key(obj["Name"]) or key.lower() in (obj["Guid"].lower(), obj["DistinguishedName"].lower()):
             return obj
     return None
 
@@ -465,9 +480,10 @@ def _check_name(call: _Call, kind: str, name: Any, *, exclude: str | None = None
     if len(text) > 64:
         raise validation("NameTooLong", f"The name '{text}' is longer than 64 characters.")
     for other in call.state.objects[kind].values():  # order is irrelevant here
-        if other["Guid"] != exclude and other["Name"].lower() == text.lower():
-            error_id = "ErrorInboundConnectorAlreadyExists" if kind == INBOUND else "ErrorOutboundConnectorAlreadyExists"
-            raise already_exists(_config_dn(call.state, kind, text), error_id)
+        if other["Guid"] != exclude and name_key(other["Name"]) == name_key(text):
+            if kind in (INBOUND, OUTBOUND):
+                raise connector_already_exists(text, INBOUND_ALREADY_EXISTS if kind == INBOUND else OUTBOUND_ALREADY_EXISTS)
+            raise already_exists(_config_dn(call.state, kind, text), "ErrorObjectAlreadyExists")
     return text
 
 

@@ -20,6 +20,9 @@ __all__ = [
     "DATA_VALIDATION",
     "NOT_FOUND",
     "ALREADY_EXISTS",
+    "INBOUND_ALREADY_EXISTS",
+    "OUTBOUND_ALREADY_EXISTS",
+    "connector_already_exists",
     "TRANSFORMATION",
     "AMBIGUOUS",
     "BINDING",
@@ -39,6 +42,10 @@ VALIDATION = "Microsoft.Exchange.Management.Tasks.ValidationException"
 DATA_VALIDATION = "Microsoft.Exchange.Data.DataValidationException"
 NOT_FOUND = "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"
 ALREADY_EXISTS = "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException"
+# [DECOMPILED] the connector tasks' own duplicate-name exceptions (subclasses of
+# ManagementObjectAlreadyExistsException), exo-admin-api.md "checked side by side" notes.
+INBOUND_ALREADY_EXISTS = "Microsoft.Exchange.Management.Tasks.ErrorInboundConnectorAlreadyExistsException"
+OUTBOUND_ALREADY_EXISTS = "Microsoft.Exchange.Management.Tasks.ErrorOutboundConnectorAlreadyExistsException"
 TRANSFORMATION = "Microsoft.Exchange.AdminApi.CommandInvocation.ParameterTransformationException"
 AMBIGUOUS = "Microsoft.Exchange.AdminApi.CommandInvocation.AmbiguousParameterSetException"
 BINDING = "System.Management.Automation.ParameterBindingException"
@@ -81,6 +88,14 @@ def not_found(identity: str) -> CmdletError:
 def already_exists(dn: str, error_id: str) -> CmdletError:
     """Duplicate name: the AD "already exists" text (exo-admin-api.md §8 item 7), the [X] resource id as ErrorId."""
     return CmdletError(f"The object '{dn}' already exists.", exception_type=ALREADY_EXISTS, error_id=error_id)
+
+
+def connector_already_exists(name: str, exception_type: str) -> CmdletError:
+    """Duplicate connector name: the task's own exception type; the English text is a paraphrase ([X] resource
+    ErrorInboundConnectorAlreadyExists(name) / its outbound twin)."""
+    error_id = exception_type.rsplit(".", 1)[-1].removesuffix("Exception")
+    return CmdletError(f"A connector with the name '{name}' already exists.", exception_type=exception_type,
+                       error_id=error_id)
 
 
 def command_not_found(cmdlet: str) -> CmdletError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import math
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field, fields
@@ -41,10 +42,17 @@ KNOBS = {
     "latency": "seconds added before answering each request",
     "drop_next": "drop the connection (no HTTP answer) for the next N requests",
     "drop_rate": "drop this fraction of connections (seeded)",
-    "read_lag": "seconds a new object stays invisible to reads (404), as replication lag",
+    "drop_after_next": "run the next N requests (a write is committed), then drop the connection without the answer",
+    "read_lag": "seconds a new object stays invisible to reads (404), as replication lag (minutes are fine: "
+    "posting read_lag 0 ends it)",
+    "forbidden_gzip": "declare Content-Encoding: gzip on the 403 NUL-byte body (it is not gzip), as the service "
+    "sometimes does",
+    "redirect_to": "host:port of the tenant's regional host (e.g. localhost:446): InvokeCommand requests that reach "
+    "another host name are answered 302 to it, as some tenants are sent to a tenant-specific host",
+    "clock_skew": "seconds added to the Date header of admin-API answers (a server clock that is ahead, or behind)",
     "token_error_next": "answer the next N token requests with error_status (Entra temporarily unavailable)",
     "token_lifetime": "lifetime in seconds of access tokens issued to this tenant's apps (<= 0: already expired)",
-    "pagination_expiry": "seconds a $skiptoken stays valid",
+    "pagination_expiry": "seconds a $skiptoken stays valid (<= 0: every $skiptoken is already expired)",
     "seed": "random seed for the *_rate knobs (default 0)",
     "cmdlets": "only fault these cmdlets (names, case-insensitive)",
 }
@@ -64,7 +72,11 @@ class FaultPlan:
     latency: float = 0.0
     drop_next: int = 0
     drop_rate: float = 0.0
+    drop_after_next: int = 0
     read_lag: float = 0.0
+    forbidden_gzip: bool = False
+    redirect_to: str | None = None
+    clock_skew: float = 0.0
     token_lifetime: int | None = None
     token_error_next: int = 0
     pagination_expiry: int | None = None
@@ -86,6 +98,8 @@ class FaultPlan:
                 raise ValueError("error_status must be 500, 502, 503 or 504")
             elif name in ("error_rate", "drop_rate") and not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+            elif name == "redirect_to" and value is not None and not _HOST_PORT.match(str(value)):
+                raise ValueError("redirect_to must be host:port, e.g. localhost:446")
             setattr(self, name, value)
         if "seed" in knobs:
             self._rng = random.Random(int(self.seed))
@@ -99,9 +113,14 @@ class FaultPlan:
         return self.cmdlets is None or (cmdlet or "").lower() in self.cmdlets
 
 
+_DEFAULTS = {f.name: f.default for f in fields(FaultPlan) if not f.name.startswith("_")}
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+
+
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one request: ``kind`` None (serve it), throttle, concurrency, error or drop."""
+    """What to do with one request: ``kind`` None (serve it), throttle, concurrency, error, drop, or
+    drop_after (serve it, then drop the connection: the write is committed but its answer is lost)."""
 
     kind: str | None = None
     status: int = 200
@@ -138,11 +157,17 @@ class FaultBook:
         return [p for p in (self._plans.get(tenant), self._plans.get("*")) if p is not None]
 
     def value(self, tenant: str, name: str) -> Any:
-        """The first set value of a passive knob (read_lag, token_lifetime, pagination_expiry, latency)."""
+        """The first set value of a passive knob (read_lag, token_lifetime, pagination_expiry, redirect_to, ...).
+
+        A knob whose default is None is set as soon as it is given, 0 included (``token_lifetime: 0`` means
+        "already expired", ``pagination_expiry: 0`` "every $skiptoken expired"); the others (default 0/False) are
+        set when they differ from their default.
+        """
+        default = _DEFAULTS[name]
         with self._lock:
             for plan in self._plans_for(tenant):
                 value = getattr(plan, name)
-                if value not in (None, 0, 0.0):
+                if value is not None and (default is None or value != default):
                     return value
         return None
 
@@ -185,6 +210,9 @@ class FaultBook:
             return Decision("drop", 0)
         if plan.drop_rate and plan._rng.random() < plan.drop_rate:
             return Decision("drop", 0)
+        if plan.drop_after_next > 0:
+            plan.drop_after_next -= 1
+            return Decision("drop_after", 0)
         if plan.concurrency_next > 0:
             plan.concurrency_next -= 1
             return Decision("concurrency", 0)

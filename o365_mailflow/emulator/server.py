@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask, Response, request
+from werkzeug.http import http_date
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import tokens
@@ -224,8 +225,12 @@ def _empty_401(description: str = "invalid_token") -> Response:
     )
 
 
-def _nul_403() -> Response:
-    return Response(NUL_BODY, status=403, content_type="application/octet-stream")
+def _nul_403(declare_gzip: bool = False) -> Response:
+    response = Response(NUL_BODY, status=403, content_type="application/octet-stream")
+    if declare_gzip:
+        # [LIVE] the service sometimes declares gzip on this body although it is not gzip (fault forbidden_gzip).
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 def _body_hash(cmdlet: str, parameters: Mapping[str, Any]) -> str:
@@ -322,6 +327,24 @@ class _QuietHandler(WSGIRequestHandler):
     def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
         if self.verbose:
             super().log_error(format, *args)
+
+    # A Date header set by the application (fault clock_skew) replaces the server's own instead of doubling it.
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+        self._date_pending = True
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "date":
+            self._date_pending = False
+        super().send_header(keyword, value)
+
+    def end_headers(self) -> None:
+        if getattr(self, "_date_pending", False):
+            self.send_header("Date", self.date_time_string())
+        super().end_headers()
 
 
 def _drop_middleware(app: Any) -> Callable[..., Any]:
@@ -536,8 +559,27 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
         wids = {str(w).lower() for w in claims.get("wids", [])}
         needed = tokens.READ_ROLES if cmdlet.lower().startswith("get-") else tokens.WRITE_ROLES
         if not wids & needed:
-            return _nul_403()
+            return forbidden(state)
         return None
+
+    def forbidden(state: TenantState) -> Response:
+        return _nul_403(bool(ctx.faults.value(state.tenant_id, "forbidden_gzip")))
+
+    def regional_redirect(state: TenantState) -> Response | None:
+        """302 to the tenant's regional host (fault redirect_to) when the request reached another host name."""
+        target = ctx.faults.value(state.tenant_id, "redirect_to")
+        if not target:
+            return None
+        target_host = str(target).rsplit(":", 1)[0].lower()
+        if (request.host.rsplit(":", 1)[0] if "]" not in request.host else request.host).lower() == target_host:
+            return None
+        # The path as the client sent it (the routing middleware lower-cased PATH_INFO), with its query.
+        raw_uri = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+        if not raw_uri:
+            query = request.query_string.decode("ascii", "replace")
+            raw_uri = request.path + (f"?{query}" if query else "")
+        location = f"https://{target}{raw_uri}"
+        return Response(b"", status=302, headers={"Location": location})
 
     def expiry(tenant_id: str) -> float:
         value = ctx.faults.value(tenant_id, "pagination_expiry")
@@ -589,7 +631,7 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
         except CmdletError as err:
             return _error_response(err, list(getattr(err, "warnings", []) or []))
         except unknown:
-            return _nul_403()
+            return forbidden(state)
         values = list(result.values)
         warnings = list(result.warnings)
         confirmation = getattr(result, "confirmation_message", None)
@@ -643,6 +685,14 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
             parse_error = None
         entry["cmdlet"] = cmdlet or None
         entry["parameters"] = parameters
+        entry["anchor"] = request.headers.get("X-AnchorMailbox")
+        entry["host"] = request.host
+        redirect = regional_redirect(state)
+        if redirect is not None:
+            entry["fault"] = "redirect"
+            entry["status"] = redirect.status_code
+            ctx.record(entry)
+            return redirect
         in_flight = ctx.faults.enter(state.tenant_id)
         try:
             decision = ctx.faults.decide(state.tenant_id, cmdlet, in_flight)
@@ -660,14 +710,20 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
                     response = continuation(state, segment, skiptoken, cmdlet, parameters)
                 else:
                     response = run(state, segment, cmdlet, parameters)
+            if decision.kind == "drop_after":
+                # The cmdlet ran (a write is committed); the answer is lost on the way back.
+                request.environ["emulator.drop"] = True
             entry["status"] = 0 if decision.kind == "drop" else response.status_code
+            skew = ctx.faults.value(state.tenant_id, "clock_skew")
+            if skew:
+                response.headers["Date"] = http_date(time.time() + float(skew))
             return response
         finally:
             ctx.faults.leave(state.tenant_id)
             ctx.record(entry)
 
     def faulted(decision: Any) -> Response | None:
-        if decision.kind is None:
+        if decision.kind in (None, "drop_after"):
             return None
         if decision.kind == "drop":
             request.environ["emulator.drop"] = True

@@ -73,7 +73,7 @@ class StubTokens:
         self.issued = 0
         self.invalidated: list[str] = []
 
-    def token(self) -> str:
+    def token(self, retry: Any = None) -> str:
         self.issued += 1
         return f"token-{self.issued}"
 

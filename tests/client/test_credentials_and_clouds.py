@@ -107,8 +107,8 @@ def test_the_federated_token_file_is_read_each_time(tmp_path: Path) -> None:
          "https://outlook.office365.us/.default"),
         ("dod", "https://login.microsoftonline.us/t", "https://outlook-dod.office365.us",
          "https://outlook-dod.office365.us/.default"),
-        ("china", "https://login.chinacloudapi.cn/t", "https://partner.outlook.cn",
-         "https://partner.outlook.cn/.default"),
+        ("china", "https://login.partner.microsoftonline.cn/t", "https://outlook.office365.cn",
+         "https://outlook.office365.cn/.default"),
     ],
     ids=["commercial", "gcchigh", "dod", "china"],
 )

@@ -217,7 +217,7 @@ def test_a_rename_moves_identity_and_refuses_an_existing_name(tenant_factory: An
     assert (record["Identity"], record["Guid"]) == ("Renamed", created["Guid"])
     clash = tenant.invoke("Set-InboundConnector", {"Identity": "Renamed", "Name": "OTHER"})
     assert clash.status == 400
-    assert "ADObjectAlreadyExistsException" in clash.body["error"]["details"][0]["message"]
+    assert "ErrorInboundConnectorAlreadyExistsException" in clash.body["error"]["details"][0]["message"]
 
 
 def test_inbound_and_outbound_connectors_may_share_a_name(tenant_factory: Any) -> None:

@@ -188,3 +188,58 @@ def test_token_error_next_fails_the_token_endpoint_then_recovers(emulator_tenant
     assert first.json()["error"] == "temporarily_unavailable"
     second = requests.post(emulator_tenant.token_url, data=data, verify=str(emulator_tenant.ca_path), timeout=30)
     assert second.status_code == 200
+
+
+def test_replication_lag_of_minutes_still_returns_the_new_object_from_new(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(read_lag=300)  # five minutes: the service's "seconds to minutes"
+    created = emulator_tenant.invoke("New-InboundConnector", {"Name": "slow", "ConnectorType": "Partner",
+                                                              "SenderDomains": ["*"]})
+    assert created.json()["value"][0]["Name"] == "slow"  # New-* answers with the object it created
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "slow"}).status_code == 404
+    emulator_tenant.faults(read_lag=0)  # replication caught up
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "slow"}).status_code == 200
+
+
+def test_a_zero_token_lifetime_is_honoured(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(token_lifetime=0)
+    response = emulator_tenant.invoke("Get-AcceptedDomain", token=emulator_tenant.token())
+    assert response.status_code == 401
+
+
+def test_a_zero_pagination_expiry_expires_every_skiptoken(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(pagination_expiry=0)
+    first = emulator_tenant.invoke("Get-AcceptedDomain", page_size=1).json()
+    second = emulator_tenant.invoke("Get-AcceptedDomain", url=first["@odata.nextLink"])
+    assert second.status_code == 400
+    assert "Expired or Invalid pagination request" in second.text
+
+
+def test_drop_after_next_commits_the_write_and_loses_the_answer(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(drop_after_next=1)
+    with pytest.raises(requests.ConnectionError):
+        emulator_tenant.invoke("New-InboundConnector", {"Name": "committed", "ConnectorType": "Partner",
+                                                        "SenderDomains": ["*"]})
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "committed"}).status_code == 200
+    again = emulator_tenant.invoke("New-InboundConnector", {"Name": "COMMITTED", "ConnectorType": "Partner",
+                                                            "SenderDomains": ["*"]})
+    assert "ErrorInboundConnectorAlreadyExistsException" in again.json()["error"]["details"][0]["message"]
+
+
+def test_redirect_to_sends_other_host_names_to_the_regional_host(emulator_tenant: EmulatedTenant) -> None:
+    emulator_tenant.faults(redirect_to="localhost:446")
+    response = requests.post(emulator_tenant.invoke_url + "?$select=Name", json={"CmdletInput": {
+        "CmdletName": "Get-AcceptedDomain"}}, verify=str(emulator_tenant.ca_path), allow_redirects=False, timeout=30)
+    assert response.status_code == 302
+    assert response.headers["Location"] == (
+        f"https://localhost:446/adminapi/beta/{emulator_tenant.tenant_id}/InvokeCommand?$select=Name")
+    on_host = emulator_tenant.invoke("Get-AcceptedDomain", url=emulator_tenant.invoke_url.replace("127.0.0.1", "localhost"))
+    assert on_host.status_code == 200
+
+
+def test_clock_skew_shifts_the_date_header(emulator_tenant: EmulatedTenant) -> None:
+    from email.utils import parsedate_to_datetime
+    import time
+
+    emulator_tenant.faults(clock_skew=3600)
+    date = parsedate_to_datetime(_get(emulator_tenant).headers["Date"]).timestamp()
+    assert 3500 < date - time.time() < 3700

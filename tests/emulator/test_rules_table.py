@@ -49,7 +49,7 @@ ROWS: dict[str, Row] = {
     "new-inbound-without-SenderDomains-is-a-binding-error": Row(
         IN, {"Name": "No domains"}, 400, "ParameterBindingException"),
     "duplicate-inbound-name-any-case-already-exists": Row(
-        IN, _in(Name="PARTNER IN"), 400, "ADObjectAlreadyExistsException", setup=((IN, _in()),)),
+        IN, _in(Name="PARTNER IN"), 400, "ErrorInboundConnectorAlreadyExistsException", setup=((IN, _in()),)),
     "SenderIPAddresses-ipv6-single-rejected": Row(
         IN, _in(SenderIPAddresses=["2001:db8::1"]), 400, "IPv6AddressesRangesAreNotAllowedInConnector"),
     "SenderIPAddresses-ipv6-cidr-rejected": Row(

@@ -3,7 +3,8 @@
 Matrix:
 - a list call that fails (HTTP 500) makes Diff and Read fail: never "absent", so no recreate and no write;
 - read-after-write lag (a new connector invisible for a while): Create still returns the Guid and the values;
-- throttling (429 with Retry-After) during a preview: retried, the diff is still right.
+- throttling (429 with Retry-After) during a preview: retried, the diff is still right;
+- a token endpoint 503 (issue #14): retried with the same policy, the preview is still right.
 """
 
 from __future__ import annotations
@@ -52,3 +53,12 @@ def test_a_throttled_preview_is_retried_and_still_right(pulumi: Pulumi, emulator
     assert pulumi.preview(relay).none
     statuses = [e.get("status") for e in emulator_tenant.requests()]
     assert 429 in statuses
+
+
+def test_a_token_endpoint_503_during_a_preview_is_retried(pulumi: Pulumi, emulator_tenant: Any) -> None:
+    relay = Res(INBOUND, "relay", RELAY)
+    pulumi.up(relay)
+    pulumi.restart()  # a fresh host process: its first call asks Entra for a token
+    emulator_tenant.faults(token_error_next=1, error_status=503)
+    assert pulumi.preview(relay).none
+    assert [t["status"] for t in emulator_tenant.requests("token")][-2:] == [503, 200]

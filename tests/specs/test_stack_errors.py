@@ -116,8 +116,8 @@ CASES: list[tuple[str, str, str, str]] = [
     ("smart-host-ipv6", outbound(smartHosts=f'["2001:db8::25"]{M}'), "outboundConnectors[0].smartHosts[0]", "IPv6"),
     ("smart-host-private-ip", outbound(smartHosts=f"\n      - mail.contoso.com\n      - 10.0.0.5{M}"),
      "outboundConnectors[0].smartHosts[1]", "private"),
-    ("smart-host-network", outbound(smartHosts=f"[203.0.113.0/24]{M}"), "outboundConnectors[0].smartHosts[0]",
-     "is a network"),
+    ("smart-host-private-network", outbound(smartHosts=f"[10.0.0.0/24]{M}"), "outboundConnectors[0].smartHosts[0]",
+     "private"),
     ("smart-host-single-label", outbound(smartHosts=f"[exchange01]{M}"), "outboundConnectors[0].smartHosts[0]",
      "not a fully qualified domain name"),
     # --- email addresses ---
