@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "export": "o365_mailflow.cli.reconcile:export_command",
     "route": "o365_mailflow.cli.route:command",
     "emulator": "o365_mailflow.cli.emulator:command",
+    "test-relay": "o365_mailflow.cli.test_relay:command",
 }
 
 _HELP = {
@@ -33,6 +34,7 @@ _HELP = {
     "export": "Write a stack file from a live tenant.",
     "route": "Simulate where Exchange Online routes a message.",
     "emulator": "Run the emulated Exchange Online tenant.",
+    "test-relay": "Send a test message to the tenant's MX and explain the answer.",
 }
 
 
