@@ -97,6 +97,8 @@ class _FrontDoorSMTP(SMTP):
     def __init__(self, handler: Any, door: "FrontDoor", **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.door = door
+        self.mailflow_ip: str | None = None
+        self.mailflow_tenant: str | None = None
 
     @syntax("XCLIENT ADDR=<IPv4> TENANT=<tenant id or domain>")
     async def smtp_XCLIENT(self, arg: str) -> None:
@@ -112,10 +114,10 @@ class _FrontDoorSMTP(SMTP):
         except ValueError as exc:
             await self.push(f"501 5.5.4 {exc}")
             return
-        if "ADDR" in attrs:
-            session.mailflow_ip = attrs["ADDR"]  # type: ignore[attr-defined]
-        if "TENANT" in attrs:
-            session.mailflow_tenant = attrs["TENANT"]  # type: ignore[attr-defined]
+        # Kept on the connection, not the session: aiosmtpd starts a new Session after STARTTLS (RFC 3207 resets
+        # the SMTP state), but the declared address and tenant describe the connection itself.
+        self.mailflow_ip = attrs.get("ADDR", self.mailflow_ip)
+        self.mailflow_tenant = attrs.get("TENANT", self.mailflow_tenant)
         await self.push("250 2.0.0 XCLIENT accepted (emulator-only)")
 
 
@@ -259,11 +261,11 @@ class FrontDoor:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        txn = self._transaction(session, envelope)
-        ip = str(getattr(session, "mailflow_ip", None) or (session.peer or ("",))[0])
+        txn = self._transaction(server, session, envelope)
+        ip = str(txn.entry["sourceIp"])
         if ip in self._banned:
             return self._refuse(txn, address, rules.REPLIES["ip.banned"].line(ip=ip), "ip.banned")
-        state = self._tenant(session)
+        state = self._tenant(server)
         if state is None:
             return self._refuse(txn, address, rules.REPLIES["tenant.wrong-region"].line(), "tenant.wrong-region")
         accepted, inbound, outbound, mailboxes = self._records(state)
@@ -281,7 +283,7 @@ class FrontDoor:
         return verdict.reply_line()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        txn = self._transaction(session, envelope)
+        txn = self._transaction(server, session, envelope)
         content = envelope.original_content or b""
         message_id = f"{uuid.uuid4()}@{BANNER_HOST}"
         loop = asyncio.get_running_loop()
@@ -298,19 +300,20 @@ class FrontDoor:
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
-    def _transaction(self, session: Session, envelope: Envelope) -> _Transaction:
+    def _transaction(self, server: SMTP, session: Session, envelope: Envelope) -> _Transaction:
         txn: _Transaction | None = getattr(envelope, "mailflow_txn", None)
         if txn is not None:
             return txn
-        state = self._tenant(session)
+        state = self._tenant(server)
+        declared = getattr(server, "mailflow_ip", None)
         peercert = (session.ssl or {}).get("peercert") if session.ssl else None
         entry = {
             "id": next(self._ids),
             "time": time.time(),
-            "tenant": state.tenant_id if state else getattr(session, "mailflow_tenant", None),
+            "tenant": state.tenant_id if state else getattr(server, "mailflow_tenant", None),
             "peer": (session.peer or ("",))[0],
-            "sourceIp": str(getattr(session, "mailflow_ip", None) or (session.peer or ("",))[0]),
-            "sourceDeclared": getattr(session, "mailflow_ip", None) is not None,
+            "sourceIp": str(declared or (session.peer or ("",))[0]),
+            "sourceDeclared": declared is not None,
             "tls": session.ssl is not None,
             "certSubject": _subject_name(peercert),
             "helo": session.host_name,
@@ -332,8 +335,8 @@ class FrontDoor:
                                             "reply": line, "delivery": None})
         return line
 
-    def _tenant(self, session: Session) -> TenantState | None:
-        named = getattr(session, "mailflow_tenant", None) or self.default_tenant()
+    def _tenant(self, server: SMTP) -> TenantState | None:
+        named = getattr(server, "mailflow_tenant", None) or self.default_tenant()
         return self.store.resolve(named) if named else None
 
     def _records(self, state: TenantState) -> tuple[list[dict[str, Any]], ...]:
