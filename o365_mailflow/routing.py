@@ -112,13 +112,15 @@ def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, 
 
 
 def decide_recipient(recipient: str, *, ip: str | None, cert_subject: str | None, tls: bool, sender: str | None,
-                     accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields]) -> Verdict:
-    """What the service answers to ``RCPT TO:<recipient>`` on such a connection (the SMTP front door's rule);
-    mailboxes are unknown here, so a recipient in an accepted domain is assumed to have one."""
+                     accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields],
+                     has_mailbox: bool | None = None) -> Verdict:
+    """What the service answers to ``RCPT TO:<recipient>`` on such a connection (the SMTP front door's rule).
+    Stacks do not declare mailboxes: ``has_mailbox`` says whether the recipient has one (None: assume it does)."""
+    mailboxes = None if has_mailbox is None else ([recipient.strip().strip("<>")] if has_mailbox else [])
     return rules.decide_recipient(recipient, ip=ip, cert_subject=cert_subject, tls=tls, sender=sender,
                                   accepted=service_records(ACCEPTED_DOMAIN, accepted),
                                   inbound=service_records(INBOUND, inbound),
-                                  outbound=service_records(OUTBOUND, outbound))
+                                  outbound=service_records(OUTBOUND, outbound), mailboxes=mailboxes)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

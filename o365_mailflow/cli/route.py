@@ -142,10 +142,13 @@ def _echo_text(lines: list[str], notes: Any, warnings: list[Diagnostic], source:
 @click.option("--sender", metavar="ADDRESS", help="Inbound: the MAIL FROM address (decides relaying).")
 @click.option("--tls", is_flag=True, help="With RECIPIENT and --from-ip: the connection uses STARTTLS "
               "(implied by --cert-subject).")
+@click.option("--mailbox/--no-mailbox", "has_mailbox", default=None,
+              help="With RECIPIENT and --from-ip: whether the recipient has an Exchange Online mailbox (stacks do "
+                   "not declare mailboxes; default: assume it does).")
 @click.option("--live", is_flag=True, help="Route with what the tenant holds now instead of the stack file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_subject: str | None,
-            sender: str | None, tls: bool, live: bool, fmt: str) -> None:
+            sender: str | None, tls: bool, has_mailbox: bool | None, live: bool, fmt: str) -> None:
     """Simulate where Exchange Online routes a message.
 
     With RECIPIENT: the outbound connector Exchange Online would use (exact recipientDomains match, then the
@@ -180,7 +183,7 @@ def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_su
         try:
             decision = decide_recipient(recipient, ip=from_ip, cert_subject=cert_subject,
                                         tls=tls or bool(cert_subject), sender=sender, accepted=accepted,
-                                        inbound=inbound, outbound=outbound)
+                                        inbound=inbound, outbound=outbound, has_mailbox=has_mailbox)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--from-ip") from None
     elif recipient:
