@@ -8,7 +8,7 @@ and client certificates verified against the same CA.
 What it decides comes from :mod:`o365_mailflow.routing_rules` (the one implementation ``mailflow route`` uses),
 applied to the tenant's stored records as Get-* returns them: which inbound connector the connection matches,
 RestrictDomainsTo* and RequireTls, relay rights (the 2023 rules), and the SMTP reply the service sends when it
-refuses (each reply's source and confidence is in ``routing_rules.REPLIES``). Accepted mail goes to a mailbox
+refuses (each reply's source and confidence is in ``routing_REPLIES``). Accepted mail goes to a mailbox
 (the tenant's ``mailboxes`` from the seed), to an outbound connector's smart host (over SMTP, to a loopback
 sink that the smart-host map names), or "to the internet" (recorded only). Every transaction, refused or not,
 is recorded and readable over HTTP (``GET /_emulator/smtp/messages``).
@@ -41,7 +41,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
-from .. import routing_rules as rules
+from ..routing_rules import REPLIES, Verdict, decide_recipient
 from .certs import TlsFiles
 from .store import Store, TenantState
 
@@ -88,7 +88,7 @@ class _Transaction:
     """One MAIL FROM .. DATA exchange as recorded for ``GET /_emulator/smtp/messages``."""
 
     entry: dict[str, Any]
-    verdicts: list[rules.Verdict] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 class _FrontDoorSMTP(SMTP):
@@ -264,12 +264,12 @@ class FrontDoor:
         txn = self._transaction(server, session, envelope)
         ip = str(txn.entry["sourceIp"])
         if ip in self._banned:
-            return self._refuse(txn, address, rules.REPLIES["ip.banned"].line(ip=ip), "ip.banned")
+            return self._refuse(txn, address, REPLIES["ip.banned"].line(ip=ip), "ip.banned")
         state = self._tenant(server)
         if state is None:
-            return self._refuse(txn, address, rules.REPLIES["tenant.wrong-region"].line(), "tenant.wrong-region")
+            return self._refuse(txn, address, REPLIES["tenant.wrong-region"].line(), "tenant.wrong-region")
         accepted, inbound, outbound, mailboxes = self._records(state)
-        verdict = rules.decide_recipient(
+        verdict = decide_recipient(
             address, ip=ip, cert_subject=txn.entry["certSubject"], tls=txn.entry["tls"],
             sender=envelope.mail_from or None, accepted=accepted, inbound=inbound, outbound=outbound,
             mailboxes=mailboxes)
@@ -349,7 +349,7 @@ class FrontDoor:
                 [str(m).lower() for m in locked.config.get("mailboxes", [])],
             )
 
-    async def _deliver(self, loop: asyncio.AbstractEventLoop, txn: _Transaction, verdict: rules.Verdict,
+    async def _deliver(self, loop: asyncio.AbstractEventLoop, txn: _Transaction, verdict: Verdict,
                        envelope: Envelope, content: bytes) -> dict[str, Any]:
         if verdict.outcome == "mailbox":
             return {"status": "delivered", "to": "mailbox"}
@@ -362,7 +362,7 @@ class FrontDoor:
         # A connector that uses MX records, or no connector: Exchange Online delivers on the internet.
         return {"status": "internet", "connector": verdict.connector}
 
-    def _relay(self, tenant: str, verdict: rules.Verdict, mail_from: str, content: bytes) -> dict[str, Any]:
+    def _relay(self, tenant: str, verdict: Verdict, mail_from: str, content: bytes) -> dict[str, Any]:
         """Send to the connector's smart hosts in order (as the service does), through the smart-host map."""
         result: dict[str, Any] = {}
         for name in verdict.smart_hosts:
