@@ -16,16 +16,37 @@ or a live snapshot), with no I/O:
 Every function takes lists of normalised field dicts with the camelCase names of :mod:`o365_mailflow.specs`;
 missing fields take the service default through :func:`o365_mailflow.specs.effective`, so no default is
 re-listed here.
+
+The routing rules themselves (which connector, which relay verdict, which SMTP reply) live in
+:mod:`o365_mailflow.routing_rules`, shared with the emulator's SMTP front door; the functions here rename a
+stack's objects to the service's property names (from the specs table) and call them, so ``mailflow route``
+and the front door run one implementation.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from . import routing_rules as rules
 from .errors import Diagnostic, Severity
 from .plan import Guidance
+from .routing_rules import (  # noqa: F401 - helpers the checks below share with the rules; re-exported types
+    OUTBOUND_PRECEDENCE,
+    ConnectorNote,
+    InboundDecision,
+    Reply,
+    RouteDecision,
+    Verdict,
+    _belongs_to_accepted,
+    _domain_pattern_covers,
+    _is_within,
+    _net_str,
+    _networks,
+    _wildcard_depth,
+    domain_of,
+)
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; stack imports nothing from here
@@ -36,8 +57,12 @@ __all__ = [
     "ConnectorNote",
     "RouteDecision",
     "InboundDecision",
+    "Reply",
+    "Verdict",
     "route_outbound",
     "match_inbound",
+    "decide_recipient",
+    "service_records",
     "check_objects",
     "check_stack",
     "guidance",
@@ -47,28 +72,6 @@ __all__ = [
 ]
 
 Fields = Mapping[str, Any]
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Outbound connector precedence (exo-cmdlets.md §10, item 1 and 2)
-#
-# The Microsoft article "Set up connectors to route mail" (S2, section "What happens when I have multiple
-# connectors for the same scenario?") lists the order as:
-#     1. exact RecipientDomains match, 2. the connector for all accepted domains, 3. wildcard match.
-# Its own worked example contradicts that list: with accepted domains contoso.com, sales.contoso.com and
-# fabrikam.com, connector 1 = all accepted domains, connector 2 = contoso.com, connector 3 = *.contoso.com, it
-# says sales.contoso.com goes to connector 3 ("the most specific connector possible"), although a literal
-# reading of the list would pick connector 1 (sales.contoso.com is an accepted domain).
-# We follow the example, as the reference recommends [I]: exact > most specific wildcard > all accepted
-# domains > bare "*" > MX (or the mailbox). To change the order, reorder this tuple; nothing else encodes it.
-# ---------------------------------------------------------------------------------------------------------------------
-OUTBOUND_PRECEDENCE: tuple[str, ...] = ("exact", "wildcard", "all-accepted-domains", "star")
-
-_MATCH_WORDS = {
-    "exact": "exact recipientDomains match",
-    "wildcard": "wildcard recipientDomains match",
-    "all-accepted-domains": "allAcceptedDomains: the recipient domain is an accepted domain",
-    "star": "recipientDomains * (every domain)",
-}
 
 # Where each Microsoft 365 cloud receives mail and what SPF include covers its outbound servers. Commercial is
 # documented; the sovereign clouds' names are the published ones but were not checked against a tenant [I].
@@ -80,496 +83,44 @@ _MAIL_HOSTS: dict[str, tuple[str, str]] = {
 }
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Domain helpers
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def domain_of(address: str) -> str:
-    """The domain of ``user@domain`` (or the text itself when it has no ``@``), lower-cased."""
-    text = address.strip().strip("<>").strip()
-    return text.rsplit("@", 1)[-1].strip().rstrip(".").lower()
-
-
-def _wildcard_depth(pattern: str, domain: str) -> int | None:
-    """How specific a ``*.suffix`` pattern is for ``domain`` (labels in the suffix), or None if it does not match.
-
-    ``*.contoso.com`` stands for the domain and its subdomains (§4.1 RecipientDomains [D]), so it matches
-    ``contoso.com`` as well as ``a.b.contoso.com``; a bare ``*`` is not a wildcard here (it has its own rank).
-    """
-    if not pattern.startswith("*."):
-        return None
-    suffix = pattern[2:]
-    return suffix.count(".") + 1 if _is_within(domain, suffix) else None
-
-
-def _name_covers(pattern: str, name: str) -> bool:
-    """A certificate or domain pattern (exact, or ``*.suffix`` = suffix and subdomains [I]) covers ``name``."""
-    pattern, name = pattern.lower(), name.lower()
-    return pattern == name or _wildcard_depth(pattern, name.removeprefix("*.")) is not None
-
-
-def _is_within(domain: str, parent: str) -> bool:
-    return domain == parent or domain.endswith("." + parent)
-
-
-def _domain_pattern_covers(pattern: Any, domain: str) -> bool:
-    """A recipientDomains/senderDomains entry covers ``domain``: ``*``, the domain itself, or a ``*.`` wildcard."""
-    text = str(pattern).lower()
-    return text == "*" or text == domain or _wildcard_depth(text, domain) is not None
-
-
-def _accepted_entry(domain: str, accepted: Sequence[Fields]) -> Fields | None:
-    """The accepted domain that receives mail for ``domain``: its exact entry, else a wildcard entry, else the
-    closest parent with ``matchSubDomains`` (§6.2: subdomains are accepted only with MatchSubDomains)."""
-    best: tuple[int, Fields] | None = None
-    for entry in accepted:
-        name = str(entry.get("domainName") or "").lower()
-        if name == domain:
-            return entry
-        depth = _wildcard_depth(name, domain)
-        if depth is None and entry.get("matchSubDomains") and domain.endswith("." + name):
-            depth = name.count(".") + 1
-        if depth is not None and (best is None or depth > best[0]):
-            best = (depth, entry)
-    return best[1] if best else None
-
-
-def _is_accepted_name(domain: str, accepted: Sequence[Fields]) -> bool:
-    """``domain`` is itself an accepted domain (what AllAcceptedDomains covers: §10.7 and S3 say subdomains
-    under MatchSubDomains need ``*.domain`` on the connector, so they do not count here)."""
-    return any(str(a.get("domainName") or "").lower() == domain for a in accepted)
-
-
-def _belongs_to_accepted(name: str, accepted: Sequence[Fields]) -> bool:
-    """A certificate domain "belongs to" an accepted domain: equal to it or a host under it (``mail.contoso.com``
-    under ``contoso.com``). S11 does not say whether MatchSubDomains matters here; we assume it does not [I]."""
-    name = name.lower().removeprefix("*.")
-    for a in accepted:
-        accepted_name = str(a.get("domainName") or "").lower().removeprefix("*.")
-        if accepted_name and _is_within(name, accepted_name):
-            return True
-    return False
-
-
-def _networks(values: Iterable[Any]) -> list[ipaddress.IPv4Network]:
-    out = []
-    for value in values or ():
-        try:
-            out.append(ipaddress.IPv4Network(str(value), strict=False))
-        except ValueError:
-            continue  # a live value we cannot parse is not ours to route on
-    return out
-
-
-def _net_str(net: ipaddress.IPv4Network) -> str:
-    return str(net.network_address) if net.prefixlen == 32 else str(net)
-
-
 def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
     return [effective(spec, o) for o in objs]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Outbound
+# Routing decisions: the shared rules, fed with the stack's objects under the service's property names
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConnectorNote:
-    """What the simulator made of one connector: ``chosen``, ``candidate``, ``skipped`` or ``no-match``."""
-
-    name: str
-    outcome: str
-    why: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "outcome": self.outcome, "why": self.why}
-
-
-@dataclass(frozen=True)
-class RouteDecision:
-    """Where Exchange Online sends mail for one recipient.
-
-    ``path``: ``connector`` (an outbound connector), ``internal-relay`` (InternalRelay domain: mailboxes in
-    Exchange Online, unknown recipients relayed on-premises through ``connector``), ``mailbox`` (Authoritative
-    accepted domain, no connector), ``mx`` (internet delivery by the domain's MX records), ``undeliverable``
-    (InternalRelay domain with no OnPremises connector), ``blocked`` (sendingToDomainDisabled).
-    """
-
-    recipient: str
-    domain: str
-    path: str
-    reason: str
-    connector: str | None = None
-    match: str | None = None  # one of OUTBOUND_PRECEDENCE
-    pattern: str | None = None  # the recipientDomains entry that matched
-    smart_hosts: tuple[str, ...] = ()
-    accepted_domain: str | None = None
-    domain_type: str | None = None
-    notes: tuple[ConnectorNote, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "direction": "outbound",
-            "recipient": self.recipient,
-            "domain": self.domain,
-            "path": self.path,
-            "connector": self.connector,
-            "match": self.match,
-            "pattern": self.pattern,
-            "smartHosts": list(self.smart_hosts),
-            "acceptedDomain": self.accepted_domain,
-            "domainType": self.domain_type,
-            "reason": self.reason,
-            "connectors": [n.to_dict() for n in self.notes],
-        }
-
-
-@dataclass(frozen=True)
-class _Match:
-    rank: int  # index in OUTBOUND_PRECEDENCE
-    depth: int  # wildcard specificity (labels); 0 otherwise
-    kind: str
-    pattern: str | None
-    connector: Mapping[str, Any]
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.rank, -self.depth)
-
-
-def _skip_reason(c: Fields) -> str | None:
-    if not c.get("enabled", True):
-        return "disabled"
-    if c.get("isTransportRuleScoped"):
-        return "rule-scoped: used only when a mail flow rule redirects to it"
-    # Test-mode connectors: their routing behaviour is undocumented (§10 item 4 [I]); we route through them.
-    return None
-
-
-def _connector_match(c: Fields, domain: str, accepted: Sequence[Fields]) -> _Match | None:
-    """The best way one connector matches ``domain`` under :data:`OUTBOUND_PRECEDENCE`, or None."""
-    found: list[_Match] = []
-    rank = OUTBOUND_PRECEDENCE.index
-    for pattern in c.get("recipientDomains") or ():
-        pattern = str(pattern).lower()
-        if pattern == domain:
-            found.append(_Match(rank("exact"), 0, "exact", pattern, c))
-        elif pattern == "*":
-            found.append(_Match(rank("star"), 0, "star", pattern, c))
-        else:
-            depth = _wildcard_depth(pattern, domain)
-            if depth is not None:
-                found.append(_Match(rank("wildcard"), depth, "wildcard", pattern, c))
-    if c.get("allAcceptedDomains") and _is_accepted_name(domain, accepted):
-        found.append(_Match(rank("all-accepted-domains"), 0, "all-accepted-domains", None, c))
-    return min(found, key=lambda m: m.key) if found else None
-
-
-def _choose(domain: str, connectors: Sequence[Fields], accepted: Sequence[Fields],
-            allow: Callable[[Fields], str | None] = lambda c: None) -> tuple[list[_Match], list[ConnectorNote]]:
-    """The best matches (several only on a tie) and a note per connector. ``allow`` may exclude more."""
-    matches: list[_Match] = []
-    notes: dict[str, ConnectorNote] = {}
-    for c in connectors:
-        name = str(c.get("name") or "?")
-        why_not = _skip_reason(c) or allow(c)
-        if why_not:
-            notes[name] = ConnectorNote(name, "skipped", why_not)
-            continue
-        m = _connector_match(c, domain, accepted)
-        if m is None:
-            notes[name] = ConnectorNote(name, "no-match", f"does not cover {domain}")
-            continue
-        matches.append(m)
-        notes[name] = ConnectorNote(name, "candidate", _describe(m))
-    if not matches:
-        return [], list(notes.values())
-    best_key = min(m.key for m in matches)
-    best = sorted((m for m in matches if m.key == best_key), key=lambda m: str(m.connector.get("name")).casefold())
-    for m in best:
-        name = str(m.connector.get("name") or "?")
-        notes[name] = ConnectorNote(name, "chosen" if m is best[0] else "candidate", _describe(m))
-    for m in matches:
-        if all(m is not b for b in best):
-            name = str(m.connector.get("name") or "?")
-            notes[name] = ConnectorNote(name, "candidate",
-                                        f"{_describe(m)}; loses to {best[0].connector.get('name')} ({best[0].kind})")
-    return best, list(notes.values())
-
-
-def _describe(m: _Match) -> str:
-    words = _MATCH_WORDS[m.kind]
-    return f"{words} {m.pattern}" if m.kind in ("exact", "wildcard") else words
+def service_records(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
+    """Normalised objects (declared values over the service defaults) renamed to the Get-* property names the
+    rules read, through the specs table (``senderIpAddresses`` -> ``SenderIPAddresses``)."""
+    return [{spec.field(name).param: value for name, value in values.items()} for values in _eff(spec, objs)]
 
 
 def route_outbound(recipient: str, accepted: Sequence[Fields], outbound: Sequence[Fields]) -> RouteDecision:
     """Simulate Exchange Online's outbound routing for one recipient address (or bare domain)."""
-    domain = domain_of(recipient)
-    acc = _eff(ACCEPTED_DOMAIN, accepted)
-    conns = _eff(OUTBOUND, outbound)
-    entry = _accepted_entry(domain, acc)
-    domain_type = str(entry.get("domainType")) if entry else None
-    accepted_name = str(entry.get("domainName")) if entry else None
-    base: dict[str, Any] = dict(recipient=recipient, domain=domain, accepted_domain=accepted_name,
-                                domain_type=domain_type)
-
-    if entry and entry.get("sendingToDomainDisabled"):
-        return RouteDecision(**base, path="blocked",
-                             reason=f"{accepted_name} has sendingToDomainDisabled: true, so Exchange Online does "
-                                    "not deliver mail to it. Set it to false to allow delivery.")
-
-    if domain_type == "InternalRelay":
-        return _internal_relay(domain, acc, conns, base)
-
-    best, notes = _choose(domain, conns, acc)
-    if best:
-        chosen = best[0]
-        reason = f"Exchange Online routes mail for {domain} through outbound connector " \
-                 f"{chosen.connector.get('name')!s} ({_describe(chosen)})."
-        reason += _tie_text(best) + _precedence_text(notes)
-        if domain_type == "Authoritative":
-            reason += (f" {accepted_name} is an Authoritative accepted domain: a recipient with an Exchange Online "
-                       "mailbox gets the mail there and an unknown recipient is rejected; the connector carries "
-                       "mail for recipients hosted elsewhere (hybrid mail users, contacts).")
-        return RouteDecision(**base, path="connector", connector=str(chosen.connector.get("name")),
-                             match=chosen.kind, pattern=chosen.pattern,
-                             smart_hosts=_smart_hosts(chosen.connector), reason=reason, notes=tuple(notes))
-    if domain_type == "Authoritative":
-        return RouteDecision(**base, path="mailbox", notes=tuple(notes),
-                             reason=f"{domain} is covered by the Authoritative accepted domain {accepted_name} and no "
-                                    "enabled outbound connector covers it: Exchange Online delivers to the recipient's "
-                                    "mailbox and rejects unknown recipients (Directory-Based Edge Blocking).")
-    return RouteDecision(**base, path="mx", notes=tuple(notes),
-                         reason=f"No enabled outbound connector covers {domain} and it is not an accepted domain: "
-                                f"Exchange Online delivers by the MX records of {domain} on the internet.")
-
-
-def _internal_relay(domain: str, acc: Sequence[Fields], conns: Sequence[Fields],
-                    base: dict[str, Any]) -> RouteDecision:
-    """§6.4, §10.7: mailboxes get the mail in Exchange Online; unknown recipients go on-premises through an
-    enabled OnPremises outbound connector covering the domain. Only OnPremises connectors are considered for
-    that path [I: §10.7 says "through an OnPremises outbound connector"]."""
-    best, notes = _choose(domain, conns, acc, allow=lambda c: None if c.get("connectorType") == "OnPremises"
-                          else "not OnPremises: the InternalRelay path uses OnPremises connectors only")
-    accepted_name = base["accepted_domain"]
-    head = (f"{domain} is covered by the InternalRelay accepted domain {accepted_name}: a recipient with an Exchange "
-            "Online mailbox gets the mail there; an unknown recipient is relayed on-premises")
-    if best:
-        chosen = best[0]
-        reason = (f"{head} through outbound connector {chosen.connector.get('name')} ({_describe(chosen)})."
-                  + _tie_text(best) + _precedence_text(notes))
-        return RouteDecision(**base, path="internal-relay", connector=str(chosen.connector.get("name")),
-                             match=chosen.kind, pattern=chosen.pattern, smart_hosts=_smart_hosts(chosen.connector),
-                             reason=reason, notes=tuple(notes))
-    sub = "" if domain == accepted_name else f" (a subdomain: the connector needs *.{accepted_name})"
-    add = domain if not sub else f"*.{accepted_name}"
-    return RouteDecision(**base, path="undeliverable", notes=tuple(notes),
-                         reason=f"{head}, but no enabled OnPremises outbound connector covers {domain}{sub}, so mail "
-                                f"to unknown recipients cannot be delivered. Add {add} "
-                                "to recipientDomains of an OnPremises outbound connector (or allAcceptedDomains: true), "
-                                "or make the domain Authoritative.")
-
-
-def _smart_hosts(c: Fields) -> tuple[str, ...]:
-    return tuple(str(h) for h in c.get("smartHosts") or ()) if c.get("useMxRecord") is False else ()
-
-
-def _tie_text(best: Sequence[_Match]) -> str:
-    if len(best) < 2:
-        return ""
-    names = ", ".join(str(m.connector.get("name")) for m in best)
-    return (f" Several connectors match equally well ({names}); which one Exchange Online uses is not documented, "
-            "so this simulator picks the first by name. Remove the domain from all but one.")
-
-
-def _precedence_text(notes: Sequence[ConnectorNote]) -> str:
-    losers = [n for n in notes if n.outcome == "candidate" and "loses to" in n.why]
-    if not losers:
-        return ""
-    return " Also matching but less specific: " + "; ".join(f"{n.name} ({n.why.split(';')[0]})" for n in losers) + "."
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Inbound
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboundDecision:
-    """Which inbound connector accepts a connection, and whether it may relay to the internet.
-
-    ``matched_by``: ``certificate``, ``ip`` or ``sender-domain`` (Partner connectors only), or None.
-    ``relay_allowed``: True/False, or None when it depends on a MAIL FROM address that was not given.
-    ``rejected``: a Partner connector restricted to IPs or a certificate refuses the message.
-    """
-
-    ip: str | None
-    cert_subject: str | None
-    sender: str | None
-    reason: str
-    relay_allowed: bool | None
-    relay_reason: str
-    connector: str | None = None
-    connector_type: str | None = None
-    matched_by: str | None = None
-    rejected: bool = False
-    notes: tuple[ConnectorNote, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "direction": "inbound",
-            "ip": self.ip,
-            "certSubject": self.cert_subject,
-            "sender": self.sender,
-            "connector": self.connector,
-            "connectorType": self.connector_type,
-            "matchedBy": self.matched_by,
-            "rejected": self.rejected,
-            "reason": self.reason,
-            "relayAllowed": self.relay_allowed,
-            "relayReason": self.relay_reason,
-            "connectors": [n.to_dict() for n in self.notes],
-        }
-
-
-def _ip_in(ip: ipaddress.IPv4Address | None, c: Fields) -> bool:
-    return ip is not None and any(ip in net for net in _networks(c.get("senderIpAddresses") or ()))
-
-
-def _cert_in(cert: str | None, c: Fields) -> bool:
-    name = c.get("tlsSenderCertificateName")
-    return bool(cert and name and _name_covers(str(name), cert))
-
-
-def _parse_ip(ip: str | None) -> ipaddress.IPv4Address | None:
-    if not ip:
-        return None
-    try:
-        return ipaddress.IPv4Address(ip.strip())
-    except ValueError:
-        raise ValueError(f"{ip} is not an IPv4 address (Exchange Online connectors match IPv4 only)") from None
+    return rules.route_outbound(recipient, service_records(ACCEPTED_DOMAIN, accepted),
+                                service_records(OUTBOUND, outbound))
 
 
 def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, accepted: Sequence[Fields],
                   inbound: Sequence[Fields]) -> InboundDecision:
-    """Simulate which inbound connector Exchange Online attributes a connection to (§2.3).
-
-    OnPremises connectors are matched by TLS certificate name first, then by sender IP. Which of the two wins
-    when they point at different connectors is not documented; the certificate is the stronger identity, so it
-    goes first [I]. Without an OnPremises match, Partner connectors are matched by certificate, IP or the
-    MAIL FROM domain, and their RestrictDomainsTo* settings may refuse the message.
-    """
-    addr = _parse_ip(ip)
-    cert = cert_subject.strip().lower() if cert_subject else None
-    acc = _eff(ACCEPTED_DOMAIN, accepted)
-    conns = _eff(INBOUND, inbound)
-    sender_domain = domain_of(sender) if sender else None
-    notes: list[ConnectorNote] = []
-    enabled = []
-    for c in conns:
-        if not c.get("enabled", True):
-            notes.append(ConnectorNote(str(c.get("name")), "skipped", "disabled"))
-        else:
-            enabled.append(c)
-    on_prem = [c for c in enabled if c.get("connectorType") == "OnPremises"]
-    partner = [c for c in enabled if c.get("connectorType") != "OnPremises"]
-    base: dict[str, Any] = dict(ip=ip, cert_subject=cert_subject, sender=sender)
-
-    for how, test in (("certificate", lambda c: _cert_in(cert, c)), ("ip", lambda c: _ip_in(addr, c))):
-        hits = sorted((c for c in on_prem if test(c)), key=lambda c: str(c.get("name")).casefold())
-        if hits:
-            chosen = hits[0]
-            notes += _inbound_notes(on_prem + partner, chosen, cert, addr)
-            if how == "certificate":
-                what = f"TLS certificate {cert_subject} (tlsSenderCertificateName {chosen.get('tlsSenderCertificateName')})"
-            else:
-                what = f"sender IP {ip} (senderIpAddresses)"
-            reason = f"The connection is attributed to OnPremises inbound connector {chosen.get('name')} by its {what}."
-            if len(hits) > 1:
-                reason += (" Other OnPremises connectors match too (" + ", ".join(str(h.get("name")) for h in hits[1:])
-                           + "): remove the overlap so attribution does not depend on an undocumented order.")
-            allowed, why = _relay(how, chosen, cert, sender_domain, acc)
-            return InboundDecision(**base, reason=reason, relay_allowed=allowed, relay_reason=why,
-                                   connector=str(chosen.get("name")), connector_type="OnPremises", matched_by=how,
-                                   notes=tuple(notes))
-    return _partner_match(base, partner, on_prem, cert, addr, sender_domain, notes)
+    """Simulate which inbound connector Exchange Online attributes a connection to, and the relay verdict."""
+    return rules.match_inbound(ip, cert_subject, sender, service_records(ACCEPTED_DOMAIN, accepted),
+                               service_records(INBOUND, inbound))
 
 
-def _relay(how: str, c: Fields, cert: str | None, sender_domain: str | None,
-           accepted: Sequence[Fields]) -> tuple[bool | None, str]:
-    """The 2023 relay rules (§2.3, S11): an OnPremises connector matched, and the certificate domain or the
-    MAIL FROM domain is an accepted domain. Otherwise 550 5.7.64 (TenantAttribution family)."""
-    if not accepted:
-        return None, ("No accepted domains are known (declare them in the stack, or use --live), so whether "
-                      "relaying is allowed cannot be decided.")
-    if how == "certificate" and cert and _belongs_to_accepted(cert, accepted):
-        return True, (f"Relaying to the internet is allowed: the certificate domain {cert} belongs to an accepted "
-                      "domain.")
-    if sender_domain and _accepted_entry(sender_domain, accepted) is not None:
-        return True, (f"Relaying to the internet is allowed: the MAIL FROM domain {sender_domain} is an accepted "
-                      "domain.")
-    cert_part = (f"the certificate domain {cert} is not an accepted domain" if how == "certificate"
-                 else "the connection was matched by IP, not by a certificate")
-    if sender_domain is None:
-        return None, (f"Relaying depends on the MAIL FROM address ({cert_part}): give --sender to check; it is "
-                      "allowed only if the sender's domain is an accepted domain.")
-    return False, (f"Relaying to the internet would be refused (550 5.7.64, TenantAttribution): {cert_part}, and the "
-                   f"MAIL FROM domain {sender_domain} is not an accepted domain. Send from an accepted domain, or "
-                   "use a certificate whose domain is an accepted domain on a certificate-based OnPremises connector.")
-
-
-def _inbound_notes(conns: Sequence[Fields], chosen: Fields | None, cert: str | None,
-                   addr: ipaddress.IPv4Address | None) -> list[ConnectorNote]:
-    out = []
-    for c in conns:
-        name = str(c.get("name"))
-        hit = [w for w, ok in (("certificate", _cert_in(cert, c)), ("ip", _ip_in(addr, c))) if ok]
-        if c is chosen:
-            out.append(ConnectorNote(name, "chosen", "matches by " + " and ".join(hit)))
-        elif hit:
-            out.append(ConnectorNote(name, "candidate", f"{c.get('connectorType')} connector matching by "
-                                     + " and ".join(hit)))
-        else:
-            out.append(ConnectorNote(name, "no-match", "neither the certificate nor the IP matches"))
-    return out
-
-
-def _partner_match(base: dict[str, Any], partner: Sequence[Fields], on_prem: Sequence[Fields], cert: str | None,
-                   addr: ipaddress.IPv4Address | None, sender_domain: str | None,
-                   notes: list[ConnectorNote]) -> InboundDecision:
-    no_relay = ("Relaying to the internet would be refused (550 5.7.64, TenantAttribution): no OnPremises inbound "
-                "connector matches the connection's IP or certificate.")
-
-    def by_domain(c: Fields) -> bool:
-        return bool(sender_domain) and any(
-            _domain_pattern_covers(d, str(sender_domain)) for d in c.get("senderDomains") or ())
-
-    for how, test in (("certificate", lambda c: _cert_in(cert, c)), ("ip", lambda c: _ip_in(addr, c)),
-                      ("sender-domain", by_domain)):
-        hits = sorted((c for c in partner if test(c)), key=lambda c: str(c.get("name")).casefold())
-        if not hits:
-            continue
-        chosen = hits[0]
-        notes += _inbound_notes(list(on_prem) + list(partner), chosen, cert, addr)
-        reason = f"No OnPremises connector matches; Partner inbound connector {chosen.get('name')} applies by {how}."
-        rejected = False
-        if chosen.get("restrictDomainsToIpAddresses") and not _ip_in(addr, chosen):
-            rejected = True
-            reason += " It has restrictDomainsToIpAddresses: true and the IP is not in its senderIpAddresses, so " \
-                      "the message is rejected."
-        if chosen.get("restrictDomainsToCertificate") and not _cert_in(cert, chosen):
-            rejected = True
-            reason += " It has restrictDomainsToCertificate: true and the certificate does not match " \
-                      "tlsSenderCertificateName, so the message is rejected."
-        return InboundDecision(**base, reason=reason, relay_allowed=False, relay_reason=no_relay,
-                               connector=str(chosen.get("name")), connector_type=str(chosen.get("connectorType")),
-                               matched_by=how, rejected=rejected, notes=tuple(notes))
-    notes += _inbound_notes(list(on_prem) + list(partner), None, cert, addr)
-    return InboundDecision(**base, notes=tuple(notes), relay_allowed=False, relay_reason=no_relay,
-                           reason="No enabled inbound connector matches this connection: Exchange Online treats it as "
-                                  "anonymous internet mail (accepted only for its own recipients).")
+def decide_recipient(recipient: str, *, ip: str | None, cert_subject: str | None, tls: bool, sender: str | None,
+                     accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields],
+                     has_mailbox: bool | None = None) -> Verdict:
+    """What the service answers to ``RCPT TO:<recipient>`` on such a connection (the SMTP front door's rule).
+    Stacks do not declare mailboxes: ``has_mailbox`` says whether the recipient has one (None: assume it does)."""
+    mailboxes = None if has_mailbox is None else ([recipient.strip().strip("<>")] if has_mailbox else [])
+    return rules.decide_recipient(recipient, ip=ip, cert_subject=cert_subject, tls=tls, sender=sender,
+                                  accepted=service_records(ACCEPTED_DOMAIN, accepted),
+                                  inbound=service_records(INBOUND, inbound),
+                                  outbound=service_records(OUTBOUND, outbound), mailboxes=mailboxes)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -662,7 +213,7 @@ def _check_certificates(acc: list[_Item], inb: list[_Item]) -> list[_Finding]:
         name = c.values.get("tlsSenderCertificateName")
         if c.values.get("connectorType") != "OnPremises" or not name:
             continue
-        if not _belongs_to_accepted(str(name), known):
+        if not _belongs_to_accepted(str(name), [a.get("domainName") for a in known]):
             found.append(_Finding(
                 c, "tlsSenderCertificateName", "routing.certificate-not-accepted-domain",
                 f"tlsSenderCertificateName {name} of inbound connector {c.name} matches no accepted domain, so "

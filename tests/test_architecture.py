@@ -1,7 +1,8 @@
 """Layering contracts that keep the design honest.
 
 Matrix:
-- the emulator is written from the service contract: it imports nothing from o365_mailflow outside itself;
+- the emulator is written from the service contract: it imports nothing from o365_mailflow outside itself, except
+  the mail-flow rules (routing_rules), which import nothing from the package at all (docs/architecture.md);
 - `mailflow validate` stays offline: importing its command does not import the HTTP client or requests;
 - the lower layers (specs, stack) import neither the client nor the front doors (cli, providers);
 - every public module declares ``__all__``.
@@ -48,11 +49,20 @@ def test_the_emulator_imports_nothing_from_the_client_side_of_the_package() -> N
         str(path.relative_to(PACKAGE.parent)): sorted(
             name
             for name in _imports(path)
-            if name.startswith("o365_mailflow") and not name.startswith("o365_mailflow.emulator")
+            if name.startswith("o365_mailflow")
+            and not name.startswith(("o365_mailflow.emulator", "o365_mailflow.routing_rules"))
         )
         for path in (PACKAGE / "emulator").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_shared_mail_flow_rules_import_only_the_standard_library() -> None:
+    """The emulator's SMTP front door and `mailflow route` share routing_rules; if it imported specs (or anything
+    else of ours), the emulator would inherit the client's normalisation through it."""
+    imported = _imports(PACKAGE / "routing_rules.py")
+    allowed = set(sys.stdlib_module_names) | {"__future__"}
+    assert sorted(name for name in imported if name.split(".")[0] not in allowed) == []
 
 
 @pytest.mark.parametrize(
@@ -77,7 +87,7 @@ def test_the_validate_command_does_not_load_the_http_stack() -> None:
     assert out.stdout.strip() == "[]"
 
 
-PUBLIC_MODULES = ["errors", "tenant", "plan", "specs", "stack", "client", "credentials", "snapshot", "routing"]
+PUBLIC_MODULES = ["errors", "tenant", "plan", "specs", "stack", "client", "credentials", "snapshot", "routing", "routing_rules"]
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES, ids=PUBLIC_MODULES)

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "route": "o365_mailflow.cli.route:command",
     "emulator": "o365_mailflow.cli.emulator:command",
     "doctor": "o365_mailflow.cli.doctor:command",
+    "test-relay": "o365_mailflow.cli.test_relay:command",
 }
 
 _HELP = {
@@ -35,6 +36,7 @@ _HELP = {
     "route": "Simulate where Exchange Online routes a message.",
     "emulator": "Run the emulated Exchange Online tenant.",
     "doctor": "Check the tenant connection first: each check with its fix.",
+    "test-relay": "Send a test message to the tenant's MX and explain the answer.",
 }
 
 

@@ -53,10 +53,23 @@ def _read_seed(path: Path, load_seed: Any) -> dict[str, Any]:
               help="Port to listen on (0: any free port).")
 @click.option("--seed", "seed_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Seed file for an empty state directory (format: o365_mailflow/emulator/seed.json).")
+@click.option("--smtp-port", type=click.IntRange(0, 65535), default=2525, show_default=True,
+              help="Port of the SMTP front door (the tenants' MX endpoint; 0: any free port).")
+@click.option("--smart-host", "smart_hosts", multiple=True, metavar="NAME=HOST:PORT",
+              help="Deliver mail for an outbound connector's smart host NAME to a local SMTP sink at HOST:PORT "
+                   "(loopback only; repeatable).")
 @click.option("--verbose", is_flag=True, help="Log every HTTP request.")
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as one JSON line.")
-def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, verbose: bool, as_json: bool) -> None:
+def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, smtp_port: int,
+          smart_hosts: tuple[str, ...], verbose: bool, as_json: bool) -> None:
     """Serve the emulator until Ctrl-C."""
+    mapping = {}
+    for item in smart_hosts:
+        name, sep, target = item.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=HOST:PORT (e.g. mail.contoso.com=127.0.0.1:2526)",
+                                     param_hint="--smart-host")
+        mapping[name.strip()] = target.strip()
     from ..emulator import (
         EmulatorBusy,
         EmulatorServer,
@@ -70,7 +83,7 @@ def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, 
     directory = state_dir or default_state_dir()
     seed = _read_seed(seed_file, load_seed) if seed_file else None
     try:
-        server = EmulatorServer(directory, host=host, port=port, seed=seed, verbose=verbose)
+        server = EmulatorServer(directory, host=host, port=port, seed=seed, verbose=verbose, smtp_port=smtp_port)
         server.start()
     except EmulatorBusy as exc:
         raise click.ClickException(str(exc)) from None
@@ -88,6 +101,12 @@ def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, 
                 "(pass --state-dir or set MAILFLOW_STATE_DIR to a writable directory)"
             ) from None
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    if mapping and server.front_door is not None:
+        try:
+            server.front_door.set_smart_hosts(None, mapping)
+        except ValueError as exc:
+            server.stop()
+            raise click.BadParameter(str(exc), param_hint="--smart-host") from None
     write_server_json(server)
     info = info_for(server)
     details: dict[str, Any] = {
@@ -99,6 +118,7 @@ def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, 
         "client_secret": info.client_secret,
         "ca_file": str(info.ca_path),
         "state_dir": str(server.state_dir),
+        "smtp": f"{info.smtp_host}:{info.smtp_port}",
     }
     if as_json:
         click.echo(json.dumps(details))
@@ -113,6 +133,7 @@ def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, 
         click.echo(f"  state dir:      {details['state_dir']}")
         click.echo(f"  token endpoint: {info.base_url}/{info.tenant_id}/oauth2/v2.0/token")
         click.echo(f"  admin API:      {info.base_url}/adminapi/beta/{info.tenant_id}/InvokeCommand")
+        click.echo(f"  SMTP (MX):      {details['smtp']}  (STARTTLS; emulator-only XCLIENT ADDR=/TENANT=)")
     sys.stdout.flush()
 
     def stop(signum: int, frame: Any) -> None:

@@ -7,6 +7,10 @@ the live tenant with ``--live``. Exit codes: 0 answered, 1 error (bad stack, bad
 
     mailflow route --stack dev user@contoso.com [--live] [--format json]
     mailflow route --stack dev --from-ip 203.0.113.10 [--cert-subject mail.contoso.com] [--sender a@contoso.com]
+    mailflow route --stack dev --from-ip 203.0.113.10 --sender a@contoso.com [--tls] user@fabrikam.com
+
+The last form answers what the SMTP front door of the tenant replies to that RCPT TO (the rules of
+:func:`o365_mailflow.routing.decide_recipient`, which the emulator's front door runs too).
 """
 
 from __future__ import annotations
@@ -107,6 +111,14 @@ def _text_inbound(d: Any) -> list[str]:
             f"Relay:      {relay}: {d.relay_reason}"]
 
 
+def _text_smtp(v: Any) -> list[str]:
+    lines = _text_inbound(v.inbound) + _text_outbound(v.route)
+    lines.append(f"SMTP:      RCPT TO:<{v.recipient}> -> {v.reply_line()} ({v.outcome})")
+    if v.fix and not v.accepted:
+        lines.append(f"Fix:       {v.fix}")
+    return lines
+
+
 def _echo_text(lines: list[str], notes: Any, warnings: list[Diagnostic], source: str) -> None:
     for line in lines:
         click.echo(line)
@@ -128,22 +140,28 @@ def _echo_text(lines: list[str], notes: Any, warnings: list[Diagnostic], source:
 @click.option("--from-ip", metavar="IP", help="Inbound: the sending server's public IPv4 address.")
 @click.option("--cert-subject", metavar="NAME", help="Inbound: the domain name on the sender's TLS certificate.")
 @click.option("--sender", metavar="ADDRESS", help="Inbound: the MAIL FROM address (decides relaying).")
+@click.option("--tls", is_flag=True, help="With RECIPIENT and --from-ip: the connection uses STARTTLS "
+              "(implied by --cert-subject).")
+@click.option("--mailbox/--no-mailbox", "has_mailbox", default=None,
+              help="With RECIPIENT and --from-ip: whether the recipient has an Exchange Online mailbox (stacks do "
+                   "not declare mailboxes; default: assume it does).")
 @click.option("--live", is_flag=True, help="Route with what the tenant holds now instead of the stack file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_subject: str | None,
-            sender: str | None, live: bool, fmt: str) -> None:
+            sender: str | None, tls: bool, has_mailbox: bool | None, live: bool, fmt: str) -> None:
     """Simulate where Exchange Online routes a message.
 
     With RECIPIENT: the outbound connector Exchange Online would use (exact recipientDomains match, then the
     most specific wildcard, then allAcceptedDomains, then *), MX delivery, or the InternalRelay path.
     With --from-ip/--cert-subject: the inbound connector that accepts the connection and whether relaying
     to the internet is allowed (the certificate or MAIL FROM domain must be an accepted domain).
+    With both: the SMTP reply the tenant's MX gives to RCPT TO:<RECIPIENT> on that connection.
     """
     inbound_mode = bool(from_ip or cert_subject)
-    if recipient and inbound_mode:
-        raise click.UsageError("give either a RECIPIENT (outbound) or --from-ip/--cert-subject (inbound), not both")
     if not recipient and not inbound_mode:
         raise click.UsageError("give a RECIPIENT such as user@contoso.com, or --from-ip IP [--cert-subject NAME]")
+    if tls and not (recipient and inbound_mode):
+        raise click.UsageError("--tls goes with RECIPIENT and --from-ip or --cert-subject")
     if sender and not inbound_mode:
         raise click.UsageError("--sender goes with --from-ip or --cert-subject (inbound)")
     if recipient and "@" in recipient and not recipient.split("@", 1)[1].strip():
@@ -155,13 +173,20 @@ def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_su
     if cert_subject:
         _check_address(cert_subject, "--cert-subject", address=False, wildcard=True)
 
-    from ..routing import match_inbound, route_outbound
+    from ..routing import decide_recipient, match_inbound, route_outbound
 
     stack = load_stack_arg(stack_name)
     objects = _live_objects(stack) if live else _stack_objects(stack)
     accepted, inbound, outbound = (objects[t] for t in _TYPES)
     decision: Any
-    if recipient:
+    if recipient and inbound_mode:
+        try:
+            decision = decide_recipient(recipient, ip=from_ip, cert_subject=cert_subject,
+                                        tls=tls or bool(cert_subject), sender=sender, accepted=accepted,
+                                        inbound=inbound, outbound=outbound, has_mailbox=has_mailbox)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--from-ip") from None
+    elif recipient:
         decision = route_outbound(recipient, accepted, outbound)
     else:
         try:
@@ -179,6 +204,9 @@ def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_su
             "decision": decision.to_dict(),
             "warnings": [w.to_dict() for w in warnings],
         }, indent=2))
+        return
+    if recipient and inbound_mode:
+        _echo_text(_text_smtp(decision), decision.inbound.notes, warnings, source)
         return
     lines = _text_outbound(decision) if recipient else _text_inbound(decision)
     _echo_text(lines, decision.notes, warnings, source)

@@ -7,6 +7,7 @@ MSAL + requests + TLS path as production. It is written from the service contrac
 
     from o365_mailflow.emulator import EmulatorServer, ensure_running
     server = EmulatorServer(state_dir).start()   # server.base_url, server.ca_path; server.stop()
+    server.front_door.host, server.front_door.port  # the tenants' SMTP front door (emulator.smtp)
     info = ensure_running(state_dir)             # reuse `mailflow emulator serve`, or start one in-process
 
 The default tenant and its app are :data:`DEFAULT_SEED` (``seed.json``): tenant
@@ -72,6 +73,8 @@ class EmulatorInfo:
     initial_domain: str
     client_id: str
     client_secret: str | None
+    smtp_host: str | None = None  # the SMTP front door (emulator.smtp); None for a server.json from before it
+    smtp_port: int | None = None
 
     def __repr__(self) -> str:  # the secret is emulator-only, but keep the habit: never print secrets
         return (
@@ -135,6 +138,8 @@ def info_for(server: EmulatorServer) -> EmulatorInfo:
         initial_domain=tenant.get("initial_domain", ""),
         client_id=tenant.get("client_id", ""),
         client_secret=tenant.get("client_secret"),
+        smtp_host=server.front_door.host if server.front_door else None,
+        smtp_port=server.front_door.port if server.front_door else None,
     )
 
 
@@ -158,6 +163,8 @@ def _info_from_json(data: dict[str, Any]) -> EmulatorInfo:
         initial_domain=str(data["initial_domain"]),
         client_id=str(data["client_id"]),
         client_secret=data.get("client_secret"),
+        smtp_host=data.get("smtp_host"),
+        smtp_port=data.get("smtp_port"),
     )
 
 

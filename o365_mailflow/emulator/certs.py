@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TlsFiles", "ensure_tls", "write_private_key"]
+__all__ = ["TlsFiles", "ensure_tls", "write_private_key", "issue_certificate"]
 
 _CA_NAME = "o365-mailflow emulator CA"
 
@@ -126,3 +126,37 @@ def ensure_tls(state_dir: Path, extra_hosts: tuple[str, ...] = ()) -> TlsFiles:
     write_private_key(files.server_key, key)
     files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return files
+
+
+def issue_certificate(state_dir: Path, name: str, *, days: int = 30) -> tuple[bytes, bytes]:
+    """A certificate for ``name`` signed by the emulator's CA, as (certificate PEM, private key PEM).
+
+    Why: a device or an on-premises server relaying with a TLS certificate (an OnPremises connector with
+    TlsSenderCertificateName) presents a client certificate to the SMTP front door, which verifies it against
+    this CA. Emulator-only test material: the CA is trusted by nothing but the emulator and its clients.
+    The certificate names ``name`` as subject CN and DNS SAN and is good for client and server authentication.
+    """
+    files = ensure_tls(state_dir)
+    ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key((files.ca_cert.parent / "ca-key.pem").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem

@@ -15,6 +15,12 @@ back to the seed, or ``{"tenant": id}`` to empty one tenant); ``GET|POST /_emula
 the seed's tenant format, answers with the generated credentials); ``POST /_emulator/federated-token``
 (``{"subject", "audience"?, "lifetime"?}``: a workload-identity token from the emulator's own issuer
 ``<base_url>/_emulator/oidc``, for apps whose federated credential names that issuer).
+
+The SMTP front door (:mod:`.smtp`) starts and stops with this server; its control endpoints are
+``GET /_emulator/smtp`` (where it listens), ``GET|DELETE /_emulator/smtp/messages[?tenant=]`` (every transaction,
+refused or delivered), ``POST|DELETE /_emulator/smtp/smart-hosts`` (``{"tenant"?, "hosts": {name: "127.0.0.1:port"}}``),
+``POST /_emulator/smtp/banned-ips`` (``{"ips": [...]}``) and ``POST /_emulator/certificates`` (``{"name"}``: a
+client certificate and key issued by the emulator's CA).
 """
 
 from __future__ import annotations
@@ -42,11 +48,12 @@ from werkzeug.http import http_date
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import tokens
-from .certs import ensure_tls
+from .certs import ensure_tls, issue_certificate
 from .cmdlets import MORE_RESULTS, UnknownCmdlet, init_tenant, run_cmdlet
 from .errors import CmdletError, error_body
 from .faults import CONCURRENCY_TEXT, FaultBook
 from .settings import Settings
+from .smtp import FrontDoor
 from .store import Store, TenantState
 
 __all__ = [
@@ -119,6 +126,9 @@ def tenant_from_seed(entry: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]
         plain[app["client_id"]] = secret
     verified = [str(d).lower() for d in entry.get("verified_domains", [])]
     config: dict[str, Any] = {"verified_domains": verified, "apps": apps}
+    if entry.get("mailboxes"):
+        # Addresses with an Exchange Online mailbox, for the SMTP front door (emulator-only seed key).
+        config["mailboxes"] = [str(m).strip().lower() for m in entry["mailboxes"]]
     if entry.get("settings"):
         Settings().with_overrides(dict(entry["settings"]))  # fail early on an unknown setting
         config["settings"] = dict(entry["settings"])
@@ -156,6 +166,8 @@ class _Context:
     seed: dict[str, Any] = field(default_factory=dict)
     runner: Runner | None = None
     base_url: str = ""
+    front_door: FrontDoor | None = None
+    state_dir: Path | None = None
 
     def resolve(self, segment: str) -> TenantState | None:
         return self.store.resolve(segment)
@@ -741,6 +753,7 @@ def _admin_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
 
 def _control_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
     """``/_emulator/``: request log, faults, reset, tenants, federated tokens (not part of the service)."""
+    _smtp_routes(app, ctx)
 
     @app.get("/_emulator/health")
     def health() -> Response:
@@ -879,6 +892,66 @@ def _control_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
 # -- the server ----------------------------------------------------------------------------------------------
 
 
+def _smtp_routes(app: Flask, ctx: _Context) -> None:
+    """``/_emulator/smtp/...`` and ``/_emulator/certificates``: the SMTP front door's knobs and its record."""
+
+    def door() -> FrontDoor:
+        assert ctx.front_door is not None, "the SMTP front door is not running"
+        return ctx.front_door
+
+    @app.get("/_emulator/smtp")
+    def smtp_endpoint() -> Response:
+        return _json_response(door().endpoint)
+
+    @app.get("/_emulator/smtp/messages")
+    def smtp_messages() -> Response:
+        return _json_response({"value": door().messages(ctx.tenant_key(request.args.get("tenant")))})
+
+    @app.delete("/_emulator/smtp/messages")
+    def smtp_clear_messages() -> Response:
+        door().clear_messages(ctx.tenant_key(request.args.get("tenant")))
+        return Response(status=204)
+
+    @app.post("/_emulator/smtp/smart-hosts")
+    def smtp_smart_hosts() -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("hosts"), dict):
+            return _json_response({"error": 'send {"tenant"?: id, "hosts": {"mail.contoso.com": "127.0.0.1:2525"}}'},
+                                  400)
+        tenant = ctx.tenant_key(body.get("tenant"))
+        try:
+            hosts = door().set_smart_hosts(tenant, body["hosts"])
+        except ValueError as exc:
+            return _json_response({"error": str(exc)}, 400)
+        return _json_response({"tenant": tenant or "*", "hosts": hosts})
+
+    @app.delete("/_emulator/smtp/smart-hosts")
+    def smtp_clear_smart_hosts() -> Response:
+        door().clear_smart_hosts(ctx.tenant_key(request.args.get("tenant")))
+        return Response(status=204)
+
+    @app.post("/_emulator/smtp/banned-ips")
+    def smtp_banned_ips() -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("ips"), list):
+            return _json_response({"error": 'send {"ips": ["203.0.113.66"]}'}, 400)
+        try:
+            return _json_response({"ips": door().set_banned(body["ips"])})
+        except ValueError as exc:
+            return _json_response({"error": str(exc)}, 400)
+
+    @app.post("/_emulator/certificates")
+    def certificates() -> Response:
+        body = request.get_json(silent=True) or {}
+        name = str(body.get("name") or "").strip().lower()
+        if not name or any(c.isspace() for c in name) or "." not in name:
+            return _json_response({"error": 'send {"name": "mail.contoso.com"}'}, 400)
+        assert ctx.state_dir is not None
+        cert, key = issue_certificate(ctx.state_dir, name)
+        # Emulator-only material signed by the emulator's private CA; returning the key is the point.
+        return _json_response({"name": name, "certificate": cert.decode(), "private_key": key.decode()}, 201)
+
+
 class EmulatorServer:
     """One emulated Exchange Online (and Entra) endpoint for several tenants, over HTTPS, in a background thread.
 
@@ -897,10 +970,13 @@ class EmulatorServer:
         settings: Settings | None = None,
         verbose: bool = False,
         runner: Runner | None = None,
+        smtp_port: int = 0,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.host = host
         self.port = port
+        self.smtp_port = smtp_port
+        self.front_door: FrontDoor | None = None
         self.seed = copy.deepcopy(seed if seed is not None else DEFAULT_SEED)
         self.settings = settings or Settings()
         self.verbose = verbose
@@ -966,6 +1042,7 @@ class EmulatorServer:
             key=tokens.load_signing_key(self.state_dir),
             seed=self.seed,
             runner=self._runner,
+            state_dir=self.state_dir,
         )
         self._ctx = ctx
         app = create_app(ctx)
@@ -979,6 +1056,11 @@ class EmulatorServer:
         shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         self.base_url = f"https://{shown}:{self.port}"
         ctx.base_url = self.base_url
+        store = self._store
+        self.front_door = FrontDoor(store, tls, host=shown, port=self.smtp_port,
+                                    default_tenant=lambda: self.default_tenant().get("tenant_id")).start()
+        self.smtp_port = self.front_door.port
+        ctx.front_door = self.front_door
         self._thread = threading.Thread(target=self._server.serve_forever, name="mailflow-emulator", daemon=True)
         self._thread.start()
 
@@ -986,6 +1068,9 @@ class EmulatorServer:
         if self._server is None:
             return
         self._server.shutdown()
+        if self.front_door is not None:
+            self.front_door.stop()
+            self.front_door = None
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server.server_close()

@@ -135,12 +135,12 @@ def test_warnings_are_shown_with_file_and_line(project: Path) -> None:
     ("args", "message"),
     [
         ([], "give a RECIPIENT"),
-        (["a@contoso.com", "--from-ip", "203.0.113.10"], "not both"),
+        (["a@contoso.com", "--tls"], "--tls goes with"),
         (["a@contoso.com", "--sender", "b@contoso.com"], "--sender goes with"),
         (["--from-ip", "2001:db8::1"], "IPv4"),
         (["user@"], "no domain"),
     ],
-    ids=["nothing-to-route", "both-directions", "sender-without-inbound", "ipv6", "address-without-domain"],
+    ids=["nothing-to-route", "tls-without-a-connection", "sender-without-inbound", "ipv6", "address-without-domain"],
 )
 def test_usage_errors_exit_2_with_a_message(project: Path, args: list[str], message: str) -> None:
     code, _, err = run("--stack", "hybrid", *args)
