@@ -43,6 +43,14 @@ def _build_cli() -> str | None:
     return result.stdout.strip().splitlines()[-1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The first test of this tier may build the CLI (~10 min on a fresh machine): give the tier that time."""
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.timeout(2400))
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def pulumi_bin() -> str:
     try:
