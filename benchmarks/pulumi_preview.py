@@ -10,7 +10,13 @@ What it does: an in-process emulator (HTTPS, real MSAL token) holds 100 inbound 
 ``Configure``, and sent ``Check`` + ``Diff`` for all 200 resources from 8 threads, as a preview of an
 unchanged stack. The emulator's request log gives the calls.
 
-Run: ``.venv/bin/python benchmarks/pulumi_preview.py [--inbound 100 --outbound 97]``
+Second part (``--up``, on by default): ``pulumi up`` of the same 200 resources into an empty tenant, once with
+the real Pulumi CLI (the ``pulumi`` on PATH, else the one ``.ci/pulumi-cli`` builds) and once through the
+gRPC-only host (Check + Create per resource, as the engine would send them), each against its own fresh
+tenant: list calls per type from the emulator's request log (target: one, not one per write), writes, and
+wall time of each, with their ratio.
+
+Run: ``.venv/bin/python benchmarks/pulumi_preview.py [--inbound 100 --outbound 97] [--no-up]``
 """
 
 from __future__ import annotations
@@ -80,6 +86,7 @@ def main() -> None:
     parser.add_argument("--inbound", type=int, default=100)
     parser.add_argument("--outbound", type=int, default=97)
     parser.add_argument("--threads", type=int, default=8, help="concurrent engine steps")
+    parser.add_argument("--no-up", dest="up", action="store_false", help="skip the pulumi up comparison")
     args = parser.parse_args()
     from o365_mailflow.credentials import ClientSecret
     from o365_mailflow.emulator import (
@@ -160,11 +167,162 @@ def main() -> None:
             print(f"  list calls per resource type (max): {worst}; types listed: {len(per_type)}")
             if worst > 1:
                 raise SystemExit("FAIL: more than one list call per resource type")
+            if args.up:
+                _compare_up(server, args.inbound, args.outbound, args.threads)
         finally:
             if host is not None:
                 host.kill()
                 host.wait()
             server.stop()
+
+
+# --------------------------------------------------------------------------------------------- pulumi up
+
+
+def _fresh_tenant(server: Any) -> dict[str, Any]:
+    import uuid
+
+    tenant_id = str(uuid.uuid4())
+    body = {"tenant_id": tenant_id, "initial_domain": f"t{tenant_id.replace('-', '')[:12]}.onmicrosoft.com",
+            "verified_domains": ["contoso.com", "sales.contoso.com", "fabrikam.com"],
+            "apps": [{"client_secret": True}]}
+    response = requests.post(f"{server.base_url}/_emulator/tenants", json=body, verify=str(server.ca_path),
+                             timeout=30)
+    response.raise_for_status()
+    data = response.json()
+    app = data["apps"][0]
+    return {"tenantId": data["tenant_id"], "initialDomain": data["initial_domain"], "clientId": app["client_id"],
+            "clientSecret": app["client_secret"], "endpoint": server.base_url, "authority": server.base_url,
+            "scope": "https://outlook.office365.com/.default", "caFile": str(server.ca_path)}
+
+
+def _stack_yaml(tenant_id: str, inbound: int, outbound: int) -> str:
+    import json
+
+    lines = [f"tenant:\n  id: {tenant_id}", "acceptedDomains:"]
+    lines += [f"  - domainName: {d}\n    domainType: Authoritative"
+              for d in ("contoso.com", "sales.contoso.com", "fabrikam.com")]
+    lines.append("inboundConnectors:")
+    lines += ["  - " + json.dumps(_inbound(i)) for i in range(inbound)]
+    lines.append("outboundConnectors:")
+    lines += ["  - " + json.dumps(_outbound(i)) for i in range(outbound)]
+    return "\n".join(lines) + "\n"
+
+
+def _calls(server: Any, tenant_id: str) -> tuple[Counter[str], int]:
+    log = requests.get(f"{server.base_url}/_emulator/requests", params={"tenant": tenant_id},
+                       verify=str(server.ca_path), timeout=30).json()["value"]
+    lists: Counter[str] = Counter()
+    for entry in log:
+        params = entry.get("parameters") or {}
+        if entry["cmdlet"].startswith("Get-") and "Identity" not in params and not entry.get("page"):
+            lists[entry["cmdlet"] + (" (test mode)" if params.get("IncludeTestModeConnectors") else "")] += 1
+    writes = sum(1 for e in log if not e["cmdlet"].startswith("Get-"))
+    return lists, writes
+
+
+def _pulumi_bin() -> str | None:
+    import shutil
+
+    found = shutil.which("pulumi")
+    if found:
+        return str(Path(found).parent)
+    script = Path(__file__).resolve().parents[1] / ".ci" / "pulumi-cli"
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    return result.stdout.strip().splitlines()[-1] if result.returncode == 0 else None
+
+
+def _real_cli_up(server: Any, inbound: int, outbound: int) -> tuple[float, Counter[str], int] | None:
+    bin_dir = _pulumi_bin()
+    if bin_dir is None:
+        print("pulumi up with the real CLI: skipped (no pulumi on PATH and .ci/pulumi-cli could not build one)")
+        return None
+    cfg = _fresh_tenant(server)
+    with tempfile.TemporaryDirectory(prefix="mailflow-bench-pulumi-") as tmp:
+        root = Path(tmp) / "project"
+        (root / "stacks").mkdir(parents=True)
+        repo = Path(__file__).resolve().parents[1]
+        (root / "__main__.py").write_text((repo / "__main__.py").read_text())
+        (root / "Pulumi.yaml").write_text(f"name: {PROJECT}\nruntime:\n  name: python\n  options:\n"
+                                          f"    toolchain: pip\n    virtualenv: {sys.prefix}\n")
+        (root / "stacks" / "bench.yaml").write_text(_stack_yaml(cfg["tenantId"], inbound, outbound))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AZURE_"))}
+        env.update({"PATH": os.pathsep.join([bin_dir, str(Path(sys.executable).parent), env.get("PATH", "")]),
+                    "PULUMI_HOME": f"{tmp}/home", "PULUMI_BACKEND_URL": f"file://{tmp}",
+                    "PULUMI_CONFIG_PASSPHRASE": "bench", "PULUMI_SKIP_UPDATE_CHECK": "true",
+                    "MAILFLOW_PULUMI_PYTHON": sys.executable})
+
+        def run(*cmd: str) -> None:
+            subprocess.run(["pulumi", cmd[0], "--non-interactive", *cmd[1:]], cwd=root, env=env, check=True,
+                           capture_output=True, text=True)
+
+        run("stack", "init", "bench")
+        for key, value in cfg.items():
+            run("config", "set", f"{PROJECT}:{key}", *(["--secret"] if key == "clientSecret" else []), "--", value)
+        started = time.perf_counter()
+        run("up", "--yes", "--skip-preview")
+        elapsed = time.perf_counter() - started
+    lists, writes = _calls(server, cfg["tenantId"])
+    return elapsed, lists, writes
+
+
+def _grpc_up(server: Any, inbound: int, outbound: int, threads: int) -> tuple[float, Counter[str], int]:
+    cfg = _fresh_tenant(server)
+    resources = [("AcceptedDomain", {"domainName": d, "domainType": "Authoritative"})
+                 for d in ("contoso.com", "sales.contoso.com", "fabrikam.com")]
+    resources += [("InboundConnector", _inbound(i)) for i in range(inbound)]
+    resources += [("OutboundConnector", _outbound(i)) for i in range(outbound)]
+    env = dict(os.environ, PULUMI_PROJECT=PROJECT)
+    started = time.perf_counter()
+    host = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.dynamic"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert host.stdout is not None
+        port = int(host.stdout.readline().decode().strip())
+        stub = ResourceProviderStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        args_cfg: dict[str, Any] = {f"{PROJECT}:{k}": v for k, v in cfg.items()}
+        args_cfg[f"{PROJECT}:clientSecret"] = {rpc._special_sig_key: rpc._special_secret_sig,
+                                               "value": cfg["clientSecret"]}
+        stub.Configure(provider_pb2.ConfigureRequest(args=_struct(args_cfg), acceptSecrets=True))
+
+        def create_one(item: tuple[str, dict[str, Any]]) -> None:
+            type_name, program = item
+            urn = f"urn:pulumi:bench::{PROJECT}::pulumi-python:dynamic/exo:{type_name}::{program.get('name')}"
+            news = _struct({**program, "__provider": PROVIDERS[type_name]})
+            checked = stub.Check(provider_pb2.CheckRequest(urn=urn, olds=_struct({}), news=news))
+            assert not checked.failures, checked.failures
+            stub.Create(provider_pb2.CreateRequest(urn=urn, properties=checked.inputs))
+
+        for item in resources[:3]:  # the connectors depend on the domains, as in the program
+            create_one(item)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(create_one, resources[3:]))
+        elapsed = time.perf_counter() - started
+    finally:
+        host.kill()
+        host.wait()
+    lists, writes = _calls(server, cfg["tenantId"])
+    return elapsed, lists, writes
+
+
+def _compare_up(server: Any, inbound: int, outbound: int, threads: int) -> None:
+    total = inbound + outbound + 3
+    grpc_time, grpc_lists, grpc_writes = _grpc_up(server, inbound, outbound, threads)
+    print(f"\npulumi up of {total} resources through the gRPC-only host ({threads} concurrent steps): "
+          f"{grpc_time:.1f} s, {grpc_writes} writes")
+    for cmdlet, count in sorted(grpc_lists.items()):
+        print(f"  list calls {cmdlet}: {count}")
+    real = _real_cli_up(server, inbound, outbound)
+    if real is None:
+        return
+    real_time, real_lists, real_writes = real
+    print(f"pulumi up of {total} resources with the real Pulumi CLI: {real_time:.1f} s, {real_writes} writes")
+    for cmdlet, count in sorted(real_lists.items()):
+        print(f"  list calls {cmdlet}: {count}")
+    print(f"  real CLI / gRPC-only host wall time: {real_time / grpc_time:.2f}x")
+    worst = max([*grpc_lists.values(), *real_lists.values()] or [0])
+    if worst > 1:
+        raise SystemExit("FAIL: pulumi up listed a type more than once")
 
 
 if __name__ == "__main__":
