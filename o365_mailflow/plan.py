@@ -32,6 +32,7 @@ class Action(str, Enum):
     DELETE = "delete"
     ADOPT = "adopt"  # take over an existing object (and update its declared fields if they differ)
     RESTORE = "restore"  # accepted domain left the stack under prune: put back the values found
+    REPLACE = "replace"  # Pulumi only: deleted first, then created again (a new Guid)
     NOOP = "no-op"
 
 
@@ -122,6 +123,9 @@ class Plan:
     warnings: tuple[Diagnostic, ...] = ()  # stack-wide warnings (routing checks, service warnings)
     guidance: Guidance = field(default_factory=Guidance)
     prune: bool = False
+    # Who decided the actions: "mailflow" (stack file x tenant, `mailflow plan`) or "pulumi" (`pulumi preview`
+    # with the stack's state, see pulumi_plan.py). Their delete rules differ: prune vs Pulumi's state.
+    engine: str = "mailflow"
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
@@ -145,6 +149,7 @@ class Plan:
             "stack": self.stack,
             "tenant": self.tenant,
             "prune": self.prune,
+            "engine": self.engine,
             "summary": self.summary,
             "hasChanges": self.has_changes,
             "changes": [c.to_dict() for c in self.changes],

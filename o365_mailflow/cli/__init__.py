@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "emulator": "o365_mailflow.cli.emulator:command",
     "doctor": "o365_mailflow.cli.doctor:command",
     "test-relay": "o365_mailflow.cli.test_relay:command",
+    "pulumi-preview": "o365_mailflow.cli.pulumi:preview_command",
+    "pulumi-deploy": "o365_mailflow.cli.pulumi:deploy_command",
 }
 
 _HELP = {
@@ -37,6 +39,8 @@ _HELP = {
     "emulator": "Run the emulated Exchange Online tenant.",
     "doctor": "Check the tenant connection first: each check with its fix.",
     "test-relay": "Send a test message to the tenant's MX and explain the answer.",
+    "pulumi-preview": "Preview a Pulumi deployment as the engine will run it (the PR comment).",
+    "pulumi-deploy": "Deploy exactly the reviewed Pulumi preview, or stop.",
 }
 
 

@@ -40,6 +40,7 @@ _ICON = {
     Action.DELETE: "🗑️",
     Action.ADOPT: "📥",
     Action.RESTORE: "↩️",
+    Action.REPLACE: "♻️",
     Action.NOOP: "✔️",
 }
 _COUNT_LABEL = {
@@ -48,6 +49,7 @@ _COUNT_LABEL = {
     Action.DELETE: "Delete",
     Action.ADOPT: "Adopt",
     Action.RESTORE: "Restore",
+    Action.REPLACE: "Replace",
     Action.NOOP: "Unchanged",
 }
 _DIFF_SIGN = {
@@ -56,6 +58,7 @@ _DIFF_SIGN = {
     Action.DELETE: "-",
     Action.ADOPT: "!",
     Action.RESTORE: "!",
+    Action.REPLACE: "-",
     Action.NOOP: " ",
 }
 
@@ -192,7 +195,11 @@ def _head(plan: Plan, run_url: str | None, banner_items: int = _BANNER_ITEMS) ->
         facts.append(f"**Drift:** {_plural(n_fields, 'field')} on {_plural(len(drift), 'object')} (see below)")
     if plan.unmanaged:
         facts.append(f"**Not in the stack:** {_plural(len(plan.unmanaged), 'object')} in the tenant, not changed")
-    facts.append(f"**Prune:** {'on' if plan.prune else 'off'}")
+    if plan.engine == "pulumi":
+        # prune does not apply: Pulumi deletes what its state holds and the stack no longer declares.
+        facts.append("**Computed by:** `pulumi preview` with the deploy's state")
+    else:
+        facts.append(f"**Prune:** {'on' if plan.prune else 'off'}")
     if run_url:
         facts.append(f"[CI run]({_url(run_url)})")
     lines += ["", " · ".join(facts)]
@@ -201,6 +208,8 @@ def _head(plan: Plan, run_url: str | None, banner_items: int = _BANNER_ITEMS) ->
 
 def _counts(plan: Plan) -> list[str]:
     order = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT, Action.RESTORE, Action.NOOP)
+    if plan.count(Action.REPLACE):
+        order = order[:3] + (Action.REPLACE,) + order[3:]
     header = "| " + " | ".join(f"{_ICON[a]} {_COUNT_LABEL[a]}" for a in order) + " |"
     rule = "|" + "---:|" * len(order)
     values = "| " + " | ".join(str(plan.count(a)) for a in order) + " |"

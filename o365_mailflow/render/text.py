@@ -24,6 +24,7 @@ SYMBOLS: dict[Action, str] = {
     Action.DELETE: "-",
     Action.ADOPT: "<=",
     Action.RESTORE: "~",
+    Action.REPLACE: "-/+",
     Action.NOOP: " ",
 }
 _COLOURS: dict[Action, str] = {
@@ -32,6 +33,7 @@ _COLOURS: dict[Action, str] = {
     Action.DELETE: "red",
     Action.ADOPT: "cyan",
     Action.RESTORE: "yellow",
+    Action.REPLACE: "magenta",
     Action.NOOP: "white",
 }
 

@@ -46,7 +46,7 @@ Captured from the real Pulumi CLI by `tests/pulumi_cli/test_preview_examples.py`
 
 
 def _pinned_version() -> str:
-    text = (BUILD_SCRIPT.parent / "pulumi" / "build" / "go.mod").read_text()
+    text = (BUILD_SCRIPT.parent / "pulumi" / "gomodule" / "go.mod").read_text()
     return re.search(r"github.com/pulumi/pulumi/pkg/v3 (v\S+)", text).group(1)  # type: ignore[union-attr]
 
 
