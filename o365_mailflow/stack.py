@@ -277,14 +277,17 @@ _NOT_PRINTABLE = re.compile(r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFF
 
 
 def _check_characters(text: str, file: str) -> list[Diagnostic]:
-    found = _NOT_PRINTABLE.search(text)
-    if found is None:
-        return []
-    at = found.start()
+    """A NUL anywhere (the mark of a binary file), else the first character YAML does not allow."""
+    at = text.find("\x00")
+    if at < 0:
+        found = _NOT_PRINTABLE.search(text)
+        if found is None:
+            return []
+        at = found.start()
     line = text.count("\n", 0, at) + 1
     column = at - text.rfind("\n", 0, at)
     where = f"line {line}, column {column}"
-    if found.group() == "\x00":
+    if text[at] == "\x00":
         summary = (f"the stack file holds a NUL byte at {where}: it looks like a binary file, not YAML text; "
                    "save the stack as plain UTF-8 text")
         code = "stack.binary"
@@ -633,6 +636,8 @@ def _load_file(path: Path, name: str | None) -> tuple[Stack | None, list[Diagnos
     except OSError as exc:
         return None, [Diagnostic(Severity.ERROR, (), f"cannot read the stack file: {exc}", file=file,
                                  code="stack.unreadable")]
+    if b"\x00" in raw:  # a binary file: say so, rather than name whichever of its bytes is not UTF-8
+        return None, _check_characters(raw.decode("utf-8", errors="replace"), file)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
