@@ -226,47 +226,42 @@ def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Dia
     the file again: a file that breaks one of our limits gets our diagnostic whichever layer noticed first, and
     only a real syntax error goes on to the composer.
     """
-    loader_class = loader_class or _Loader
-    try:
-        return _walk_events(yaml.parse(text, Loader=loader_class), file)
-    except yaml.YAMLError:
-        if loader_class is _PyLoader:
-            return []
-        return _check_structure(text, file, _PyLoader)
-
-
-def _walk_events(events: Iterable[Any], file: str) -> list[Diagnostic]:
     def diag(mark: Any, summary: str, code: str) -> list[Diagnostic]:
         return [Diagnostic(Severity.ERROR, (), summary, file=file, line=mark.line + 1, code=code)]
 
     sizes: dict[str, int] = {}  # anchor -> values its node expands to
     open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, values so far] of each unfinished collection
     added = 0
-    for event in events:
-        if isinstance(event, yaml.AliasEvent):
-            if any(anchor == event.anchor for anchor, _ in open_nodes):
-                return diag(event.start_mark, f"the alias *{event.anchor} refers to the value that contains "
-                            "it, which would never end; copy the settings instead", "yaml.alias-cycle")
-            size = sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
-            added += size
-            if added > MAX_ALIAS_EXPANSION:
-                return diag(event.start_mark, f"the alias *{event.anchor} makes the file expand to more than "
-                            f"{MAX_ALIAS_EXPANSION:,} values (aliases of aliases multiply); write the values "
-                            "out or use fewer nested aliases", "yaml.alias-expansion")
-            open_nodes[-1][1] += size
-        elif isinstance(event, yaml.ScalarEvent):
-            if event.anchor is not None:
-                sizes[event.anchor] = 1
-            open_nodes[-1][1] += 1
-        elif isinstance(event, yaml.CollectionStartEvent):
-            if len(open_nodes) > MAX_NESTING:
-                return _too_deep(file, event.start_mark)
-            open_nodes.append([event.anchor, 0])
-        elif isinstance(event, yaml.CollectionEndEvent) and len(open_nodes) > 1:
-            anchor, size = open_nodes.pop()
-            if anchor is not None:
-                sizes[anchor] = size + 1
-            open_nodes[-1][1] += size + 1
+    try:
+        for event in yaml.parse(text, Loader=loader_class or _Loader):
+            if isinstance(event, yaml.AliasEvent):
+                if any(anchor == event.anchor for anchor, _ in open_nodes):
+                    return diag(event.start_mark, f"the alias *{event.anchor} refers to the value that contains "
+                                "it, which would never end; copy the settings instead", "yaml.alias-cycle")
+                size = sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
+                added += size
+                if added > MAX_ALIAS_EXPANSION:
+                    return diag(event.start_mark, f"the alias *{event.anchor} makes the file expand to more than "
+                                f"{MAX_ALIAS_EXPANSION:,} values (aliases of aliases multiply); write the values "
+                                "out or use fewer nested aliases", "yaml.alias-expansion")
+                open_nodes[-1][1] += size
+            elif isinstance(event, yaml.ScalarEvent):
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+                open_nodes[-1][1] += 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                if len(open_nodes) > MAX_NESTING:
+                    return _too_deep(file, event.start_mark)
+                open_nodes.append([event.anchor, 0])
+            elif isinstance(event, yaml.CollectionEndEvent) and len(open_nodes) > 1:
+                anchor, size = open_nodes.pop()
+                if anchor is not None:
+                    sizes[anchor] = size + 1
+                open_nodes[-1][1] += size + 1
+    except yaml.YAMLError:
+        if (loader_class or _Loader) is _PyLoader:
+            return []
+        return _check_structure(text, file, _PyLoader)
     return []
 
 
