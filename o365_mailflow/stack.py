@@ -118,27 +118,29 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
+def _yaml12(base: Any) -> Any:
+    """``base`` (a pyyaml loader class) with YAML 1.2 booleans (only true/false) and no implicit timestamps (they
+    stay text, which the timestamp value kind parses itself)."""
+    loader = type(f"_YAML12{base.__name__}", (base,), {})
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return loader
+
+
 # libyaml's parser when pyyaml was built with it: ten times faster on stacks with thousands of objects, and the
-# nodes carry the same line marks. The resolvers (below) are Python either way.
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """SafeLoader with YAML 1.2 booleans (only true/false) and no implicit timestamps (they stay text, which the
-    timestamp value kind parses itself)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+# nodes carry the same line marks. The resolvers are Python either way. The pure-Python parser stays at hand: it
+# has no limits of its own, so it tells whether a file libyaml gave up on breaks one of ours (see _check_structure).
+_PyLoader: Any = _yaml12(yaml.SafeLoader)
+_Loader: Any = _yaml12(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else _PyLoader
 
 
 class _Reader:
     """Turns a composed node tree into plain Python values, recording the line of every path."""
 
-    def __init__(self, loader: _Loader, file: str) -> None:
+    def __init__(self, loader: Any, file: str) -> None:
         self.loader = loader
         self.file = file
         self.lines: dict[Path_, int] = {}
@@ -205,12 +207,24 @@ MAX_ALIAS_EXPANSION = 100_000  # values that aliases (and << merges of them) may
 MAX_NESTING = 200  # lists and mappings inside each other; the reader recurses per level
 
 
+def _too_deep(file: str, mark: Any) -> list[Diagnostic]:
+    return [Diagnostic(Severity.ERROR, (), f"lists and mappings are nested more than {MAX_NESTING} levels deep here "
+                       f"(column {mark.column + 1}); a stack file needs only a few levels", file=file,
+                       line=mark.line + 1, code="yaml.too-deep")]
+
+
 def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Diagnostic]:
     """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before composing.
 
     One pass over the parser's events (libyaml's when available; the parser is not recursive, unlike the
     composer and the reader), so the cost is linear in the file size whatever the aliases do. Syntax errors are
-    left to the composer, which reports them with the usual wording.
+    left to the composer, which reports them with their line.
+
+    libyaml has limits of its own that it may reach before ours: PyYAML 6.0.4's stops at 1,000 nesting levels,
+    and on ``[[[[...`` its scanner reads that far ahead (each ``[`` might open an implicit key) before the parser
+    hands us the 201st level. So when libyaml gives up, the pure-Python parser (no such limit, same events) walks
+    the file again: a file that breaks one of our limits gets our diagnostic whichever layer noticed first, and
+    only a real syntax error goes on to the composer.
     """
     def diag(mark: Any, summary: str, code: str) -> list[Diagnostic]:
         return [Diagnostic(Severity.ERROR, (), summary, file=file, line=mark.line + 1, code=code)]
@@ -219,7 +233,7 @@ def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Dia
     open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, values so far] of each unfinished collection
     added = 0
     try:
-        for event in yaml.parse(text, Loader=loader_class or _BaseLoader):
+        for event in yaml.parse(text, Loader=loader_class or _Loader):
             if isinstance(event, yaml.AliasEvent):
                 if any(anchor == event.anchor for anchor, _ in open_nodes):
                     return diag(event.start_mark, f"the alias *{event.anchor} refers to the value that contains "
@@ -237,8 +251,7 @@ def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Dia
                 open_nodes[-1][1] += 1
             elif isinstance(event, yaml.CollectionStartEvent):
                 if len(open_nodes) > MAX_NESTING:
-                    return diag(event.start_mark, f"lists and mappings are nested more than {MAX_NESTING} levels "
-                                "deep here; a stack file needs only a few levels", "yaml.too-deep")
+                    return _too_deep(file, event.start_mark)
                 open_nodes.append([event.anchor, 0])
             elif isinstance(event, yaml.CollectionEndEvent) and len(open_nodes) > 1:
                 anchor, size = open_nodes.pop()
@@ -246,8 +259,38 @@ def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Dia
                     sizes[anchor] = size + 1
                 open_nodes[-1][1] += size + 1
     except yaml.YAMLError:
-        return []
+        if (loader_class or _Loader) is _PyLoader:
+            return []
+        return _check_structure(text, file, _PyLoader)
     return []
+
+
+# What YAML lets a stream hold (YAML 1.1 section 5.1, enforced by pyyaml and libyaml alike): tab, line breaks
+# and printable characters. Checked here first so that a binary file or a stray NUL is named by line and column
+# instead of the parser's character offset into "<unicode string>".
+_NOT_PRINTABLE = re.compile(r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def _check_characters(text: str, file: str) -> list[Diagnostic]:
+    """A NUL anywhere (the mark of a binary file), else the first character YAML does not allow."""
+    at = text.find("\x00")
+    if at < 0:
+        found = _NOT_PRINTABLE.search(text)
+        if found is None:
+            return []
+        at = found.start()
+    line = text.count("\n", 0, at) + 1
+    column = at - text.rfind("\n", 0, at)
+    where = f"line {line}, column {column}"
+    if text[at] == "\x00":
+        summary = (f"the stack file holds a NUL byte at {where}: it looks like a binary file, not YAML text; "
+                   "save the stack as plain UTF-8 text")
+        code = "stack.binary"
+    else:
+        summary = (f"the stack file holds the character U+{ord(found.group()):04X} at {where}, a control character "
+                   "YAML does not allow; delete it (editors may show it as a box, or ^ and a letter)")
+        code = "stack.control-character"
+    return [Diagnostic(Severity.ERROR, (), summary, file=file, line=line, code=code)]
 
 
 def _syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> str:
@@ -264,7 +307,7 @@ def _syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> str:
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagnostic]]:
-    refused = _check_structure(text, file)
+    refused = _check_characters(text, file) or _check_structure(text, file)
     if refused:
         return None, {}, refused
     loader = _Loader(text)
@@ -285,8 +328,7 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
         try:
             data = reader.read(node, ())
         except RecursionError:  # _check_structure refuses what could get here; this keeps a crash a diagnostic
-            return None, {}, [Diagnostic(Severity.ERROR, (), "the file nests values too deeply (or an alias refers "
-                                         "to itself)", file=file, line=node.start_mark.line + 1, code="yaml.too-deep")]
+            return None, {}, _too_deep(file, node.start_mark)
     finally:
         loader.dispose()
     return data, reader.lines, reader.diags
@@ -597,6 +639,8 @@ def _load_file(path: Path, name: str | None) -> tuple[Stack | None, list[Diagnos
     except OSError as exc:
         return None, [Diagnostic(Severity.ERROR, (), f"cannot read the stack file: {exc}", file=file,
                                  code="stack.unreadable")]
+    if b"\x00" in raw:  # a binary file: say so, rather than name whichever of its bytes is not UTF-8
+        return None, _check_characters(raw.decode("utf-8", errors="replace"), file)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

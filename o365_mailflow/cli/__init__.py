@@ -14,7 +14,7 @@ import click
 
 from .. import __version__
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "UsageProblem"]
 
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
@@ -61,6 +61,28 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
+class UsageProblem(click.UsageError):
+    """A usage error (unknown option, bad value, missing argument) printed as the one ``error:`` line every other
+    mailflow error uses, naming the command and where its help is; the exit code is the command's (2, or 1 for
+    ``plan``). Scripts and tests rely on that shape and code, not on click's wording inside it."""
+
+    @classmethod
+    def of(cls, exc: click.UsageError) -> UsageProblem:
+        problem = cls(exc.format_message(), exc.ctx)
+        problem.exit_code = exc.exit_code
+        return problem
+
+    def show(self, file: Any = None) -> None:
+        names = []
+        ctx = self.ctx
+        while ctx is not None and ctx.parent is not None:  # the root's name is whatever ran it (`-c`, `__main__.py`)
+            names.insert(0, ctx.info_name or "")
+            ctx = ctx.parent
+        command = " ".join(["mailflow", *names])
+        message = self.format_message().rstrip(".")
+        click.echo(f"error: {command}: {message} (see '{command} --help')", file=file, err=True)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -78,6 +100,8 @@ class LazyGroup(click.Group):
         # expects; anything else still gets one line on stderr and exit 1 (MAILFLOW_DEBUG=1 shows the traceback).
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise UsageProblem.of(exc) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
             raise
         except BrokenPipeError:
@@ -87,6 +111,13 @@ class LazyGroup(click.Group):
                 raise
             click.echo(f"error: {_describe(exc)}", err=True)
             ctx.exit(1)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:  # the group's own options (`mailflow --bogus`)
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise UsageProblem.of(exc) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing help must not import every subcommand (and the HTTP stack) just to print one line each.

@@ -224,7 +224,9 @@ def test_the_package_is_installed_into_the_virtualenv_that_pulumi_runs_the_progr
     pulumi_project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
     venv = pulumi_project["runtime"]["options"]["virtualenv"]
     install = step_named(load(name), "Install")["run"]
-    assert f"python -m venv {venv}" in install and f"{venv}/bin/python -m pip install -e ." in install
+    # with the deploy lock: exactly the versions CI tested (tests/test_deploy_lock.py keeps it fresh)
+    assert f"python -m venv {venv}" in install
+    assert f"{venv}/bin/python -m pip install -c constraints/deploy.txt -e ." in install
     assert f'$PWD/{venv}/bin" >> "$GITHUB_PATH"' in install  # later steps find `mailflow` there
 
 

@@ -4,17 +4,27 @@ Reviewer findings: aliases of aliases ("billion laughs") were walked once per us
 a self-referencing alias or thousands of nesting levels hit Python's recursion limit; a tab used for indentation
 gave libyaml's "found character that cannot start any token"; non-UTF-8 bytes were reported by byte offset only.
 Each case runs through ``mailflow validate FILE``.
+
+Issue 11: PyYAML 6.0.4's libyaml stops at 1,000 nesting levels with its own wording, before our 200-level
+check is reached, and a NUL byte was reported as ``"<unicode string>", position 0``. Matrix for those: nesting as
+flow lists, flow mappings, block lists and flow lists over many lines; between 200 and 1,000 levels and far
+beyond 1,000; a NUL byte (binary file) and another control character; each through libyaml and through the
+pure-Python parser (the loader uses whichever pyyaml was built with). They assert our code, file and line.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pytest
+import yaml
 from click.testing import CliRunner
 
+from o365_mailflow import stack
 from o365_mailflow.cli import main
-from o365_mailflow.stack import MAX_ALIAS_EXPANSION, load_stack_text, validate_stack
+from o365_mailflow.stack import MAX_ALIAS_EXPANSION, MAX_NESTING, load_stack_text, validate_stack
 
 HEAD = "tenant:\n  emulator: true\n"
 
@@ -107,3 +117,80 @@ def test_bytes_that_are_not_utf8_are_reported_by_line(tmp_path: Path) -> None:
     assert any(line.startswith(f"{stack_file}:4: ") and "not UTF-8" in line and "line 4, column 23" in line
                for line in out), out
     assert validate_stack(stack_file)[1][0].line == 4
+
+
+# ------------------------------------------------------------------ issue 11: whichever parser layer notices first
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The loader on libyaml (as shipped when pyyaml has it) or on pyyaml's pure-Python parser."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(stack, "_Loader", stack._PyLoader)
+    elif not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("this pyyaml was built without libyaml")
+    return str(request.param)
+
+
+def _validate_json(tmp_path: Path, content: str | bytes) -> tuple[Path, list[dict[str, object]]]:
+    """``mailflow validate --format json FILE``: exit 1 and the file's diagnostics."""
+    stack_file = tmp_path / "stack.yaml"
+    if isinstance(content, bytes):
+        stack_file.write_bytes(content)
+    else:
+        stack_file.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "--format", "json", str(stack_file)])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    [checked] = report["files"]
+    return stack_file, checked["diagnostics"]
+
+
+def _nested(shape: str, levels: int) -> tuple[str, int]:
+    """A stack nesting ``levels`` collections under ``x``, and the line of the one past our limit."""
+    if shape == "flow-lists":
+        return HEAD + "x: " + "[" * levels + "1" + "]" * levels + "\n", 3
+    if shape == "flow-mappings":
+        return HEAD + "x: " + "{a: " * levels + "1" + "}" * levels + "\n", 3
+    if shape == "block-lists":
+        return HEAD + "x:\n  " + "- " * levels + "1\n", 4
+    # one "[" per line: the top mapping is level 1, so level MAX_NESTING + 1 is the MAX_NESTING-th "[" (from line 4)
+    return HEAD + "x:\n" + "  [\n" * levels + "  1" + "]" * levels + "\n", 3 + MAX_NESTING
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING + 100, 900, 5000], ids=["300", "900", "5000"])
+@pytest.mark.parametrize("shape", ["flow-lists", "flow-mappings", "block-lists", "flow-lists-over-lines"])
+def test_deep_nesting_is_our_too_deep_diagnostic_whichever_parser_notices_first(
+        tmp_path: Path, parser: str, shape: str, levels: int) -> None:
+    text, line = _nested(shape, levels)
+    stack_file, diags = _validate_json(tmp_path, text)
+    assert [(d["code"], d["file"], d["line"]) for d in diags] == [("yaml.too-deep", str(stack_file), line)], diags
+    assert f"nested more than {MAX_NESTING} levels" in str(diags[0]["summary"])
+
+
+def test_deep_nesting_in_text_output_is_file_line_and_our_words(tmp_path: Path, parser: str) -> None:
+    stack_file, out = _validate(tmp_path, _nested("flow-lists", 5000)[0])
+    assert out[0].startswith(f"{stack_file}:3: lists and mappings are nested more than {MAX_NESTING} levels"), out
+
+
+def test_nesting_within_the_limit_still_loads(parser: str) -> None:
+    text = HEAD + "x: " + "[" * (MAX_NESTING - 2) + "1" + "]" * (MAX_NESTING - 2) + "\n"
+    with pytest.raises(Exception) as info:
+        load_stack_text(text, file="s.yaml", name="s")
+    codes = [d.code for d in info.value.diagnostics]  # type: ignore[attr-defined]
+    assert codes == ["stack.unknown-key"], codes
+
+
+@pytest.mark.parametrize(("content", "code", "line", "column"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "stack.binary", 3, 1),
+    ((HEAD + "prune: fal").encode() + b"\x00se\n", "stack.binary", 3, 11),
+    ((HEAD + "prune: false\n").encode() + b"inboundConnectors: []\x07\n", "stack.control-character", 4, 22),
+], ids=["binary-file", "nul-byte-in-a-value", "bell-character"])
+def test_a_nul_byte_or_control_character_is_named_by_line_and_column(
+        tmp_path: Path, parser: str, content: bytes, code: str, line: int, column: int) -> None:
+    stack_file, diags = _validate_json(tmp_path, content)
+    assert [(d["code"], d["file"], d["line"]) for d in diags] == [(code, str(stack_file), line)], diags
+    assert f"line {line}, column {column}" in str(diags[0]["summary"])
+    stack_file, out = _validate(tmp_path, content)
+    assert out[0].startswith(f"{stack_file}:{line}: "), out
+    assert not any("<unicode string>" in o or "position" in o for o in out), out
