@@ -170,3 +170,22 @@ def test_plain_http_is_refused(field: str) -> None:
 def test_an_unknown_cloud_lists_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match="commercial, gcchigh, dod, china"):
         resolve_endpoints(TenantConfig(tenant_id="t", cloud="germany"))
+
+
+def test_pulumi_config_credential_managed_identity_reaches_the_client_as_azure_identity_names() -> None:
+    from o365_mailflow.providers.config import settings_from_config
+
+    config = {"o365-mailflow:tenantId": "t", "o365-mailflow:credential": "managedIdentity",
+              "o365-mailflow:clientId": "mi-client"}
+    settings = settings_from_config(config, env={})
+    assert settings is not None
+    # A stray secret in the host's environment does not win over the configured managed identity.
+    env = settings.client_env({"AZURE_CLIENT_SECRET": SECRET})
+    assert credential_from_env(env) == ManagedIdentity("mi-client")
+
+
+def test_an_unknown_pulumi_credential_kind_lists_the_allowed_one() -> None:
+    from o365_mailflow.providers.config import ConfigurationError, settings_from_config
+
+    with pytest.raises(ConfigurationError, match="managedIdentity"):
+        settings_from_config({"o365-mailflow:tenantId": "t", "o365-mailflow:credential": "imds"}, env={})
