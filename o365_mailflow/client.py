@@ -30,7 +30,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import msal
 import requests
 
-from .credentials import Credential
+from .credentials import Credential, ManagedIdentity
 from .errors import (
     AlreadyExists,
     AuthenticationError,
@@ -335,6 +335,44 @@ class _TokenEndpointFailure(Exception):
 _EXPIRED_ASSERTION_CODES = frozenset({700024})
 
 
+class _ExpiredAssertion(Exception):
+    """Entra refused the client assertion as expired (AADSTS700024); :meth:`_TokenSource.token` asks once more."""
+
+
+class _TimeoutSession(_TrustingSession):
+    """MSAL's managed-identity calls pass no timeout; on a machine without IMDS they would hang for minutes."""
+
+    def request(self, method, url, **kwargs):  # type: ignore[no-untyped-def, override]
+        kwargs.setdefault("timeout", _MANAGED_IDENTITY_TIMEOUT)
+        return super().request(method, url, **kwargs)
+
+
+_MANAGED_IDENTITY_TIMEOUT = (5, 30)  # connect, read (seconds)
+
+
+class _ManagedIdentityApp:
+    """MSAL's ManagedIdentityClient behind the two things :class:`_TokenSource` uses of an MSAL app.
+
+    It takes a resource, not scopes (the managed-identity endpoints speak the v1 ``resource`` parameter).
+    """
+
+    def __init__(self, credential: ManagedIdentity, ca_file: str | None, http_cache: dict[Any, Any]) -> None:
+        session = _TimeoutSession()
+        if ca_file:
+            session.verify = ca_file
+        self.token_cache = msal.TokenCache()
+        self._client = msal.ManagedIdentityClient(
+            credential.msal_managed_identity(), http_client=session, token_cache=self.token_cache,
+            http_cache=http_cache,
+        )
+
+    def acquire_token_for_client(self, scopes: list[str]) -> dict[str, Any]:
+        scope = scopes[0]
+        resource = scope[: -len("/.default")] if scope.endswith("/.default") else scope
+        result: dict[str, Any] = self._client.acquire_token_for_client(resource=resource)
+        return result
+
+
 def _status_of(exc: Exception) -> int | None:
     digits = "".join(ch for ch in str(exc).rsplit(" ", 1)[-1] if ch.isdigit())
     return int(digits) if digits else None
@@ -347,11 +385,13 @@ class _TokenSource:
         self._endpoints = endpoints
         self._credential = credential
         self._ca_file = ca_file
-        self._app: msal.ConfidentialClientApplication | None = None
+        self._app: msal.ConfidentialClientApplication | _ManagedIdentityApp | None = None
         self._lock = threading.Lock()
         self._http_cache: dict[Any, Any] = {}  # MSAL's throttling memory, ours so a retry can clear it
 
-    def _build(self) -> msal.ConfidentialClientApplication:
+    def _build(self) -> msal.ConfidentialClientApplication | _ManagedIdentityApp:
+        if isinstance(self._credential, ManagedIdentity):
+            return _ManagedIdentityApp(self._credential, self._ca_file, self._http_cache)
         try:
             client_credential = self._credential.msal_credential()
         except ExoError:
@@ -389,7 +429,7 @@ class _TokenSource:
             return TransportError(_tls_message(self._endpoints.authority, self._ca_file))
         return TransportError(f"cannot reach the token authority {self._endpoints.authority} ({type(exc).__name__})")
 
-    def _app_locked(self) -> msal.ConfidentialClientApplication:
+    def _app_locked(self) -> msal.ConfidentialClientApplication | _ManagedIdentityApp:
         if self._app is None:
             self._app = self._build()
         return self._app
@@ -398,9 +438,17 @@ class _TokenSource:
         """An access token; a failing token endpoint (5xx, 429, network) is retried like the admin API (§5)."""
         retry = retry or RetryPolicy()
         attempt = 0
+        asked_again = False
         while True:
             try:
                 return self._token_once()
+            except _ExpiredAssertion:
+                # The platform may have refreshed the token since it was read: one more sign-in reads (or
+                # fetches) it again. A token that is still expired is reported with its expiry and the fix.
+                if asked_again:
+                    raise self._expired() from None
+                asked_again = True
+                log.warning("token request: the federated token had expired; reading it again")
             except _TokenEndpointFailure as failure:
                 if attempt >= retry.max_retries:
                     raise TokenEndpointUnavailable(
@@ -431,6 +479,8 @@ class _TokenSource:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if isinstance(exc, requests.exceptions.SSLError):
                     raise self._unreachable(exc) from None
+                if isinstance(self._credential, ManagedIdentity):
+                    raise self._no_managed_identity(type(exc).__name__) from None
                 raise _TokenEndpointFailure(type(exc).__name__, None) from None
             except requests.RequestException as exc:
                 raise self._unreachable(exc) from None
@@ -449,17 +499,31 @@ class _TokenSource:
         if error in _TOKEN_TRANSIENT_ERRORS:
             raise _TokenEndpointFailure(error, None)
         if codes & _EXPIRED_ASSERTION_CODES:
-            return AuthenticationError(
-                f"Entra ID refused the {self._credential.describe()}: the federated token (client assertion) has "
-                "expired or is not valid yet (AADSTS700024). Federated tokens live minutes: the platform must "
-                "issue a fresh one for each sign-in (GitHub: keep 'id-token: write' and let mailflow request it; "
-                "Kubernetes: the projected token file is refreshed by the kubelet), and check this machine's clock."
-            )
+            raise _ExpiredAssertion()
+        if isinstance(self._credential, ManagedIdentity):
+            return self._no_managed_identity(f"{error}: {_truncate(description)}")
         return AuthenticationError(
             f"Entra ID refused a token for the {self._credential.describe()} "
             f"(tenant {self._endpoints.authority.rsplit('/', 1)[-1]}, scope {self._endpoints.scope}): "
             f"{error}: {_truncate(description)} Check the tenant id, the client id and the credential; "
             f"the app also needs the 'Exchange.ManageAsApp' permission with admin consent."
+        )
+
+    def _expired(self) -> AuthenticationError:
+        advice = getattr(self._credential, "expiry_advice", None)
+        return AuthenticationError(
+            f"Entra ID refused the {self._credential.describe()}: the federated token (client assertion) has "
+            "expired or is not valid yet (AADSTS700024). "
+            + (advice() if callable(advice) else "Federated tokens live minutes: the platform must issue a fresh "
+               "one for each sign-in; check this machine's clock.")
+        )
+
+    def _no_managed_identity(self, reason: str) -> AuthenticationError:
+        return AuthenticationError(
+            f"cannot get a token for the {self._credential.describe()} ({reason}). A managed identity works only on "
+            "an Azure machine or service that has one: enable it (or attach the user-assigned identity named by "
+            "AZURE_CLIENT_ID), grant its service principal 'Exchange.ManageAsApp' and the 'Exchange Administrator' "
+            "role, or unset AZURE_TOKEN_CREDENTIALS to use an app registration's credential instead."
         )
 
     def invalidate(self, token: str) -> None:

@@ -29,6 +29,7 @@ import base64
 import copy
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -396,6 +397,7 @@ def _lower_adminapi_path(app: Any) -> Callable[..., Any]:
 def create_app(ctx: _Context) -> Flask:
     app = Flask("o365_mailflow.emulator")
     _entra_routes(app, ctx)
+    _managed_identity_routes(app, ctx)
     _admin_routes(app, ctx)
     _control_routes(app, ctx)
     return app
@@ -509,6 +511,50 @@ def _entra_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901 - the token 
             entry["status"] = err.status
             entry["error"] = err.error
             return _json_response(err.body(), err.status)
+        finally:
+            ctx.record(entry)
+
+
+def _identity_environment(ctx: _Context, tenant_id: str, apps: list[dict[str, Any]]) -> dict[str, str]:
+    """What the platform puts in a managed-identity host's environment (IDENTITY_ENDPOINT, IDENTITY_HEADER)."""
+    if not any(a.get("managed_identity") for a in apps):
+        return {}
+    return {"identity_endpoint": f"{_host_url()}/{tenant_id}/msi/token",
+            "identity_header": tokens.identity_header(ctx.key, tenant_id)}
+
+
+def _managed_identity_routes(app: Flask, ctx: _Context) -> None:
+    """The identity endpoint of an Azure host (App Service style, see :mod:`.tokens`)."""
+
+    @app.get("/<segment>/msi/token")
+    def managed_identity_token(segment: str) -> Response:
+        entry: dict[str, Any] = {"kind": "token", "tenant": None, "client_id": request.args.get("client_id", ""),
+                                 "status": 0, "method": "managed_identity"}
+        try:
+            state = ctx.resolve(segment)
+            if state is None:
+                raise tokens.TokenError(404, "not_found", 404, f"No identity endpoint for '{segment}'.")
+            entry["tenant"] = state.tenant_id
+            given = request.headers.get("X-IDENTITY-HEADER", "")
+            if not hmac.compare_digest(given, tokens.identity_header(ctx.key, state.tenant_id)):
+                raise tokens.TokenError(401, "unauthorized", 401, "The X-IDENTITY-HEADER is missing or wrong.")
+            resource = (request.args.get("resource") or "").strip().rstrip("/")
+            if not resource:
+                raise tokens.TokenError(400, "invalid_request", 400, "The resource parameter is required.")
+            identity = tokens.managed_identity_app(state.config.get("apps", []), request.args)
+            entry["client_id"] = identity["client_id"]
+            lifetime = ctx.faults.value(state.tenant_id, "token_lifetime")
+            lifetime = int(ctx.settings.token_lifetime if lifetime is None else lifetime)
+            access = tokens.issue_access_token(ctx.key, tenant_id=state.tenant_id, app=identity, audience=resource,
+                                               lifetime=lifetime, method="managed_identity")
+            entry["status"] = 200
+            return _json_response({"access_token": access, "expires_on": str(int(time.time()) + lifetime),
+                                   "resource": resource, "token_type": "Bearer", "client_id": identity["client_id"]})
+        except tokens.TokenError as err:
+            entry["status"] = err.status
+            entry["error"] = err.error
+            # App Service's error shape (MSAL turns it into an OAuth error whose description carries both).
+            return _json_response({"statusCode": err.status, "message": err.description}, err.status)
         finally:
             ctx.record(entry)
 
@@ -837,6 +883,7 @@ def _control_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
                             {k: a[k] for k in ("client_id", "display_name", "app_roles", "directory_roles")}
                             for a in s.config.get("apps", [])
                         ],
+                        **_identity_environment(ctx, s.tenant_id, s.config.get("apps", [])),
                     }
                     for s in ctx.store.tenants()
                 ]
@@ -856,15 +903,14 @@ def _control_routes(app: Flask, ctx: _Context) -> None:  # noqa: C901
             return _json_response({"error": f"tenant {tenant_id} / {initial} already exists"}, 409)
         state = ctx.store.add_tenant(tenant_id, initial, config)
         _init_tenant_objects(ctx.store, state, ctx.settings)
-        return _json_response(
-            {
-                "tenant_id": tenant_id,
-                "initial_domain": initial,
-                "verified_domains": config["verified_domains"],
-                "apps": [{"client_id": cid, "client_secret": secret} for cid, secret in plain.items()],
-            },
-            201,
-        )
+        answer: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "initial_domain": initial,
+            "verified_domains": config["verified_domains"],
+            "apps": [{"client_id": cid, "client_secret": secret} for cid, secret in plain.items()],
+        }
+        answer.update(_identity_environment(ctx, tenant_id, config["apps"]))
+        return _json_response(answer, 201)
 
     @app.post("/_emulator/federated-token")
     def federated_token() -> Response:

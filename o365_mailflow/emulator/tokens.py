@@ -11,6 +11,12 @@ Why: the project's client gets its tokens with MSAL Python, unchanged, exactly a
   ``nbf`` checked against the app's registered certificate), or a federated assertion (workload identity:
   an external issuer's JWT whose issuer/subject/audience match a federated credential registered on the app).
 
+And the managed-identity endpoint of an Azure host, App Service style (the one that is easy to point at loopback):
+``GET /{tenant}/msi/token?api-version=2019-08-01&resource=...[&client_id=...]`` with the ``X-IDENTITY-HEADER``
+the platform puts in ``IDENTITY_HEADER``; it answers ``{access_token, expires_on, resource, token_type,
+client_id}``. On a real host the endpoint (``IDENTITY_ENDPOINT``) is local to the machine and serves that machine's
+identities; here an app registered with ``"managed_identity": "system" | "user"`` plays that identity.
+
 Access tokens are RS256 JWTs signed by a key kept in the state directory, shaped like the v1 tokens Exchange
 receives (``aud`` = the requested resource, ``tid``, ``roles`` = the app's application permissions, ``wids`` =
 its directory role template ids). The admin API validates them with the same key.
@@ -58,6 +64,8 @@ __all__ = [
     "validate_access_token",
     "mint_federated_token",
     "thumbprints",
+    "identity_header",
+    "managed_identity_app",
 ]
 
 EXCHANGE_APP_ROLE = "Exchange.ManageAsApp"
@@ -224,13 +232,18 @@ def app_config_from_seed(entry: Mapping[str, Any]) -> tuple[dict[str, Any], str 
     Seed keys: ``client_id`` (default: a new GUID), ``display_name``, ``client_secret`` (string; ``true``
     generates one), ``app_roles`` (default ``["Exchange.ManageAsApp"]``), ``directory_roles`` (names or
     template ids; default ``["Exchange Administrator"]``), ``certificates`` (PEM strings),
-    ``federated_credentials`` (``{"issuer", "subject", "audiences"?, "jwks"? | "public_key_pem"?}``).
+    ``federated_credentials`` (``{"issuer", "subject", "audiences"?, "jwks"? | "public_key_pem"?}``),
+    ``managed_identity`` (``"system"`` or ``"user"``: the app is a managed identity of the emulated Azure host,
+    signed in through the managed-identity endpoint, with no secret).
     """
     client_id = str(entry.get("client_id") or uuid.uuid4()).lower()
     secret = entry.get("client_secret")
     certificates = [str(c) for c in entry.get("certificates", [])]
     federated = [dict(f) for f in entry.get("federated_credentials", [])]
-    if secret is True or (secret is None and not certificates and not federated):
+    managed = entry.get("managed_identity")
+    if managed not in (None, "system", "user"):
+        raise ValueError("managed_identity must be 'system' or 'user'")
+    if secret is True or (secret is None and not certificates and not federated and not managed):
         secret = secrets.token_urlsafe(30)
     for pem in certificates:
         x509.load_pem_x509_certificate(pem.encode("ascii"))  # fail early on a bad certificate
@@ -247,6 +260,8 @@ def app_config_from_seed(entry: Mapping[str, Any]) -> tuple[dict[str, Any], str 
         "certificates": certificates,
         "federated_credentials": federated,
     }
+    if managed:
+        app["managed_identity"] = managed
     return app, secret if isinstance(secret, str) else None
 
 
@@ -413,6 +428,38 @@ def authenticate_client(
     if str(unverified.get("iss", "")).lower() == app["client_id"]:
         return _check_certificate_assertion(app, assertion, header, token_endpoints)
     return _check_federated_assertion(app, assertion, header, unverified, own_key, own_issuer)
+
+
+# -- managed identities ----------------------------------------------------------------------------------------
+
+
+def identity_header(key: SigningKey, tenant_id: str) -> str:
+    """The emulated host's ``IDENTITY_HEADER`` for one tenant: a secret derived from the signing key, so it is
+    stable across restarts and needs no storage."""
+    secret = key.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return hmac.new(secret, f"identity-header:{tenant_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def managed_identity_app(apps: list[Mapping[str, Any]], args: Mapping[str, str]) -> Mapping[str, Any]:
+    """The managed identity a request to the identity endpoint names: ``client_id`` / ``object_id`` for a
+    user-assigned one, none for the system-assigned one. Raises TokenError with App Service's answer shape."""
+    managed = [a for a in apps if a.get("managed_identity")]
+    client_id = (args.get("client_id") or "").lower()
+    if args.get("mi_res_id") or args.get("principal_id") or args.get("object_id"):
+        raise TokenError(400, "invalid_request", 400, "Only client_id is supported by the emulator for user-assigned "
+                         "identities.")
+    if client_id:
+        found = [a for a in managed if a["managed_identity"] == "user" and a["client_id"] == client_id]
+        if not found:
+            raise TokenError(400, "invalid_request", 400,
+                             f"No user-assigned identity with client_id '{client_id}' is assigned to this resource.")
+        return found[0]
+    system = [a for a in managed if a["managed_identity"] == "system"]
+    if not system:
+        raise TokenError(400, "invalid_request", 400, "No system-assigned identity is enabled on this resource.")
+    return system[0]
 
 
 # -- access tokens -------------------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ program's own namespace first made ``myinfra:cloud`` or ``myinfra:tenantId`` of 
 ``clientSecret``            client secret (``pulumi config set --secret``)
 ``certificatePath``         PFX/PEM certificate of the app
 ``certificatePassword``     its password (``pulumi config set --secret``)
-``federatedTokenFile``      workload-identity token file (GitHub Actions OIDC, AKS, ...)
+``federatedTokenFile``      workload-identity token file (Kubernetes, ...); in GitHub Actions set only
+                            ``clientId``: a fresh OIDC token is requested from the runner for each sign-in
+``credential``              ``managedIdentity``: the Azure machine's managed identity (``clientId``, if
+                            set, names a user-assigned one)
 ``cloud``                   ``commercial`` | ``gcchigh`` | ``dod`` | ``china``
 ``endpoint``                admin API base URL override
 ``authority``               token authority host override
@@ -45,6 +48,8 @@ from ..credentials import (
     ENV_CLIENT_SECRET,
     ENV_FEDERATED_TOKEN_FILE,
     ENV_TENANT_ID,
+    ENV_TOKEN_CREDENTIALS,
+    MANAGED_IDENTITY,
 )
 from ..tenant import CLOUD_NAMES, TenantConfig
 
@@ -69,6 +74,7 @@ CONFIG_KEYS = (
     "certificatePath",
     "certificatePassword",
     "federatedTokenFile",
+    "credential",
     "cloud",
     "endpoint",
     "authority",
@@ -87,7 +93,10 @@ _CREDENTIAL_ENV = {
     "certificatePath": ENV_CERTIFICATE_PATH,
     "certificatePassword": ENV_CERTIFICATE_PASSWORD,
     "federatedTokenFile": ENV_FEDERATED_TOKEN_FILE,
+    "credential": ENV_TOKEN_CREDENTIALS,
 }
+# `credential:` values and the azure-identity AZURE_TOKEN_CREDENTIALS value each one stands for.
+_CREDENTIAL_KINDS = {"managedidentity": MANAGED_IDENTITY}
 
 
 class ConfigurationError(ValueError):
@@ -172,6 +181,14 @@ def settings_from_config(config: _ConfigLike, env: Mapping[str, str] | None = No
         raise ConfigurationError(
             f"{CONFIG_NAMESPACE}:cloud is {cloud!r}; allowed: {', '.join(CLOUD_NAMES)}."
         )
+    if values["credential"] is not None:
+        kind = _CREDENTIAL_KINDS.get(str(values["credential"]).strip().lower())
+        if kind is None:
+            raise ConfigurationError(
+                f"{CONFIG_NAMESPACE}:credential is {values['credential']!r}; allowed: managedIdentity (leave it unset "
+                "for a client secret, a certificate or a federated token)."
+            )
+        values["credential"] = kind
     if not (emulator or values["tenantId"] or values["initialDomain"]):
         values["tenantId"] = (env.get(ENV_TENANT_ID) or "").strip() or None
     if not (emulator or values["tenantId"] or values["initialDomain"]):

@@ -1,8 +1,10 @@
 """Credentials from azure-identity's variables, their secrecy, and the cloud table.
 
 Matrix:
-- credential_from_env: secret > certificate > federated token (azure-identity's precedence); missing client
-  id or missing credential named by variable;
+- credential_from_env: secret > certificate > federated token file > GitHub Actions' token service
+  (azure-identity's precedence, then the runner's); AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential picks the
+  managed identity (system-assigned, or the user-assigned one AZURE_CLIENT_ID names); missing client id or missing
+  credential named by variable; the runner's request URL must be https (or loopback);
 - certificates: PFX with password, PEM key+cert, encrypted PEM; wrong password and missing parts give an
   AuthenticationError that names the file and the variable, never the password;
 - repr of every credential hides the secret;
@@ -17,14 +19,22 @@ from typing import Any
 
 import pytest
 
-from o365_mailflow.credentials import Certificate, ClientSecret, FederatedToken, credential_from_env
+from o365_mailflow.credentials import (
+    Certificate,
+    ClientSecret,
+    FederatedToken,
+    GitHubActionsOidc,
+    ManagedIdentity,
+    credential_from_env,
+)
 from o365_mailflow.errors import AuthenticationError
 from o365_mailflow.tenant import TenantConfig, resolve_endpoints
 
 
 
 SECRET = "super-secret-value-42"
-
+GITHUB = {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.githubusercontent.com/x/idtoken?api-version=2.0",
+          "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token"}
 
 @pytest.mark.parametrize(
     ("env", "kind"),
@@ -32,12 +42,35 @@ SECRET = "super-secret-value-42"
         ({"AZURE_CLIENT_SECRET": SECRET, "AZURE_CLIENT_CERTIFICATE_PATH": "/x.pem"}, ClientSecret),
         ({"AZURE_CLIENT_CERTIFICATE_PATH": "/x.pem", "AZURE_FEDERATED_TOKEN_FILE": "/t"}, Certificate),
         ({"AZURE_FEDERATED_TOKEN_FILE": "/var/run/token"}, FederatedToken),
+        ({"AZURE_FEDERATED_TOKEN_FILE": "/var/run/token", **GITHUB}, FederatedToken),
+        (GITHUB, GitHubActionsOidc),
+        ({"AZURE_CLIENT_SECRET": SECRET, **GITHUB}, ClientSecret),
+        ({"AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential", "AZURE_CLIENT_SECRET": SECRET}, ManagedIdentity),
     ],
-    ids=["secret-first", "certificate-before-federated", "federated"],
+    ids=["secret-first", "certificate-before-federated", "federated", "file-before-github", "github",
+         "secret-before-github", "managed-identity-when-asked"],
 )
 def test_credentials_come_from_azure_identity_variables_in_its_order(env: dict[str, str], kind: type) -> None:
     credential = credential_from_env({"AZURE_CLIENT_ID": "app", **env})
     assert isinstance(credential, kind) and credential.client_id == "app"
+
+
+def test_a_managed_identity_is_system_assigned_unless_azure_client_id_names_one() -> None:
+    asked = {"AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential"}
+    assert credential_from_env(asked) == ManagedIdentity("")
+    assert credential_from_env({**asked, "AZURE_CLIENT_ID": "mi-client"}) == ManagedIdentity("mi-client")
+    assert ManagedIdentity("").describe() == "system-assigned managed identity"
+
+
+def test_the_runner_request_url_must_be_https_unless_it_is_loopback() -> None:
+    with pytest.raises(AuthenticationError, match="ACTIONS_ID_TOKEN_REQUEST_URL"):
+        GitHubActionsOidc("app", "http://runner.example/idtoken", "t")
+    assert GitHubActionsOidc("app", "http://127.0.0.1:9/idtoken", "t").client_id == "app"
+
+
+def test_the_github_request_url_needs_a_client_id() -> None:
+    with pytest.raises(AuthenticationError, match="AZURE_CLIENT_ID.*ACTIONS_ID_TOKEN_REQUEST_URL"):
+        credential_from_env(GITHUB)
 
 
 def test_a_missing_credential_names_the_variables_to_set() -> None:
@@ -54,6 +87,7 @@ def test_no_credential_repr_shows_its_secret(cert_files: Any) -> None:
             ClientSecret("app", SECRET),
             Certificate("app", str(cert_files.pfx), cert_files.password),
             FederatedToken("app", "/var/run/token"),
+            GitHubActionsOidc("app", GITHUB["ACTIONS_ID_TOKEN_REQUEST_URL"], SECRET),
         )
     )
     assert SECRET not in shown and cert_files.password not in shown
@@ -136,3 +170,22 @@ def test_plain_http_is_refused(field: str) -> None:
 def test_an_unknown_cloud_lists_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match="commercial, gcchigh, dod, china"):
         resolve_endpoints(TenantConfig(tenant_id="t", cloud="germany"))
+
+
+def test_pulumi_config_credential_managed_identity_reaches_the_client_as_azure_identity_names() -> None:
+    from o365_mailflow.providers.config import settings_from_config
+
+    config = {"o365-mailflow:tenantId": "t", "o365-mailflow:credential": "managedIdentity",
+              "o365-mailflow:clientId": "mi-client"}
+    settings = settings_from_config(config, env={})
+    assert settings is not None
+    # A stray secret in the host's environment does not win over the configured managed identity.
+    env = settings.client_env({"AZURE_CLIENT_SECRET": SECRET})
+    assert credential_from_env(env) == ManagedIdentity("mi-client")
+
+
+def test_an_unknown_pulumi_credential_kind_lists_the_allowed_one() -> None:
+    from o365_mailflow.providers.config import ConfigurationError, settings_from_config
+
+    with pytest.raises(ConfigurationError, match="managedIdentity"):
+        settings_from_config({"o365-mailflow:tenantId": "t", "o365-mailflow:credential": "imds"}, env={})
