@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import datetime, timezone
 from enum import Enum
+from functools import cached_property
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from .errors import Diagnostic, Severity
@@ -699,14 +700,19 @@ class ResourceSpec:
     creatable: bool = True
     deletable: bool = True
 
+    @cached_property
+    def _by_name(self) -> dict[str, Field]:
+        # A dict, not a scan of the table: plans and loaders ask for fields hundreds of thousands of times.
+        return {f.name: f for f in self.fields}
+
     def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(f"{self.type_name} has no field {name!r}")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"{self.type_name} has no field {name!r}") from None
 
     def has_field(self, name: str) -> bool:
-        return any(f.name == name for f in self.fields)
+        return name in self._by_name
 
     @property
     def renamable(self) -> bool:
@@ -717,11 +723,15 @@ class ResourceSpec:
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @cached_property
+    def _by_param(self) -> dict[str, Field]:
+        return {f.param.lower(): f for f in reversed(self.fields)}  # reversed: the first of a repeated param wins
+
     def by_param(self, param: str) -> Field:
-        for f in self.fields:
-            if f.param.lower() == param.lower():
-                return f
-        raise KeyError(f"{self.type_name} has no parameter {param!r}")
+        try:
+            return self._by_param[param.lower()]
+        except KeyError:
+            raise KeyError(f"{self.type_name} has no parameter {param!r}") from None
 
 
 _C, _CO, _S, _R = Mode.CREATE_AND_SET, Mode.CREATE_ONLY, Mode.SET_ONLY, Mode.READ_ONLY

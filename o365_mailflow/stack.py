@@ -168,17 +168,21 @@ class _Reader:
         except yaml.YAMLError as exc:
             self.error(path, node.start_mark.line + 1, f"bad merge key: {getattr(exc, 'problem', exc)}",
                        code="yaml.merge")
+        keys = [self._key(key_node, path) for key_node, _ in node.value]
+        # A merged key that an explicit one overrides is never read, so its lines are never recorded (forgetting
+        # them afterwards meant scanning every recorded path: quadratic in the file's size).
+        overridden = {k for k, (key_node, _) in zip(keys, node.value) if id(key_node) in explicit}
         out: dict[str, Any] = {}
         seen: dict[str, int] = {}
         explicit_seen: set[str] = set()
-        for key_node, value_node in node.value:
+        for key, (key_node, value_node) in zip(keys, node.value):
             line = key_node.start_mark.line + 1
-            key = self.read(key_node, path + ("<key>",)) if isinstance(key_node, ScalarNode) else None
-            self.lines.pop(path + ("<key>",), None)
             if not isinstance(key, str):
                 self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
                 continue
             is_explicit = id(key_node) in explicit
+            if not is_explicit and key in overridden:
+                continue
             if key in seen:
                 if not is_explicit:  # merged keys never override
                     continue
@@ -186,15 +190,19 @@ class _Reader:
                     self.error(path + (key,), line, f"duplicate key {key!r} (first at line {seen[key]}); YAML would "
                                "silently keep only the last", code="yaml.duplicate-key")
                     continue
-                # an explicit key overrides one merged in from an anchor: forget the merged value's lines
-                for known in [p for p in self.lines if p[: len(path) + 1] == path + (key,)]:
-                    del self.lines[known]
             seen[key] = line
             if is_explicit:
                 explicit_seen.add(key)
             self.lines[path + (key,)] = line
             out[key] = self.read(value_node, path + (key,))
         return out
+
+    def _key(self, key_node: Node, path: Path_) -> Any:
+        if not isinstance(key_node, ScalarNode):
+            return None
+        key = self.read(key_node, path + ("<key>",))
+        self.lines.pop(path + ("<key>",), None)
+        return key
 
 
 # Bounds on what a small file may make the loader build. Anchors and aliases are shared nodes, and the reader
@@ -628,12 +636,15 @@ def _routing_warnings(stack: Stack) -> list[Diagnostic]:
 def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Give diagnostics that lack a location the file and line of the object and field they name."""
     out: list[Diagnostic] = []
+    by_type: dict[str, tuple[DesiredObject, ...]] = {}  # each type listed once, not once per diagnostic
     for diag in diags:
         if diag.file or len(diag.path) < 2 or not isinstance(diag.path[1], int):
             out.append(diag if diag.file else dataclasses.replace(diag, file=str(stack.path)))
             continue
         spec = spec_for_stack_key(str(diag.path[0]))
-        objects = stack.of_type(spec.type_name) if spec else ()
+        if spec and spec.type_name not in by_type:
+            by_type[spec.type_name] = stack.of_type(spec.type_name)
+        objects = by_type[spec.type_name] if spec else ()
         index = diag.path[1]
         if not 0 <= index < len(objects):
             out.append(dataclasses.replace(diag, file=str(stack.path)))
