@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import Diagnostic, Severity
 from .plan import Guidance
@@ -626,15 +626,47 @@ def _covers_domain_outbound(c: Fields, domain: str) -> bool:
     return any(_domain_pattern_covers(p, domain) for p in c.get("recipientDomains") or ())
 
 
+def _suffixes(domain: str) -> Iterator[str]:
+    """``a.b.c`` -> ``a.b.c``, ``b.c``, ``c``: the names a ``*.suffix`` pattern covering ``domain`` can have."""
+    while domain:
+        yield domain
+        domain = domain.partition(".")[2]
+
+
+class _OutboundIndex:
+    """Which connectors cover a domain (:func:`_covers_domain_outbound`), looked up by name instead of by testing
+    every connector against every accepted domain (quadratic for thousands of each)."""
+
+    def __init__(self, connectors: list[_Item]) -> None:
+        self.connectors = connectors
+        self.every: list[int] = []  # allAcceptedDomains or a bare "*"
+        self.by_name: dict[str, list[int]] = {}  # exact entries, and *.suffix entries under their suffix
+        for i, c in enumerate(connectors):
+            if c.values.get("allAcceptedDomains"):
+                self.every.append(i)
+                continue
+            for pattern in c.values.get("recipientDomains") or ():
+                text = str(pattern).lower()
+                if text == "*":
+                    self.every.append(i)
+                else:
+                    self.by_name.setdefault(text.removeprefix("*."), []).append(i)
+
+    def covering(self, domain: str) -> list[_Item]:
+        hits = set(self.every).union(*(self.by_name.get(s, ()) for s in _suffixes(domain)))
+        return [c for i in sorted(hits) if _covers_domain_outbound((c := self.connectors[i]).values, domain)]
+
+
 def _check_internal_relay(acc: list[_Item], out: list[_Item]) -> list[_Finding]:
     found = []
     on_prem = [o for o in out if (o.values.get("connectorType") == "OnPremises" or o.unknown("connectorType"))
                and _usable_outbound(o.values)]
+    index = _OutboundIndex(on_prem)
     for a in acc:
         if a.values.get("domainType") != "InternalRelay":
             continue
         domain = str(a.values.get("domainName")).lower()
-        covering = [o for o in on_prem if _covers_domain_outbound(o.values, domain)]
+        covering = index.covering(domain)
         if not covering:
             found.append(_Finding(
                 a, "domainType", "routing.internal-relay-uncovered",
@@ -662,11 +694,13 @@ def _check_certificates(acc: list[_Item], inb: list[_Item]) -> list[_Finding]:
         return []  # the accepted domains are unknown: nothing to compare with
     found = []
     known = [a.values for a in acc]
+    # _belongs_to_accepted by name: the certificate's name or one of its parents is an accepted domain.
+    names = {str(a.get("domainName") or "").lower().removeprefix("*.") for a in known} - {""}
     for c in inb:
         name = c.values.get("tlsSenderCertificateName")
         if c.values.get("connectorType") != "OnPremises" or not name:
             continue
-        if not _belongs_to_accepted(str(name), known):
+        if not any(s in names for s in _suffixes(str(name).lower().removeprefix("*."))):
             found.append(_Finding(
                 c, "tlsSenderCertificateName", "routing.certificate-not-accepted-domain",
                 f"tlsSenderCertificateName {name} of inbound connector {c.name} matches no accepted domain, so "
@@ -794,7 +828,7 @@ def _check_spf(acc: list[_Item], inb: list[_Item], record: str | None) -> list[_
         "SPF against Microsoft's servers.",
         f"Publish the TXT record {spf_txt(record)} for {where} (merge it with any existing SPF record; one per "
         "domain; a DNS server takes it as these quoted strings of at most 255 bytes).")]
-    problem = spf_problem([c.values for c in inb], record)
+    problem = spf_problem(record)
     if problem is not None:
         with_ips = next((c for c in relays if c.values.get("senderIpAddresses")), relays[0])
         found.append(_Finding(with_ips, "senderIpAddresses", "routing.spf-too-large", *problem))
@@ -926,27 +960,26 @@ def _spf_lookups(record: str) -> int:
     return sum(1 for t in terms if t in ("include", "a", "mx", "ptr", "exists")) + record.count("redirect=")
 
 
-def _spf_split_plan(nets: Sequence[ipaddress.IPv4Network]) -> int:
-    """How many extra records (each ``v=spf1 ip4:... -all`` under its own name) hold these networks."""
+def _spf_split_plan(terms: Sequence[str]) -> int:
+    """How many extra records (each ``v=spf1 ip4:... -all`` under its own name) hold these ip4: terms."""
     records, size = 0, SPF_RECORD_MAX + 1
-    for net in nets:
-        term = len(f" ip4:{_net_str(net)}")
-        if size + term > SPF_RECORD_MAX:
+    for term in terms:
+        if size + 1 + len(term) > SPF_RECORD_MAX:
             records, size = records + 1, len("v=spf1 -all")
-        size += term
+        size += 1 + len(term)
     return records
 
 
-def spf_problem(inbound: Sequence[Fields], record: str) -> tuple[str, str] | None:
+def spf_problem(record: str) -> tuple[str, str] | None:
     """(summary, fix) when the suggested record breaks the size or 10-lookup limit, else None."""
     size = len(record.encode())
     lookups = _spf_lookups(record)
     if size <= SPF_RECORD_MAX and lookups <= SPF_LOOKUP_LIMIT:
         return None
-    nets = _spf_networks(inbound)
-    extra = _spf_split_plan(nets)
-    summary = (f"The SPF record to publish is {size} bytes with {len(nets)} ip4: networks (after merging) and "
-               f"{lookups} DNS lookups; receivers allow {SPF_LOOKUP_LIMIT} lookups, and a record over "
+    terms = [t for t in record.split(" ") if t.startswith("ip4:")]
+    extra = _spf_split_plan(terms)
+    summary = (f"The SPF record to publish is {size} bytes with {len(terms)} ip4: networks (after merging) and "
+               f"{lookups} DNS lookup(s); receivers allow {SPF_LOOKUP_LIMIT} lookups, and a record over "
                f"{SPF_RECORD_MAX} bytes may not fit a DNS answer.")
     if lookups + extra <= SPF_LOOKUP_LIMIT:
         fix = (f"Move the ip4: terms into {extra} record(s) of at most {SPF_RECORD_MAX} bytes, each "

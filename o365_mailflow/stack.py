@@ -16,7 +16,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import yaml
@@ -116,6 +116,7 @@ class Stack:
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 # libyaml's parser when pyyaml was built with it: ten times faster on stacks with thousands of objects, and the
@@ -154,6 +155,8 @@ class _Reader:
             return self._mapping(node, path)
         if isinstance(node, SequenceNode):
             return [self.read(item, path + (index,)) for index, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:
+            return node.value  # what the constructor would return, without its per-node bookkeeping
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -213,48 +216,59 @@ MAX_ALIAS_EXPANSION = 100_000  # values that aliases (and << merges of them) may
 MAX_NESTING = 200  # lists and mappings inside each other; the reader recurses per level
 
 
-def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Diagnostic]:
-    """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before composing.
+def _check_structure(root: Node, file: str) -> list[Diagnostic]:
+    """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before reading the nodes.
 
-    One pass over the parser's events (libyaml's when available; the parser is not recursive, unlike the
-    composer and the reader), so the cost is linear in the file size whatever the aliases do. Syntax errors are
-    left to the composer, which reports them with the usual wording.
+    One pass over the composed nodes, which share one node per anchor however often it is aliased (so the pass
+    is linear in the file whatever the aliases do), without recursion: a node met a second time is an alias
+    (or a merge key) and adds its whole expanded size. It runs on the node tree that is read afterwards, so
+    the file is parsed once. The composer (libyaml's when available) is not recursive in Python.
     """
-    def diag(mark: Any, summary: str, code: str) -> list[Diagnostic]:
-        return [Diagnostic(Severity.ERROR, (), summary, file=file, line=mark.line + 1, code=code)]
+    def diag(node: Node, summary: str, code: str) -> list[Diagnostic]:
+        return [Diagnostic(Severity.ERROR, (), summary, file=file, line=node.start_mark.line + 1, code=code)]
 
-    sizes: dict[str, int] = {}  # anchor -> values its node expands to
-    open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, values so far] of each unfinished collection
+    def children(node: Node) -> Iterator[Node]:
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                yield key
+                yield value
+        elif isinstance(node, SequenceNode):
+            yield from node.value
+
+    sizes: dict[int, int] = {}  # node -> values it expands to, once it has been read
+    frames: list[list[Any]] = [[root, children(root), 1]]  # [node, its children to go, values so far]
+    on_path = {id(root)}
     added = 0
-    try:
-        for event in yaml.parse(text, Loader=loader_class or _BaseLoader):
-            if isinstance(event, yaml.AliasEvent):
-                if any(anchor == event.anchor for anchor, _ in open_nodes):
-                    return diag(event.start_mark, f"the alias *{event.anchor} refers to the value that contains "
-                                "it, which would never end; copy the settings instead", "yaml.alias-cycle")
-                size = sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
-                added += size
-                if added > MAX_ALIAS_EXPANSION:
-                    return diag(event.start_mark, f"the alias *{event.anchor} makes the file expand to more than "
-                                f"{MAX_ALIAS_EXPANSION:,} values (aliases of aliases multiply); write the values "
-                                "out or use fewer nested aliases", "yaml.alias-expansion")
-                open_nodes[-1][1] += size
-            elif isinstance(event, yaml.ScalarEvent):
-                if event.anchor is not None:
-                    sizes[event.anchor] = 1
-                open_nodes[-1][1] += 1
-            elif isinstance(event, yaml.CollectionStartEvent):
-                if len(open_nodes) > MAX_NESTING:
-                    return diag(event.start_mark, f"lists and mappings are nested more than {MAX_NESTING} levels "
-                                "deep here; a stack file needs only a few levels", "yaml.too-deep")
-                open_nodes.append([event.anchor, 0])
-            elif isinstance(event, yaml.CollectionEndEvent) and len(open_nodes) > 1:
-                anchor, size = open_nodes.pop()
-                if anchor is not None:
-                    sizes[anchor] = size + 1
-                open_nodes[-1][1] += size + 1
-    except yaml.YAMLError:
-        return []
+    while frames:
+        frame = frames[-1]
+        child = next(frame[1], None)
+        if child is None:
+            frames.pop()
+            on_path.discard(id(frame[0]))
+            sizes[id(frame[0])] = frame[2]
+            if frames:
+                frames[-1][2] += frame[2]
+            continue
+        if id(child) in on_path:
+            return diag(frame[0], "an alias here refers to the value that contains it, which would never end; "
+                        "copy the settings instead", "yaml.alias-cycle")
+        known = sizes.get(id(child))
+        if known is not None:
+            added += known
+            if added > MAX_ALIAS_EXPANSION:
+                return diag(frame[0], f"an alias here makes the file expand to more than {MAX_ALIAS_EXPANSION:,} "
+                            "values (aliases of aliases multiply); write the values out or use fewer nested "
+                            "aliases", "yaml.alias-expansion")
+            frame[2] += known
+        elif isinstance(child, ScalarNode):
+            sizes[id(child)] = 1
+            frame[2] += 1
+        elif len(frames) > MAX_NESTING:
+            return diag(child, f"lists and mappings are nested more than {MAX_NESTING} levels deep here; a stack "
+                        "file needs only a few levels", "yaml.too-deep")
+        else:
+            frames.append([child, children(child), 1])
+            on_path.add(id(child))
     return []
 
 
@@ -272,9 +286,6 @@ def _syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> str:
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagnostic]]:
-    refused = _check_structure(text, file)
-    if refused:
-        return None, {}, refused
     loader = _Loader(text)
     reader = _Reader(loader, file)
     try:
@@ -283,13 +294,23 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
+            if "nesting depth" in str(exc.problem):  # libyaml >= 0.2.5 stops deep nesting itself
+                return None, {}, [Diagnostic(Severity.ERROR, (), f"lists and mappings are nested more than "
+                                             f"{MAX_NESTING} levels deep here; a stack file needs only a few levels",
+                                             file=file, line=line, code="yaml.too-deep")]
             return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
                                          file=file, line=line, code="yaml.syntax")]
         except yaml.YAMLError as exc:
             return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file, code="yaml.syntax")]
+        except RecursionError:  # the pure-Python composer (no libyaml) on thousands of nesting levels
+            return None, {}, [Diagnostic(Severity.ERROR, (), f"lists and mappings are nested more than "
+                                         f"{MAX_NESTING} levels deep", file=file, code="yaml.too-deep")]
         if node is None:
             return None, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
                                          "section", file=file, line=1, code="stack.empty")]
+        refused = _check_structure(node, file)
+        if refused:
+            return None, {}, refused
         try:
             data = reader.read(node, ())
         except RecursionError:  # _check_structure refuses what could get here; this keeps a crash a diagnostic
