@@ -323,7 +323,12 @@ def _present(obj: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 
 def _lagging(state: TenantState, obj: dict[str, Any], read_lag: float) -> bool:
-    """Simulated replication lag: a new object stays invisible to reads for ``read_lag`` seconds."""
+    """Simulated replication lag: a new object stays invisible to reads for ``read_lag`` seconds, or for its
+    next ``read_lag_reads`` reads (each Get of it, or listing of its type, counts one)."""
+    remaining = state.lag_reads.get(obj["Guid"], 0)
+    if remaining > 0:
+        state.lag_reads[obj["Guid"]] = remaining - 1
+        return True
     if read_lag <= 0:
         return False
     created = state.created_at.get(obj["Guid"])
@@ -332,11 +337,7 @@ def _lagging(state: TenantState, obj: dict[str, Any], read_lag: float) -> bool:
 
 def _find(state: TenantState, kind: str, identity: str) -> dict[str, Any] | None:
     """Resolve an Identity: Name (case-insensitive), Guid or DistinguishedName; domains also by DomainName."""
-    key = identity.strip().lower()
-    for obj in state.list(kind):
-        if key in (obj["Name"].lower(), obj["Guid"].lower(), obj["DistinguishedName"].lower()):
-            return obj
-    return None
+    return state.lookup(kind, identity.strip().lower())
 
 
 def _require(state: TenantState, kind: str, identity: str) -> dict[str, Any]:
@@ -393,6 +394,7 @@ class _Call:
     settings: Settings
     read_lag: float
     admin_center: bool = False  # made "in the admin center" (seeded): ConnectorSource AdminUI
+    read_lag_reads: int = 0
 
     def given(self, name: str) -> bool:
         return name in self.bound
@@ -464,10 +466,10 @@ def _check_name(call: _Call, kind: str, name: Any, *, exclude: str | None = None
     text = str(name).strip()
     if len(text) > 64:
         raise validation("NameTooLong", f"The name '{text}' is longer than 64 characters.")
-    for other in call.state.objects[kind].values():  # order is irrelevant here
-        if other["Guid"] != exclude and other["Name"].lower() == text.lower():
-            error_id = "ErrorInboundConnectorAlreadyExists" if kind == INBOUND else "ErrorOutboundConnectorAlreadyExists"
-            raise already_exists(_config_dn(call.state, kind, text), error_id)
+    other = call.state.lookup(kind, text.lower())
+    if other is not None and other["Guid"] != exclude and other["Name"].lower() == text.lower():
+        error_id = "ErrorInboundConnectorAlreadyExists" if kind == INBOUND else "ErrorOutboundConnectorAlreadyExists"
+        raise already_exists(_config_dn(call.state, kind, text), error_id)
     return text
 
 
@@ -950,6 +952,7 @@ def run_cmdlet(
     settings: Settings,
     read_lag: float = 0.0,
     admin_center: bool = False,
+    read_lag_reads: int = 0,
 ) -> CmdletResult:
     """Run one cmdlet for a tenant (GUID or one of its domains).
 
@@ -971,5 +974,10 @@ def run_cmdlet(
         raise LookupError(f"unknown tenant {tenant_id!r}")
     with store.tenant(state.tenant_id) as state:
         seed_accepted_domains(store, state)
-        call = _Call(store, state, name, bound, settings, read_lag, admin_center)
-        return _HANDLERS[name](call)
+        call = _Call(store, state, name, bound, settings, read_lag, admin_center, read_lag_reads)
+        result = _HANDLERS[name](call)
+        if read_lag_reads > 0 and name.startswith("New-"):
+            for value in result.values:
+                if value.get("Guid"):
+                    state.lag_reads[str(value["Guid"])] = int(read_lag_reads)
+        return result

@@ -42,6 +42,8 @@ KNOBS = {
     "drop_next": "drop the connection (no HTTP answer) for the next N requests",
     "drop_rate": "drop this fraction of connections (seeded)",
     "read_lag": "seconds a new object stays invisible to reads (404), as replication lag",
+    "read_lag_reads": "reads (Get of it, or a listing of its type) a new object stays invisible to: replication "
+                      "lag of any length in wall time, for tests that advance a fake clock",
     "token_error_next": "answer the next N token requests with error_status (Entra temporarily unavailable)",
     "token_lifetime": "lifetime in seconds of access tokens issued to this tenant's apps (<= 0: already expired)",
     "pagination_expiry": "seconds a $skiptoken stays valid",
@@ -65,6 +67,7 @@ class FaultPlan:
     drop_next: int = 0
     drop_rate: float = 0.0
     read_lag: float = 0.0
+    read_lag_reads: int = 0
     token_lifetime: int | None = None
     token_error_next: int = 0
     pagination_expiry: int | None = None
