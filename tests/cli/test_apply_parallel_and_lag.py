@@ -144,3 +144,13 @@ def test_parallel_writes_keep_the_dependency_order_and_make_no_duplicate_under_f
     assert report.ok, report.failed
     removes = [c for c in _cmdlets(project) if c.startswith("Remove-")]
     assert removes == ["Remove-OutboundConnector"] * 6 + ["Remove-InboundConnector"] * 8
+
+
+def test_retries_and_back_off_waits_are_lines_of_their_own_with_the_reason(project: Project) -> None:
+    project.write_stack(_stack(1, 0))
+    project.tenant.faults(throttle_next=1, retry_after=0.2, cmdlets=["New-InboundConnector"])
+    lines = project.apply().stdout.splitlines()
+    retry = next(i for i, line in enumerate(lines) if line.startswith("      retry: New-InboundConnector: HTTP 429"))
+    assert lines[retry + 1] == "      waiting 0.2 s before retrying"
+    assert any(line.startswith("[1/1] + create InboundConnector 'Partner in 00' ... done (") for line in lines)
+    assert lines[-1].startswith("Apply complete in ") and "1 object(s) changed (1 create) with 1 write(s)" in lines[-1]
