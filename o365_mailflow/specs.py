@@ -19,6 +19,7 @@ Deliberately left out (internal Microsoft use or undocumented, see §2.1 and §4
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -1201,17 +1202,23 @@ def normalise_live(spec: ResourceSpec, record: Mapping[str, Any]) -> dict[str, A
     enums take their canonical case, domains are lower-cased and sets sorted. Property names are matched
     case-insensitively; a property the record does not carry takes the field's default (None if it has none).
     """
-    lowered = {str(k).lower(): v for k, v in record.items() if "@" not in str(k)}
     out: dict[str, Any] = {}
-    for fld in spec.fields:
-        key = fld.param.lower()
-        if key in lowered:
-            out[fld.name] = fld.kind.live(lowered[key])
+    for fld, key in _live_keys(spec, tuple(record)):
+        if key is not None:
+            out[fld.name] = fld.kind.live(record[key])
         elif fld.default is not UNSET:
             out[fld.name] = list(fld.default) if isinstance(fld.default, list) else fld.default
         else:
             out[fld.name] = None
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _live_keys(spec: ResourceSpec, keys: tuple[Any, ...]) -> tuple[tuple[Field, Any], ...]:
+    """Each field and the record key that holds it (matched case-insensitively), per shape of record: every
+    record of a listing has the same keys, so a snapshot of thousands of objects matches them once."""
+    lowered = {str(k).lower(): k for k in keys if "@" not in str(k)}
+    return tuple((fld, lowered.get(fld.param.lower())) for fld in spec.fields)
 
 
 def to_parameters(spec: ResourceSpec, values: Mapping[str, Any], *, create: bool) -> dict[str, Any]:

@@ -57,6 +57,9 @@ def _read_seed(path: Path, load_seed: Any) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as one JSON line.")
 def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, verbose: bool, as_json: bool) -> None:
     """Serve the emulator until Ctrl-C."""
+    import gc
+
+    gc.enable()  # the CLI pauses the cyclic collector for short commands; a server runs for hours
     from ..emulator import (
         EmulatorBusy,
         EmulatorServer,
