@@ -197,6 +197,7 @@ def apply_under_latency(workdir: Path, creates: int, latency: float, parallelism
     server = EmulatorServer(state, seed=_seed(0))
     server.start()
     try:
+        write_server_json(server)
         lines = ["tenant:", "  emulator: true", "inboundConnectors:"]
         for i in range(creates // 2):
             lines += [f"  - name: Bench in {i:05d}", "    connectorType: Partner",
@@ -247,9 +248,24 @@ def main() -> None:
         for n in sizes:
             rows.append(run_size(n, work, args.repeats))
             print(f"N={n} measured", flush=True)
-        validate = validate_times(work, args.validate_size)
-        applies = {} if args.skip_apply else {
-            p: apply_under_latency(work, args.apply_creates, args.apply_latency, p) for p in (1, 3)}
+        if rows:
+            _print_plans(rows)
+        if args.validate_size:
+            for label, seconds in validate_times(work, args.validate_size).items():
+                print(f"validate {args.validate_size} connectors, {label}: {seconds:.2f} s (target < 3 s)",
+                      flush=True)
+        if not args.skip_apply:
+            print()
+            applies = {}
+            for parallelism in (1, 3):
+                seconds, calls = apply_under_latency(work, args.apply_creates, args.apply_latency, parallelism)
+                applies[parallelism] = seconds
+                print(f"apply {args.apply_creates} creates, {args.apply_latency * 1000:.0f} ms latency, "
+                      f"parallelism {parallelism}: {seconds:.1f} s, {calls} requests", flush=True)
+            print(f"parallelism 3 vs 1: {applies[1] / applies[3]:.1f}x faster")
+
+
+def _print_plans(rows: list[dict[str, Any]]) -> None:
     head = (f"{'N':>6} | {'requests':>8} | {'plan s':>7} | {'bare list s':>11} | {'ratio':>6} | "
             f"{'own s':>6} | {'own ms/object':>13} | {'target own s':>12}")
     print()
@@ -265,14 +281,7 @@ def main() -> None:
         print(f"log-log slope of the tool's own time, N={rows[0]['n']}->{rows[-1]['n']}: {slope:.2f} (target <= 1.05)")
     print("plan = the whole `mailflow plan` process; bare list = the same list calls from a signed-in client; "
           "own = plan - bare list.")
-    print()
-    for label, seconds in validate.items():
-        print(f"validate {args.validate_size} connectors, {label}: {seconds:.2f} s (target < 3 s)")
-    for parallelism, (seconds, calls) in applies.items():
-        print(f"apply {args.apply_creates} creates, {args.apply_latency * 1000:.0f} ms latency, parallelism "
-              f"{parallelism}: {seconds:.1f} s, {calls} requests")
-    if applies.get(1) and applies.get(3):
-        print(f"parallelism 3 vs 1: {applies[1][0] / applies[3][0]:.1f}x faster")
+    print(flush=True)
 
 
 if __name__ == "__main__":

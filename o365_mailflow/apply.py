@@ -46,7 +46,9 @@ __all__ = [
 
 # Writes in flight at once (see the module docstring for the source); ``--parallelism`` changes it.
 DEFAULT_PARALLELISM = 3
-MAX_PARALLELISM = 16  # above this the tenant's concurrency limit answers most requests with a retry
+# requests keeps 10 connections per host: more writes in flight would each open (and drop) a TLS connection, and
+# the tenant's concurrency limit answers the excess with a retry anyway.
+MAX_PARALLELISM = 10
 # How long the final verification waits for writes to show (seconds), and the pauses between its rounds. Lag
 # is seconds to minutes (§3.5, [LIVE]); what is still not visible after this is reported, not failed.
 VERIFY_BUDGET = 300.0
@@ -98,7 +100,8 @@ class ApplyReport:
     failures: list[tuple[ResourceChange, Exception]] = field(default_factory=list)  # every failure, first first
     not_done: list[ResourceChange] = field(default_factory=list)  # never started
     stopped: bool = False  # a StopSignal ended the run early (Ctrl-C)
-    warnings: list[str] = field(default_factory=list)  # service warnings, e.g. an InternalRelay domain no connector routes
+    # service warnings, e.g. an InternalRelay domain no connector routes
+    warnings: list[str] = field(default_factory=list)
     unverified: list[tuple[StepResult, str]] = field(default_factory=list)  # done, but not yet shown by the tenant
     verify_seconds: float = 0.0
 

@@ -474,9 +474,10 @@ def _confirmed(tenant: str) -> bool:
 @click.command("apply")
 @_stack_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (required when stdin is not a terminal).")
-@click.option("--parallelism", type=click.IntRange(1, MAX_PARALLELISM), default=DEFAULT_PARALLELISM, show_default=True,
-              help="Writes in flight at once. Exchange Online limits concurrent requests per tenant (and answers "
-              "the excess with a retry); 3 matches the sessions Exchange Online PowerShell allows per admin.")
+@click.option("--parallelism", type=click.IntRange(1, MAX_PARALLELISM), default=DEFAULT_PARALLELISM,
+              show_default=True, help="Writes in flight at once. Exchange Online limits concurrent requests per "
+              "tenant (and answers the excess with a retry); 3 matches the sessions Exchange Online PowerShell "
+              "allows per admin.")
 @_BASELINE_OPTION
 def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism: int, baseline: str | None) -> None:
     """Reconcile the tenant with the stack.

@@ -955,10 +955,12 @@ class EmulatorServer:
         )
         self._ctx = ctx
         app = create_app(ctx)
-        app.wsgi_app = _read_whole_body(_lower_adminapi_path(_drop_middleware(app.wsgi_app)))  # type: ignore[method-assign]
+        app.wsgi_app = _read_whole_body(  # type: ignore[method-assign]
+            _lower_adminapi_path(_drop_middleware(app.wsgi_app)))
         _patch_werkzeug_drain()
         self._connections: set[Any] = set()
-        handler = type("Handler", (_QuietHandler,), {"verbose": self.verbose, "open_connections": self._connections})
+        handler = type("Handler", (_QuietHandler,),
+                       {"verbose": self.verbose, "open_connections": self._connections})
         self._server = make_server(self.host, self.port, app, threaded=True, request_handler=handler,
                                    ssl_context=context)
         self._server.daemon_threads = True  # type: ignore[attr-defined]

@@ -31,7 +31,8 @@ def test_one_changed_address_out_of_sixty_is_one_added_and_one_removed_line(proj
     assert "      senderIpAddresses: (1 added, 1 removed, 59 unchanged)   (risky)" in lines
     assert "          + 203.0.113.200" in lines and "          - 203.0.113.10" in lines
     assert not any("203.0.113.11" in line for line in lines if "senderIpAddresses" in line or "+" in line)
-    change = lines[lines.index("  ~ update InboundConnector 'Relay from printers'"):lines.index("          - 203.0.113.10") + 1]
+    head = lines.index("  ~ update InboundConnector 'Relay from printers'")
+    change = lines[head:lines.index("          - 203.0.113.10") + 1]
     assert len(change) <= 6 and max(len(line) for line in change) < 120, change
 
 
