@@ -19,7 +19,6 @@ Deliberately left out (internal Microsoft use or undocumented, see §2.1 and §4
 from __future__ import annotations
 
 import difflib
-import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -725,6 +724,14 @@ class ResourceSpec:
         return tuple(f.name for f in self.fields)
 
     @cached_property
+    def _defaults(self) -> tuple[tuple[str, Any], ...]:
+        return tuple((f.name, f.default) for f in self.fields if f.default is not UNSET)
+
+    @cached_property
+    def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[Field, Any], ...]]:
+        return {}
+
+    @cached_property
     def _by_param(self) -> dict[str, Field]:
         return {f.param.lower(): f for f in reversed(self.fields)}  # reversed: the first of a repeated param wins
 
@@ -1022,12 +1029,10 @@ def effective(spec: ResourceSpec, declared: Mapping[str, Any]) -> dict[str, Any]
     Used for offline rule checks of an object that will be created: what is not declared takes the service
     default. For an existing (adopted) object undeclared fields are unknown until the tenant is read.
     """
-    out: dict[str, Any] = {}
-    for fld in spec.fields:
-        if fld.default is not UNSET:
-            out[fld.name] = list(fld.default) if isinstance(fld.default, list) else fld.default
+    out = {name: list(value) if isinstance(value, list) else value for name, value in spec._defaults}
+    names = spec._by_name
     for key, value in declared.items():
-        if spec.has_field(key):
+        if key in names:
             out[key] = value
     return out
 
@@ -1213,12 +1218,18 @@ def normalise_live(spec: ResourceSpec, record: Mapping[str, Any]) -> dict[str, A
     return out
 
 
-@functools.lru_cache(maxsize=64)
 def _live_keys(spec: ResourceSpec, keys: tuple[Any, ...]) -> tuple[tuple[Field, Any], ...]:
     """Each field and the record key that holds it (matched case-insensitively), per shape of record: every
-    record of a listing has the same keys, so a snapshot of thousands of objects matches them once."""
-    lowered = {str(k).lower(): k for k in keys if "@" not in str(k)}
-    return tuple((fld, lowered.get(fld.param.lower())) for fld in spec.fields)
+    record of a listing has the same keys, so a snapshot of thousands of objects matches them once. (Cached on
+    the spec by the keys alone: hashing the spec itself would walk its whole field table every time.)"""
+    cache = spec._live_key_cache
+    found = cache.get(keys)
+    if found is None:
+        lowered = {str(k).lower(): k for k in keys if "@" not in str(k)}
+        found = cache[keys] = tuple((fld, lowered.get(fld.param.lower())) for fld in spec.fields)
+        if len(cache) > 64:  # records of unusual shapes: keep the cache small
+            cache.pop(next(iter(cache)))
+    return found
 
 
 def to_parameters(spec: ResourceSpec, values: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
