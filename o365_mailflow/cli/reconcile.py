@@ -309,12 +309,21 @@ class _Reporter:
             self.line(f"{self._prefix(number, total, step.change)} {step.outcome} ({step.seconds:.1f} s)",
                       "green")
             self._refresh()
+            self._milestone(number, total)
+
+    def _milestone(self, number: int, total: int) -> None:
+        """Without the live bar (CI logs), every tenth of a long run says how far it is and for how long."""
+        if self._bar is None and total >= 20 and number % (total // 10) == 0 and number < total:
+            minutes, seconds = divmod(int(self.elapsed()), 60)
+            self.line(f"... {number}/{total} finished, {minutes}:{seconds:02d} elapsed, "
+                      f"{len(self.in_flight)} in flight")
 
     def failed(self, change: Any, error: Exception, number: int, total: int) -> None:
         with self.lock:
             self.in_flight.pop(id(change), None)
             self.line(f"{self._prefix(number, total, change)} FAILED: {error}", "bold red")
             self._refresh()
+            self._milestone(number, total)
 
     def warning(self, change: Any, text: str) -> None:
         self.line(f"      warning from Exchange Online: {text}", "yellow")

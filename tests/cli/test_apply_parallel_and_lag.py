@@ -154,3 +154,15 @@ def test_retries_and_back_off_waits_are_lines_of_their_own_with_the_reason(proje
     assert lines[retry + 1] == "      waiting 0.2 s before retrying"
     assert any(line.startswith("[1/1] + create InboundConnector 'Partner in 00' ... done (") for line in lines)
     assert lines[-1].startswith("Apply complete in ") and "1 object(s) changed (1 create) with 1 write(s)" in lines[-1]
+
+
+def test_a_long_apply_in_a_log_counts_each_write_says_how_far_it_is_and_ends_with_a_summary(
+        project: Project) -> None:
+    project.write_stack(_stack(12, 8))
+    lines = project.apply("--parallelism", "4").stdout.splitlines()
+    numbered = [line for line in lines if line.startswith("[") and "/20] + create " in line]
+    assert sorted(int(line[1:3]) for line in numbered) == list(range(1, 21))
+    assert all(line.endswith(" s)") and " ... done (" in line for line in numbered)
+    assert any(line.startswith("... 10/20 finished, 0:") and "elapsed" in line for line in lines)
+    assert "Verified: the tenant shows all 20 write(s)." in lines
+    assert lines[-1].startswith("Apply complete in ") and "20 object(s) changed (20 create)" in lines[-1]
