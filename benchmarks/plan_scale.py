@@ -19,6 +19,22 @@ bare list) per object, and the log-log slope of the tool's own time from the sma
 Targets (issue #16): own time <= 0.5 s + 0.15 ms per object, slope <= 1.05, validate of 10k < 3 s, apply of
 1,000 creates under 50 ms latency >= 3x faster than before (sequential with a read-back Get per write).
 
+Measured on the shared 2-core build machine under a load average of 3.5-5 (seconds are rough and vary by up to
+2x between runs; requests are exact):
+
+    N     | requests | plan s | bare list s | own s | own ms/object | target own s
+    1000  |     4    |  1.4-2.2 |  0.25-0.40  | 1.2-1.8 |  1.2-1.8  |  0.65
+    2000  |     4    |  2.0-2.5 |  0.41-0.48  | 1.6-2.0 |  0.8-1.0  |  0.80
+    5000  |     8    |  3.6-6.2 |  1.3-3.2    | 2.3-3.0 |  0.46-0.60 |  1.25
+    10000 |    12    |  9.8-11.9 | 2.8-5.4    | 6.3-7.9 |  0.63-0.79 |  2.00
+    log-log slope of the own time 1,000 -> 10,000: 0.54-0.84 (target <= 1.05)
+    validate 10,000 connectors: 2.75-3.3 s wall with merge keys, 2.9-4.0 s without (2.0-2.8 s of CPU)
+    apply 1,000 creates, 50 ms latency: 141.6 s and 2,000 requests before (sequential, a read-back Get per
+    write); now 66.3 s one at a time and 24.2 s with the default parallelism of 3, 1,006 requests (5.9x faster)
+
+Before this issue (same machine): validate of 1,000/2,000/4,000/8,000 connectors with merge keys took 2.2/9.6/
+37.6/165 s, and a 5,000-connector plan 5.9 s in-process against 0.39 s of list calls.
+
 Run: ``.venv/bin/python benchmarks/plan_scale.py [--sizes 1000,2000,5000,10000] [--skip-apply]``. It uses one
 emulator per size in this process (the plan subprocess reuses it through its server.json); each step is
 bounded (a 10,000-connector plan takes seconds), so the whole run stays within a few minutes on 2 cores.
