@@ -106,9 +106,11 @@ class Guidance:
 
     mx_endpoints: dict[str, str] = field(default_factory=dict)  # accepted domain -> <domain>.mail.protection.outlook.com
     spf_record: str | None = None
+    spf_strings: tuple[str, ...] = ()  # the record cut into the <=255-byte strings of a TXT record
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mxEndpoints": dict(self.mx_endpoints), "spfRecord": self.spf_record}
+        return {"mxEndpoints": dict(self.mx_endpoints), "spfRecord": self.spf_record,
+                "spfTxtStrings": list(self.spf_strings)}
 
 
 PLAN_SCHEMA_VERSION = 1
@@ -575,22 +577,26 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
 
 def _routing(stack: Any, snapshot: Any, changes: Sequence[ResourceChange]) -> tuple[list[Diagnostic], Guidance]:
     """Routing warnings and guidance on the tenant as the plan leaves it."""
-    from .routing import check_objects, guidance  # late: routing imports this module (Guidance)
+    from .routing import review  # late: routing imports this module (Guidance)
 
     state = desired_state(stack, snapshot, changes)
     args = (state["AcceptedDomain"], state["InboundConnector"], state["OutboundConnector"])
     cloud = getattr(stack.tenant, "cloud", None) or "commercial"
-    return [_locate_in_stack(stack, d) for d in check_objects(*args, cloud=cloud)], guidance(*args, cloud=cloud)
+    diags, guidance = review(*args, cloud=cloud)
+    by_type: dict[str, tuple[Any, ...]] = {}  # each type's objects listed once, not once per warning
+    return [_locate_in_stack(stack, d, by_type) for d in diags], guidance
 
 
-def _locate_in_stack(stack: Any, diag: Diagnostic) -> Diagnostic:
+def _locate_in_stack(stack: Any, diag: Diagnostic, by_type: dict[str, tuple[Any, ...]]) -> Diagnostic:
     """Point a routing warning about a declared object at its file and line (desired_state lists them first)."""
     from .specs import spec_for_stack_key
 
     if diag.file or len(diag.path) < 2 or not isinstance(diag.path[0], str) or not isinstance(diag.path[1], int):
         return diag
     spec = spec_for_stack_key(diag.path[0])
-    objects = stack.of_type(spec.type_name) if spec is not None else ()
+    if spec is not None and spec.type_name not in by_type:
+        by_type[spec.type_name] = stack.of_type(spec.type_name)
+    objects = by_type[spec.type_name] if spec is not None else ()
     if not 0 <= diag.path[1] < len(objects):
         return diag
     return _located([diag], objects[diag.path[1]])[0]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import routing_rules as rules
 from .errors import Diagnostic, Severity
@@ -68,6 +68,10 @@ __all__ = [
     "guidance",
     "mx_endpoint",
     "spf_record",
+    "spf_strings",
+    "spf_txt",
+    "spf_problem",
+    "review",
     "domain_of",
 ]
 
@@ -173,15 +177,47 @@ def _covers_domain_outbound(c: Fields, domain: str) -> bool:
     return any(_domain_pattern_covers(p, domain) for p in c.get("recipientDomains") or ())
 
 
+def _suffixes(domain: str) -> Iterator[str]:
+    """``a.b.c`` -> ``a.b.c``, ``b.c``, ``c``: the names a ``*.suffix`` pattern covering ``domain`` can have."""
+    while domain:
+        yield domain
+        domain = domain.partition(".")[2]
+
+
+class _OutboundIndex:
+    """Which connectors cover a domain (:func:`_covers_domain_outbound`), looked up by name instead of by testing
+    every connector against every accepted domain (quadratic for thousands of each)."""
+
+    def __init__(self, connectors: list[_Item]) -> None:
+        self.connectors = connectors
+        self.every: list[int] = []  # allAcceptedDomains or a bare "*"
+        self.by_name: dict[str, list[int]] = {}  # exact entries, and *.suffix entries under their suffix
+        for i, c in enumerate(connectors):
+            if c.values.get("allAcceptedDomains"):
+                self.every.append(i)
+                continue
+            for pattern in c.values.get("recipientDomains") or ():
+                text = str(pattern).lower()
+                if text == "*":
+                    self.every.append(i)
+                else:
+                    self.by_name.setdefault(text.removeprefix("*."), []).append(i)
+
+    def covering(self, domain: str) -> list[_Item]:
+        hits = set(self.every).union(*(self.by_name.get(s, ()) for s in _suffixes(domain)))
+        return [c for i in sorted(hits) if _covers_domain_outbound((c := self.connectors[i]).values, domain)]
+
+
 def _check_internal_relay(acc: list[_Item], out: list[_Item]) -> list[_Finding]:
     found = []
     on_prem = [o for o in out if (o.values.get("connectorType") == "OnPremises" or o.unknown("connectorType"))
                and _usable_outbound(o.values)]
+    index = _OutboundIndex(on_prem)
     for a in acc:
         if a.values.get("domainType") != "InternalRelay":
             continue
         domain = str(a.values.get("domainName")).lower()
-        covering = [o for o in on_prem if _covers_domain_outbound(o.values, domain)]
+        covering = index.covering(domain)
         if not covering:
             found.append(_Finding(
                 a, "domainType", "routing.internal-relay-uncovered",
@@ -209,11 +245,13 @@ def _check_certificates(acc: list[_Item], inb: list[_Item]) -> list[_Finding]:
         return []  # the accepted domains are unknown: nothing to compare with
     found = []
     known = [a.values for a in acc]
+    # _belongs_to_accepted by name: the certificate's name or one of its parents is an accepted domain.
+    names = {str(a.get("domainName") or "").lower().removeprefix("*.") for a in known} - {""}
     for c in inb:
         name = c.values.get("tlsSenderCertificateName")
         if c.values.get("connectorType") != "OnPremises" or not name:
             continue
-        if not _belongs_to_accepted(str(name), [a.get("domainName") for a in known]):
+        if not any(s in names for s in _suffixes(str(name).lower().removeprefix("*."))):
             found.append(_Finding(
                 c, "tlsSenderCertificateName", "routing.certificate-not-accepted-domain",
                 f"tlsSenderCertificateName {name} of inbound connector {c.name} matches no accepted domain, so "
@@ -322,34 +360,48 @@ def _relay_connectors(inb: list[_Item]) -> list[_Item]:
             and (c.values.get("senderIpAddresses") or c.values.get("tlsSenderCertificateName"))]
 
 
-def _check_spf(acc: list[_Item], inb: list[_Item], cloud: str) -> list[_Finding]:
+def _check_spf(acc: list[_Item], inb: list[_Item], record: str | None) -> list[_Finding]:
     """A relay (enabled OnPremises inbound connector) sends internet mail from Microsoft's servers: receivers
     check SPF, so the record must include Exchange Online. The stack cannot declare DNS, so this is a hint with
-    the exact record to publish, once per stack, on the first relay connector."""
+    the exact record to publish, once per stack, on the first relay connector; and a warning with the fix when
+    that record is too long or needs too many lookups for receivers."""
     relays = _relay_connectors(inb)
-    if not relays:
+    if not relays or record is None:
         return []
-    record = spf_record([c.values for c in relays], cloud=cloud)
     # *.onmicrosoft.com domains get their SPF record from Microsoft; the admin cannot publish one there.
     domains = [str(a.values.get("domainName")) for a in acc
                if a.values.get("domainName") and not str(a.values.get("domainName")).startswith("*")
                and not str(a.values.get("domainName")).endswith(".onmicrosoft.com")]
     where = ", ".join(domains) if domains else "each domain your devices send from"
-    return [_Finding(
+    found = [_Finding(
         relays[0], "connectorType", "routing.relay-spf-hint",
         f"Mail relayed through {relays[0].name} reaches the internet from Exchange Online, so receivers check "
         "SPF against Microsoft's servers.",
-        f'Publish the TXT record "{record}" for {where} (merge it with any existing SPF record; one per domain).')]
+        f"Publish the TXT record {spf_txt(record)} for {where} (merge it with any existing SPF record; one per "
+        "domain; a DNS server takes it as these quoted strings of at most 255 bytes).")]
+    problem = spf_problem(record)
+    if problem is not None:
+        with_ips = next((c for c in relays if c.values.get("senderIpAddresses")), relays[0])
+        found.append(_Finding(with_ips, "senderIpAddresses", "routing.spf-too-large", *problem))
+    return found
 
 
-def _findings(acc: list[_Item], inb: list[_Item], out: list[_Item], cloud: str) -> list[_Finding]:
+def _spf_for(inb: list[_Item], cloud: str) -> str | None:
+    """The SPF record, computed once per check (it is the costliest step for thousands of sender networks)."""
+    return spf_record([c.values for c in inb], cloud=cloud) if _relay_connectors(inb) else None
+
+
+def _findings(acc: list[_Item], inb: list[_Item], out: list[_Item], cloud: str,
+              record: str | None = None) -> list[_Finding]:
+    if record is None:
+        record = _spf_for(inb, cloud)
     return [
         *_check_internal_relay(acc, out),
         *_check_certificates(acc, inb),
         *_check_ip_overlap(inb),
         *_check_restrict_on_prem(inb),
         *_check_duplicate_domains(out),
-        *_check_spf(acc, inb, cloud),
+        *_check_spf(acc, inb, record),
     ]
 
 
@@ -395,31 +447,109 @@ def mx_endpoint(domain: str, *, cloud: str = "commercial") -> str:
     return f"{domain.lower().replace('.', '-')}.{host}"
 
 
-def spf_record(inbound: Sequence[Fields], *, cloud: str = "commercial") -> str:
-    """``v=spf1 ip4:<sender IPs> include:spf.protection.outlook.com ~all`` from the enabled OnPremises inbound
-    connectors' senderIpAddresses (the on-premises servers may also send directly)."""
-    include = _MAIL_HOSTS.get(cloud, _MAIL_HOSTS["commercial"])[1]
+# DNS and SPF limits the suggested record must respect. A TXT record is made of character-strings of at most 255
+# bytes each (RFC 1035 §3.3, RFC 7208 §3.3: receivers join them with nothing in between); the whole record should
+# fit a 512-byte UDP answer, which RFC 7208 §3.4 puts at about 450 bytes for the record itself; receivers stop
+# after 10 mechanisms that need a DNS lookup (include, a, mx, ptr, exists, redirect: RFC 7208 §4.6.4).
+SPF_STRING_MAX = 255
+SPF_RECORD_MAX = 450
+SPF_LOOKUP_LIMIT = 10
+
+
+def _spf_networks(inbound: Sequence[Fields]) -> list[ipaddress.IPv4Network]:
+    """The enabled OnPremises connectors' sender networks, merged to the fewest CIDR blocks.
+
+    collapse_addresses sorts once and merges duplicates, nested blocks and neighbours (203.0.113.10 and
+    203.0.113.11 become 203.0.113.10/31): linear after the sort, and the record is as short as it can be.
+    """
     nets: list[ipaddress.IPv4Network] = []
     for c in _eff(INBOUND, inbound):
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
             nets.extend(_networks(c.get("senderIpAddresses") or ()))
-    # Drop duplicates and entries inside another listed network, but keep the admin's own entries otherwise
-    # (collapse_addresses would merge neighbours into CIDRs nobody typed).
-    kept: list[ipaddress.IPv4Network] = []
-    for net in sorted(set(nets), key=lambda n: n.prefixlen):
-        if not any(net.subnet_of(k) for k in kept):
-            kept.append(net)
-    kept.sort(key=lambda n: (int(n.network_address), n.prefixlen))
-    ips = " ".join(f"ip4:{_net_str(n)}" for n in kept)
-    return " ".join(part for part in ("v=spf1", ips, f"include:{include}", "~all") if part)
+    return list(ipaddress.collapse_addresses(nets))
+
+
+def _spf_text(nets: Sequence[ipaddress.IPv4Network], tail: Sequence[str]) -> str:
+    return " ".join(["v=spf1", *(f"ip4:{_net_str(n)}" for n in nets), *tail])
+
+
+def spf_record(inbound: Sequence[Fields], *, cloud: str = "commercial") -> str:
+    """``v=spf1 ip4:<sender IPs> include:spf.protection.outlook.com ~all`` from the enabled OnPremises inbound
+    connectors' senderIpAddresses (the on-premises servers may also send directly), merged to the fewest CIDRs.
+
+    This is the record's value; :func:`spf_strings` splits it into the strings a DNS server accepts."""
+    include = _MAIL_HOSTS.get(cloud, _MAIL_HOSTS["commercial"])[1]
+    return _spf_text(_spf_networks(inbound), (f"include:{include}", "~all"))
+
+
+def spf_strings(record: str) -> tuple[str, ...]:
+    """``record`` cut into character-strings of at most 255 bytes, between terms, for a TXT record.
+
+    Receivers concatenate the strings with nothing in between, so each cut keeps its space at the end of the
+    string before it. (An SPF term is far shorter than 255 bytes, so a term is never cut.)
+    """
+    strings: list[str] = []
+    current = ""
+    for term in record.split(" "):
+        piece = term if not current else " " + term
+        if current and len((current + piece).encode()) > SPF_STRING_MAX:
+            strings.append(current + " ")
+            current = term
+        else:
+            current += piece
+    strings.append(current)
+    return tuple(strings)
+
+
+def spf_txt(record: str) -> str:
+    """The TXT record as most DNS servers and zone files take it: the quoted strings, space separated."""
+    return " ".join(f'"{s}"' for s in spf_strings(record))
+
+
+def _spf_lookups(record: str) -> int:
+    terms = (t.lstrip("+-~?").split(":")[0].split("/")[0].lower() for t in record.split(" "))
+    return sum(1 for t in terms if t in ("include", "a", "mx", "ptr", "exists")) + record.count("redirect=")
+
+
+def _spf_split_plan(terms: Sequence[str]) -> int:
+    """How many extra records (each ``v=spf1 ip4:... -all`` under its own name) hold these ip4: terms."""
+    records, size = 0, SPF_RECORD_MAX + 1
+    for term in terms:
+        if size + 1 + len(term) > SPF_RECORD_MAX:
+            records, size = records + 1, len("v=spf1 -all")
+        size += 1 + len(term)
+    return records
+
+
+def spf_problem(record: str) -> tuple[str, str] | None:
+    """(summary, fix) when the suggested record breaks the size or 10-lookup limit, else None."""
+    size = len(record.encode())
+    lookups = _spf_lookups(record)
+    if size <= SPF_RECORD_MAX and lookups <= SPF_LOOKUP_LIMIT:
+        return None
+    terms = [t for t in record.split(" ") if t.startswith("ip4:")]
+    extra = _spf_split_plan(terms)
+    summary = (f"The SPF record to publish is {size} bytes with {len(terms)} ip4: networks (after merging) and "
+               f"{lookups} DNS lookup(s); receivers allow {SPF_LOOKUP_LIMIT} lookups, and a record over "
+               f"{SPF_RECORD_MAX} bytes may not fit a DNS answer.")
+    if lookups + extra <= SPF_LOOKUP_LIMIT:
+        fix = (f"Move the ip4: terms into {extra} record(s) of at most {SPF_RECORD_MAX} bytes, each "
+               '"v=spf1 ip4:... -all" under its own name (for example _spf1.<your domain>), and replace them in '
+               f"the main record by include:_spf1.<your domain> ... include:_spf{extra}.<your domain>; each include "
+               f"is one of the {SPF_LOOKUP_LIMIT} lookups.")
+    else:
+        fix = (f"Even split into included records it would need {lookups + extra} lookups: declare fewer, wider "
+               "senderIpAddresses networks (a NAT range instead of single hosts), or send from fewer networks.")
+    return summary, fix
 
 
 def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields], *,
-             cloud: str = "commercial") -> Guidance:
+             cloud: str = "commercial", spf: str | None = None) -> Guidance:
     """The MX endpoint per accepted domain and the SPF record to publish (plan output, Pulumi stack outputs).
 
     Wildcard and ``*.onmicrosoft.com`` domains get no MX endpoint (Microsoft manages those). ``outbound`` is
-    accepted for symmetry with the other seams; no guidance depends on it yet.
+    accepted for symmetry with the other seams; no guidance depends on it yet. ``spf``: the record when the
+    caller already computed it (see :func:`review`).
     """
     del outbound
     mx: dict[str, str] = {}
@@ -428,6 +558,19 @@ def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Se
         if not name or name.startswith("*") or name.endswith(".onmicrosoft.com"):
             continue
         mx[name] = mx_endpoint(name, cloud=cloud)
-    has_relay = bool(_relay_connectors(_items(INBOUND, inbound)))
-    spf = spf_record(inbound, cloud=cloud) if (mx or has_relay) else None
-    return Guidance(mx_endpoints=dict(sorted(mx.items())), spf_record=spf)
+    wanted = bool(mx) or bool(_relay_connectors(_items(INBOUND, inbound)))
+    spf = (spf or spf_record(inbound, cloud=cloud)) if wanted else None
+    return Guidance(mx_endpoints=dict(sorted(mx.items())), spf_record=spf,
+                    spf_strings=spf_strings(spf) if spf else ())
+
+
+def review(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields], *,
+           cloud: str = "commercial") -> tuple[list[Diagnostic], Guidance]:
+    """:func:`check_objects` and :func:`guidance` together, sharing one pass over the objects and one SPF record
+    (what a plan needs; computing them apart doubles the cost for thousands of connectors)."""
+    acc, inb, out = _items(ACCEPTED_DOMAIN, accepted), _items(INBOUND, inbound), _items(OUTBOUND, outbound)
+    record = _spf_for(inb, cloud)
+    if record is None and any(True for _ in accepted):
+        record = spf_record(inbound, cloud=cloud)  # MX guidance alone still suggests the include
+    diags = [_diagnostic(f) for f in _findings(acc, inb, out, cloud, record)]
+    return diags, guidance(accepted, inbound, outbound, cloud=cloud, spf=record)

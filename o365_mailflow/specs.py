@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import datetime, timezone
 from enum import Enum
+from functools import cached_property
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from .errors import Diagnostic, Severity
@@ -705,14 +706,19 @@ class ResourceSpec:
     creatable: bool = True
     deletable: bool = True
 
+    @cached_property
+    def _by_name(self) -> dict[str, Field]:
+        # A dict, not a scan of the table: plans and loaders ask for fields hundreds of thousands of times.
+        return {f.name: f for f in self.fields}
+
     def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(f"{self.type_name} has no field {name!r}")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"{self.type_name} has no field {name!r}") from None
 
     def has_field(self, name: str) -> bool:
-        return any(f.name == name for f in self.fields)
+        return name in self._by_name
 
     @property
     def renamable(self) -> bool:
@@ -723,11 +729,23 @@ class ResourceSpec:
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @cached_property
+    def _defaults(self) -> tuple[tuple[str, Any], ...]:
+        return tuple((f.name, f.default) for f in self.fields if f.default is not UNSET)
+
+    @cached_property
+    def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[Field, Any], ...]]:
+        return {}
+
+    @cached_property
+    def _by_param(self) -> dict[str, Field]:
+        return {f.param.lower(): f for f in reversed(self.fields)}  # reversed: the first of a repeated param wins
+
     def by_param(self, param: str) -> Field:
-        for f in self.fields:
-            if f.param.lower() == param.lower():
-                return f
-        raise KeyError(f"{self.type_name} has no parameter {param!r}")
+        try:
+            return self._by_param[param.lower()]
+        except KeyError:
+            raise KeyError(f"{self.type_name} has no parameter {param!r}") from None
 
 
 _C, _CO, _S, _R = Mode.CREATE_AND_SET, Mode.CREATE_ONLY, Mode.SET_ONLY, Mode.READ_ONLY
@@ -1017,12 +1035,10 @@ def effective(spec: ResourceSpec, declared: Mapping[str, Any]) -> dict[str, Any]
     Used for offline rule checks of an object that will be created: what is not declared takes the service
     default. For an existing (adopted) object undeclared fields are unknown until the tenant is read.
     """
-    out: dict[str, Any] = {}
-    for fld in spec.fields:
-        if fld.default is not UNSET:
-            out[fld.name] = list(fld.default) if isinstance(fld.default, list) else fld.default
+    out = {name: list(value) if isinstance(value, list) else value for name, value in spec._defaults}
+    names = spec._by_name
     for key, value in declared.items():
-        if spec.has_field(key):
+        if key in names:
             out[key] = value
     return out
 
@@ -1197,12 +1213,10 @@ def normalise_live(spec: ResourceSpec, record: Mapping[str, Any]) -> dict[str, A
     enums take their canonical case, domains are lower-cased and sets sorted. Property names are matched
     case-insensitively; a property the record does not carry takes the field's default (None if it has none).
     """
-    lowered = {str(k).lower(): v for k, v in record.items() if "@" not in str(k)}
     out: dict[str, Any] = {}
-    for fld in spec.fields:
-        key = fld.param.lower()
-        if key in lowered:
-            out[fld.name] = fld.kind.live(lowered[key])
+    for fld, key in _live_keys(spec, tuple(record)):
+        if key is not None:
+            out[fld.name] = fld.kind.live(record[key])
         elif fld.default is not UNSET:
             out[fld.name] = list(fld.default) if isinstance(fld.default, list) else fld.default
         else:
@@ -1221,6 +1235,20 @@ def name_key(name: str) -> str:
 def _simple_lower(c: str) -> str:
     low = c.lower()
     return low if len(low) == 1 else c
+
+
+def _live_keys(spec: ResourceSpec, keys: tuple[Any, ...]) -> tuple[tuple[Field, Any], ...]:
+    """Each field and the record key that holds it (matched case-insensitively), per shape of record: every
+    record of a listing has the same keys, so a snapshot of thousands of objects matches them once. (Cached on
+    the spec by the keys alone: hashing the spec itself would walk its whole field table every time.)"""
+    cache = spec._live_key_cache
+    found = cache.get(keys)
+    if found is None:
+        lowered = {str(k).lower(): k for k in keys if "@" not in str(k)}
+        found = cache[keys] = tuple((fld, lowered.get(fld.param.lower())) for fld in spec.fields)
+        if len(cache) > 64:  # records of unusual shapes: keep the cache small
+            cache.pop(next(iter(cache)))
+    return found
 
 
 def to_parameters(spec: ResourceSpec, values: Mapping[str, Any], *, create: bool) -> dict[str, Any]:

@@ -12,11 +12,12 @@ driven by the spec tables in :mod:`o365_mailflow.specs`; this module only knows 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import yaml
@@ -116,6 +117,7 @@ class Stack:
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _yaml12(base: Any) -> Any:
@@ -156,6 +158,8 @@ class _Reader:
             return self._mapping(node, path)
         if isinstance(node, SequenceNode):
             return [self.read(item, path + (index,)) for index, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:
+            return node.value  # what the constructor would return, without its per-node bookkeeping
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -170,17 +174,21 @@ class _Reader:
         except yaml.YAMLError as exc:
             self.error(path, node.start_mark.line + 1, f"bad merge key: {getattr(exc, 'problem', exc)}",
                        code="yaml.merge")
+        keys = [self._key(key_node, path) for key_node, _ in node.value]
+        # A merged key that an explicit one overrides is never read, so its lines are never recorded (forgetting
+        # them afterwards meant scanning every recorded path: quadratic in the file's size).
+        overridden = {k for k, (key_node, _) in zip(keys, node.value) if id(key_node) in explicit}
         out: dict[str, Any] = {}
         seen: dict[str, int] = {}
         explicit_seen: set[str] = set()
-        for key_node, value_node in node.value:
+        for key, (key_node, value_node) in zip(keys, node.value):
             line = key_node.start_mark.line + 1
-            key = self.read(key_node, path + ("<key>",)) if isinstance(key_node, ScalarNode) else None
-            self.lines.pop(path + ("<key>",), None)
             if not isinstance(key, str):
                 self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
                 continue
             is_explicit = id(key_node) in explicit
+            if not is_explicit and key in overridden:
+                continue
             if key in seen:
                 if not is_explicit:  # merged keys never override
                     continue
@@ -188,15 +196,21 @@ class _Reader:
                     self.error(path + (key,), line, f"duplicate key {key!r} (first at line {seen[key]}); YAML would "
                                "silently keep only the last", code="yaml.duplicate-key")
                     continue
-                # an explicit key overrides one merged in from an anchor: forget the merged value's lines
-                for known in [p for p in self.lines if p[: len(path) + 1] == path + (key,)]:
-                    del self.lines[known]
             seen[key] = line
             if is_explicit:
                 explicit_seen.add(key)
             self.lines[path + (key,)] = line
             out[key] = self.read(value_node, path + (key,))
         return out
+
+    def _key(self, key_node: Node, path: Path_) -> Any:
+        if not isinstance(key_node, ScalarNode):
+            return None
+        if key_node.tag == _STR_TAG:
+            return key_node.value
+        key = self.read(key_node, path + ("<key>",))
+        self.lines.pop(path + ("<key>",), None)
+        return key
 
 
 # Bounds on what a small file may make the loader build. Anchors and aliases are shared nodes, and the reader
@@ -213,12 +227,12 @@ def _too_deep(file: str, mark: Any) -> list[Diagnostic]:
                        line=mark.line + 1, code="yaml.too-deep")]
 
 
-def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Diagnostic]:
-    """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before composing.
+def _check_events(text: str, file: str, loader_class: Any = None) -> list[Diagnostic]:
+    """The limits of :func:`_check_structure`, checked on the parser's events instead of composed nodes.
 
-    One pass over the parser's events (libyaml's when available; the parser is not recursive, unlike the
-    composer and the reader), so the cost is linear in the file size whatever the aliases do. Syntax errors are
-    left to the composer, which reports them with their line.
+    Used only when composing failed: the parser is not recursive (unlike pyyaml's pure-Python composer), so it
+    can walk a file nested thousands of levels deep. Syntax errors are left to the caller, which reports the
+    composer's with their line.
 
     libyaml has limits of its own that it may reach before ours: PyYAML 6.0.4's stops at 1,000 nesting levels,
     and on ``[[[[...`` its scanner reads that far ahead (each ``[`` might open an implicit key) before the parser
@@ -261,7 +275,58 @@ def _check_structure(text: str, file: str, loader_class: Any = None) -> list[Dia
     except yaml.YAMLError:
         if (loader_class or _Loader) is _PyLoader:
             return []
-        return _check_structure(text, file, _PyLoader)
+        return _check_events(text, file, _PyLoader)
+    return []
+
+
+
+def _check_structure(root: Node, file: str) -> list[Diagnostic]:
+    """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before reading the nodes.
+
+    One pass over the composed nodes, which share one node per anchor however often it is aliased (so the pass
+    is linear in the file whatever the aliases do), without recursion: a node met a second time is an alias
+    (or a merge key) and adds its whole expanded size. It runs on the node tree that is read afterwards, so
+    the file is parsed once. The composer (libyaml's when available) is not recursive in Python.
+    """
+    def diag(node: Node, summary: str, code: str) -> list[Diagnostic]:
+        return [Diagnostic(Severity.ERROR, (), summary, file=file, line=node.start_mark.line + 1, code=code)]
+
+    def children(node: Node) -> Iterator[Node]:
+        # C-level iteration: this runs once per collection of a file with tens of thousands of them.
+        return itertools.chain.from_iterable(node.value) if isinstance(node, MappingNode) else iter(node.value)
+
+    sizes: dict[int, int] = {}  # node -> values it expands to, once it has been read
+    frames: list[list[Any]] = [[root, children(root), 1]]  # [node, its children to go, values so far]
+    on_path = {id(root)}
+    added = 0
+    while frames:
+        frame = frames[-1]
+        child = next(frame[1], None)
+        if child is None:
+            frames.pop()
+            on_path.discard(id(frame[0]))
+            sizes[id(frame[0])] = frame[2]
+            if frames:
+                frames[-1][2] += frame[2]
+            continue
+        if id(child) in on_path:
+            return diag(frame[0], "an alias here refers to the value that contains it, which would never end; "
+                        "copy the settings instead", "yaml.alias-cycle")
+        known = sizes.get(id(child))
+        if known is not None:
+            added += known
+            if added > MAX_ALIAS_EXPANSION:
+                return diag(frame[0], f"an alias here makes the file expand to more than {MAX_ALIAS_EXPANSION:,} "
+                            "values (aliases of aliases multiply); write the values out or use fewer nested "
+                            "aliases", "yaml.alias-expansion")
+            frame[2] += known
+        elif isinstance(child, ScalarNode):
+            frame[2] += 1  # an aliased scalar adds one value per use: not worth remembering
+        elif len(frames) >= MAX_NESTING:  # child would be collection number MAX_NESTING + 1
+            return _too_deep(file, child.start_mark)
+        else:
+            frames.append([child, children(child), 1])
+            on_path.add(id(child))
     return []
 
 
@@ -307,7 +372,7 @@ def _syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> str:
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagnostic]]:
-    refused = _check_characters(text, file) or _check_structure(text, file)
+    refused = _check_characters(text, file)
     if refused:
         return None, {}, refused
     loader = _Loader(text)
@@ -316,15 +381,27 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
         try:
             node = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
+            # libyaml has limits of its own (PyYAML 6.0.4's stops at 1,000 nesting levels): a file that breaks one
+            # of ours gets our diagnostic, whichever layer noticed first; only a real syntax error is reported as one.
+            refused = _check_events(text, file, _PyLoader)
+            if refused:
+                return None, {}, refused
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
             return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
                                          file=file, line=line, code="yaml.syntax")]
         except yaml.YAMLError as exc:
             return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file, code="yaml.syntax")]
+        except RecursionError:  # the pure-Python composer (no libyaml) on thousands of nesting levels
+            return None, {}, _check_events(text, file, _PyLoader) or [Diagnostic(
+                Severity.ERROR, (), f"lists and mappings are nested more than {MAX_NESTING} levels deep",
+                file=file, code="yaml.too-deep")]
         if node is None:
             return None, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
                                          "section", file=file, line=1, code="stack.empty")]
+        refused = _check_structure(node, file)
+        if refused:
+            return None, {}, refused
         try:
             data = reader.read(node, ())
         except RecursionError:  # _check_structure refuses what could get here; this keeps a crash a diagnostic
@@ -680,12 +757,15 @@ def _routing_warnings(stack: Stack) -> list[Diagnostic]:
 def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Give diagnostics that lack a location the file and line of the object and field they name."""
     out: list[Diagnostic] = []
+    by_type: dict[str, tuple[DesiredObject, ...]] = {}  # each type listed once, not once per diagnostic
     for diag in diags:
         if diag.file or len(diag.path) < 2 or not isinstance(diag.path[1], int):
             out.append(diag if diag.file else dataclasses.replace(diag, file=str(stack.path)))
             continue
         spec = spec_for_stack_key(str(diag.path[0]))
-        objects = stack.of_type(spec.type_name) if spec else ()
+        if spec and spec.type_name not in by_type:
+            by_type[spec.type_name] = stack.of_type(spec.type_name)
+        objects = by_type[spec.type_name] if spec else ()
         index = diag.path[1]
         if not 0 <= index < len(objects):
             out.append(dataclasses.replace(diag, file=str(stack.path)))

@@ -63,6 +63,10 @@ def _read_seed(path: Path, load_seed: Any) -> dict[str, Any]:
 def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, smtp_port: int,
           smart_hosts: tuple[str, ...], verbose: bool, as_json: bool) -> None:
     """Serve the emulator until Ctrl-C."""
+    import gc
+
+    gc.enable()  # the CLI pauses the cyclic collector for short commands; a server runs for hours
+
     mapping = {}
     for item in smart_hosts:
         name, sep, target = item.partition("=")

@@ -11,16 +11,20 @@ client, and a stack with ``tenant: {emulator: true}`` uses the embedded emulated
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 
+from ..apply import DEFAULT_PARALLELISM, MAX_PARALLELISM
 from ..errors import MailflowError, StackError
 from ..tenant import emulator_state_dir
 from .stackarg import fail as _fail, fail_stack as _fail_stack, load_stack_arg as _load
@@ -230,34 +234,144 @@ def plan_command(stack: str, root: str | None, fmt: str, detailed_exitcode: bool
         sys.exit(2)
 
 
-class _EchoProgress:
-    """One line per object: ``  + create InboundConnector 'X' ... done (guid)``, then any service warning."""
+class _Reporter:
+    """What a person following a long apply sees, on a terminal or in a CI log.
 
-    def __init__(self, color: bool) -> None:
+    One line per finished write, ``[37/1000] + create InboundConnector 'x' ... done (0.4 s)``, in the order
+    they finish (several are in flight at once); retries and back-off waits on their own lines with the
+    reason (the client logs them, see :meth:`retry_line` and :meth:`backoff_sleep`); the verification's
+    rounds; a summary. On a terminal (unless NO_COLOR is set) rich keeps a live bar with the count, the writes
+    in flight and the elapsed time under those lines; elsewhere the lines are plain text.
+    """
+
+    def __init__(self, color: bool, total: int) -> None:
         self.color = color
-        self.current: Any = None  # the change being written now (for a Ctrl-C report)
+        self.total = total
+        self.started_at = time.monotonic()
+        self.lock = threading.RLock()
+        self.in_flight: dict[int, Any] = {}  # id(change) -> change, for the interrupt report
         self.finished: list[tuple[Any, str]] = []
+        self._console: Any = None
+        self._bar: Any = None
+        self._task: Any = None
+        if color:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    def _style(self, text: str, **kw: Any) -> str:
-        return click.style(text, **kw) if self.color else text
+            self._console = Console(highlight=False)
+            self._bar = Progress(TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[flight]}"), console=self._console, transient=True)
+            self._task = self._bar.add_task("apply", total=total, flight="")
 
-    def begin(self, change: Any) -> None:
+    def __enter__(self) -> _Reporter:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def line(self, text: str, style: str = "") -> None:
+        with self.lock:
+            if self._console is not None:
+                from rich.text import Text
+
+                self._console.print(Text(text, style=style), soft_wrap=True)
+            else:
+                click.echo(text)
+
+    def _refresh(self) -> None:
+        if self._bar is not None:
+            names = [f"'{c.name}'" for c in list(self.in_flight.values())[:3]]
+            self._bar.update(self._task, completed=len(self.finished), flight=(
+                f"writing {', '.join(names)}{' ...' if len(self.in_flight) > 3 else ''}" if names else ""))
+
+    # apply.Progress
+    def started(self, change: Any) -> None:
+        with self.lock:
+            self.in_flight[id(change)] = change
+            self._refresh()
+
+    def _prefix(self, number: int, total: int, change: Any) -> str:
         from ..render.text import SYMBOLS
 
-        self.current = change
-        click.echo(f"  {SYMBOLS[change.action]} {_label(change)} ...", nl=False)
+        width = len(str(total))
+        return f"[{number:>{width}}/{total}] {SYMBOLS[change.action]} {_label(change)} ..."
 
-    def end(self, change: Any, outcome: str) -> None:
-        self.current = None
-        self.finished.append((change, outcome))
-        click.echo(" " + self._style(outcome, fg="green"))
+    def finished_step(self, step: Any, number: int, total: int) -> None:
+        with self.lock:
+            self.in_flight.pop(id(step.change), None)
+            self.finished.append((step.change, step.outcome))
+            self.line(f"{self._prefix(number, total, step.change)} {step.outcome} ({step.seconds:.1f} s)",
+                      "green")
+            self._refresh()
+            self._milestone(number, total)
 
-    def fail(self, change: Any, error: Exception) -> None:
-        self.current = None
-        click.echo(" " + self._style("FAILED", fg="red", bold=True))
+    def _milestone(self, number: int, total: int) -> None:
+        """Without the live bar (CI logs), every tenth of a long run says how far it is and for how long."""
+        if self._bar is None and total >= 20 and number % (total // 10) == 0 and number < total:
+            minutes, seconds = divmod(int(self.elapsed()), 60)
+            self.line(f"... {number}/{total} finished, {minutes}:{seconds:02d} elapsed, "
+                      f"{len(self.in_flight)} in flight")
+
+    def failed(self, change: Any, error: Exception, number: int, total: int) -> None:
+        with self.lock:
+            self.in_flight.pop(id(change), None)
+            self.line(f"{self._prefix(number, total, change)} FAILED: {error}", "bold red")
+            self._refresh()
+            self._milestone(number, total)
 
     def warning(self, change: Any, text: str) -> None:
-        click.echo("      " + self._style(f"warning from Exchange Online: {text}", fg="yellow"))
+        self.line(f"      warning from Exchange Online: {text}", "yellow")
+
+    def verifying(self, text: str) -> None:
+        self.line(text)
+
+    # the client's retries (see _client_log_handler) and back-off waits
+    def retry_line(self, text: str) -> None:
+        self.line(f"      retry: {text}", "yellow")
+
+    def backoff_sleep(self, seconds: float) -> None:
+        if seconds >= 0.05:
+            self.line(f"      waiting {seconds:.1f} s before retrying", "yellow")
+        time.sleep(seconds)
+
+
+class _ApplyProgress:
+    """apply.Progress over a :class:`_Reporter` (whose ``finished`` is the list of finished writes)."""
+
+    def __init__(self, reporter: _Reporter) -> None:
+        self.reporter = reporter
+
+    def started(self, change: Any) -> None:
+        self.reporter.started(change)
+
+    def finished(self, step: Any, number: int, total: int) -> None:
+        self.reporter.finished_step(step, number, total)
+
+    def failed(self, change: Any, error: Exception, number: int, total: int) -> None:
+        self.reporter.failed(change, error, number, total)
+
+    def warning(self, change: Any, text: str) -> None:
+        self.reporter.warning(change, text)
+
+    def verifying(self, text: str) -> None:
+        self.reporter.verifying(text)
+
+
+class _RetryLines(logging.Handler):
+    """The client's retry warnings (one log record per retried request), as lines of the apply's output."""
+
+    def __init__(self, reporter: _Reporter) -> None:
+        super().__init__(logging.WARNING)
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reporter.retry_line(record.getMessage())
 
 
 def _set_signal(signum: int, handler: Any) -> Any:
@@ -274,61 +388,118 @@ def _label(change: Any) -> str:
     return f"{change.action.value} {change.type_name} '{change.name}'"
 
 
-def _report_interrupt(plan: Any, progress: _EchoProgress, reason: str) -> NoReturn:
-    """Apply stopped outside apply_plan's own error handling (Ctrl-C, a local disk error): say what was written,
-    what may have been, and what was not started; exit 1.
+def _report_interrupt(plan: Any, reporter: _Reporter, reason: str) -> NoReturn:
+    """Apply stopped at once (a second Ctrl-C, a local disk error): say what was written, what may have been,
+    and what was not started; exit 1.
 
-    The write in flight when the signal came may already have reached the tenant (the request was sent), so it
-    is reported as unknown, never as "not done". Re-running plan shows the truth; apply converges from there.
+    The writes in flight may already have reached the tenant (the requests were sent), so they are reported as
+    unknown, never as "not done". Re-running plan shows the truth; apply converges from there.
     """
     from ..apply import ordered_steps
 
-    _set_signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this report short
+    _set_signal(signal.SIGINT, signal.SIG_IGN)  # another Ctrl-C must not cut this report short
     steps = ordered_steps(plan)
-    started = {id(c) for c, _ in progress.finished} | ({id(progress.current)} if progress.current else set())
+    in_flight = list(reporter.in_flight.values())
+    started = {id(c) for c, _ in reporter.finished} | {id(c) for c in in_flight}
     pending = [c for c in steps if id(c) not in started]
     click.echo("", err=True)
     click.echo(f"error: {reason}; apply stopped before the remaining writes.", err=True)
-    click.echo(f"Done ({len(progress.finished)}):", err=True)
-    for change, outcome in progress.finished:
+    click.echo(f"Done ({len(reporter.finished)}):", err=True)
+    for change, outcome in reporter.finished:
         click.echo(f"  {_label(change)}: {outcome}", err=True)
-    if progress.current is not None:
+    if in_flight:
         click.echo("In progress when interrupted (the tenant may or may not have applied it):", err=True)
-        click.echo(f"  {_label(progress.current)}", err=True)
+        for change in in_flight:
+            click.echo(f"  {_label(change)}", err=True)
     click.echo(f"Not started ({len(pending)}):", err=True)
     for change in pending:
         click.echo(f"  {_label(change)}", err=True)
     click.echo("Run `mailflow plan` to see the tenant as it is now; running apply again converges.", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
     sys.exit(1)
+
+
+def _report_stopped(report: Any, reason: str) -> NoReturn:
+    """The first Ctrl-C (or SIGTERM): the writes in flight finished; none was started after it."""
+    click.echo(f"error: {reason}; the writes in flight finished and no new write was started.", err=True)
+    _report_lists(report)
+    click.echo("Run `mailflow plan` to see the tenant as it is now; running apply again converges.", err=True)
+    sys.exit(1)
+
+
+def _report_lists(report: Any) -> None:
+    click.echo(f"Done ({len(report.done)}):", err=True)
+    for step in report.done:
+        click.echo(f"  {_label(step.change)}: {step.outcome}", err=True)
+    if report.failures:
+        click.echo(f"Failed ({len(report.failures)}):", err=True)
+        for change, error in report.failures:
+            click.echo(f"  {_label(change)}: {error}", err=True)
+    click.echo(f"Not started ({len(report.not_done)}):", err=True)
+    for pending in report.not_done:
+        click.echo(f"  {_label(pending)}", err=True)
 
 
 def _report_failure(report: Any) -> NoReturn:
     change, error = report.failed
     click.echo(f"error: {_label(change)} failed: {error}", err=True)
-    click.echo(f"Done ({len(report.done)}):", err=True)
-    for step in report.done:
-        click.echo(f"  {_label(step.change)}: {step.outcome}", err=True)
-    click.echo(f"Not done ({len(report.not_done) + 1}):", err=True)
-    for pending in [change, *report.not_done]:
-        click.echo(f"  {_label(pending)}", err=True)
+    _report_lists(report)
     click.echo("Fix the cause and run apply again: it plans from the tenant's current state and converges.",
                err=True)
     sys.exit(1)
 
 
+def _report_unverified(report: Any) -> None:
+    if not report.unverified:
+        return
+    click.echo(f"Accepted but not yet visible ({len(report.unverified)}): Exchange Online answered these writes, "
+               "so they are done; replication can take longer than this run waited. Run `mailflow plan` in a "
+               "few minutes to confirm:")
+    for step, why in report.unverified:
+        click.echo(f"  {_label(step.change)}: {why}")
+
+
+def _summary(report: Any, seconds: float) -> str:
+    counts: dict[str, int] = {}
+    for step in report.done:
+        counts[step.change.action.value] = counts.get(step.change.action.value, 0) + 1
+    what = ", ".join(f"{n} {a}" for a, n in counts.items()) or "nothing changed"
+    return (f"Apply complete in {seconds:.1f} s: {len(report.done)} object(s) changed ({what}) with "
+            f"{report.writes} write(s).")
+
+
+def _confirmed(tenant: str) -> bool:
+    """Terraform's rule: only the word ``yes`` approves (a stray ``y`` or Enter does not)."""
+    click.echo(f"\nDo you want to apply these changes to {tenant}?\n  Only 'yes' will be accepted to approve.")
+    try:
+        answer = click.prompt("  Enter a value", default="", show_default=False)
+    except click.Abort:  # Ctrl-C or end of input at the prompt
+        click.echo("")
+        return False
+    return str(answer).strip() == "yes"
+
+
 @click.command("apply")
 @_stack_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (required when stdin is not a terminal).")
+@click.option("--parallelism", type=click.IntRange(1, MAX_PARALLELISM), default=DEFAULT_PARALLELISM,
+              show_default=True, help="Writes in flight at once. Exchange Online limits concurrent requests per "
+              "tenant (and answers the excess with a retry); 3 matches the sessions Exchange Online PowerShell "
+              "allows per admin.")
 @_BASELINE_OPTION
-def apply_command(stack: str, root: str | None, auto_approve: bool, baseline: str | None) -> None:
+def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism: int, baseline: str | None) -> None:
     """Reconcile the tenant with the stack.
 
-    Plans first and shows the plan, asks for confirmation (unless --auto-approve), then writes in dependency
-    order (accepted domains, inbound, outbound; deletes in reverse), each Set-* carrying only the changed
-    fields and each write read back. On a failure it stops, says what was and was not done, and exits 1;
-    running it again converges.
+    Plans first and shows the plan, asks for confirmation (type yes; or --auto-approve), then writes in
+    dependency order (accepted domains, inbound, outbound, domains that relay through an outbound connector;
+    deletes in reverse), a few at a time, each Set-* carrying only the changed fields. A write the service
+    answered is done; at the end one listing per type checks that the tenant shows every write (waiting out
+    replication lag for a few minutes). On a failure no new write starts, the report says what was done,
+    what failed and what was not started, and the exit code is 1; running it again converges. The first
+    Ctrl-C lets the writes in flight finish, a second one stops at once.
     """
-    from ..apply import apply_plan
+    from ..apply import StopSignal, apply_plan, ordered_steps
     from ..render.text import render_text
 
     if not auto_approve and not sys.stdin.isatty():
@@ -344,34 +515,45 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, baseline: st
     click.echo(render_text(plan, color=color), nl=False)
     if not plan.has_changes:
         return
-    try:
-        approved = auto_approve or click.confirm(f"\nApply these changes to {plan.tenant}?", default=False)
-    except click.Abort:  # Ctrl-C or end of input at the prompt
-        approved = False
-        click.echo("")
-    if not approved:
+    if not (auto_approve or _confirmed(plan.tenant)):
         click.echo("Apply cancelled. Nothing was changed.")
         sys.exit(1)
-    click.echo("\nApplying:")
-    progress = _EchoProgress(color)
+    steps = ordered_steps(plan)
+    click.echo(f"\nApplying {len(steps)} change(s), up to {parallelism} at a time (Ctrl-C: finish the writes in "
+               "flight, then stop):")
+    reporter = _Reporter(color, len(steps))
+    _report_retries(client, reporter)
+    stop = StopSignal()
     received: list[str] = []
 
-    def terminated(signum: int, frame: Any) -> None:
-        # A cancelled CI job gets SIGTERM: report like Ctrl-C instead of dying without a word.
-        received.append("SIGTERM")
-        raise KeyboardInterrupt
+    def interrupted(signum: int, frame: Any) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        received.append(name)
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        stop.set()
+        reporter.line(f"{name}: stopping after the writes in flight ({len(reporter.in_flight)}); press Ctrl-C "
+                      "again to stop at once (their outcome then stays unknown).", "bold yellow")
 
-    previous = _set_signal(signal.SIGTERM, terminated)
+    previous = (_set_signal(signal.SIGINT, interrupted), _set_signal(signal.SIGTERM, interrupted))
+    log_handler = _RetryLines(reporter)
+    client_log = logging.getLogger("o365_mailflow.client")
+    client_log.addHandler(log_handler)
     try:
-        report = apply_plan(plan, stack_obj, snapshot, client, progress=progress, found=found)
+        with reporter:
+            report = apply_plan(plan, stack_obj, snapshot, client, progress=_ApplyProgress(reporter), found=found,
+                                parallelism=parallelism, stop=stop)
     except KeyboardInterrupt:
         click.echo("")
-        _report_interrupt(plan, progress, f"interrupted ({received[0] if received else 'Ctrl-C'})")
+        _report_interrupt(plan, reporter, f"interrupted ({received[-1] if received else 'Ctrl-C'}, twice)"
+                          if len(received) > 1 else "interrupted (Ctrl-C)")
     except OSError as exc:  # e.g. the state directory (found values of accepted domains) is not writable
         click.echo("")
-        _report_interrupt(plan, progress, f"local error: {exc.filename or ''}: {exc.strerror or exc}")
+        _report_interrupt(plan, reporter, f"local error: {exc.filename or ''}: {exc.strerror or exc}")
     finally:
-        _set_signal(signal.SIGTERM, previous)
+        client_log.removeHandler(log_handler)
+        _set_signal(signal.SIGINT, previous[0] if previous[0] is not None else signal.default_int_handler)
+        _set_signal(signal.SIGTERM, previous[1])
     click.echo("")
     if report.warnings:
         click.echo("Warnings from Exchange Online (each given when that write ran; a later step may have "
@@ -379,9 +561,21 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, baseline: st
         for text in report.warnings:
             click.echo(f"  {text}")
         click.echo("")
+    if report.stopped:
+        _report_stopped(report, f"interrupted ({received[0] if received else 'Ctrl-C'})")
     if not report.ok:
         _report_failure(report)
-    click.echo(f"Apply complete: {len(report.done)} object(s) changed with {report.writes} write(s).")
+    _report_unverified(report)
+    click.echo(_summary(report, reporter.elapsed()))
+
+
+def _report_retries(client: Any, reporter: _Reporter) -> None:
+    """Route the client's back-off waits through the reporter, so each wait shows with its length."""
+    import dataclasses as dc
+
+    retry = getattr(client, "retry", None)
+    if retry is not None and hasattr(retry, "sleep"):
+        client.retry = dc.replace(retry, sleep=reporter.backoff_sleep)
 
 
 def _checked_tenant(tenant: dict[str, Any], target: Path) -> Any:

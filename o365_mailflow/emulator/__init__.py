@@ -27,18 +27,24 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .server import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_INITIAL_DOMAIN,
-    DEFAULT_SEED,
-    DEFAULT_TENANT_ID,
-    EmulatorBusy,
-    EmulatorServer,
-    load_seed,
-)
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import EmulatorServer
+
+# The server (flask, werkzeug, the cmdlets) loads on first use: a CLI that reuses an emulator already running
+# (`mailflow emulator serve`, a test session) only reads server.json and checks its health URL, and importing
+# flask alone costs it about 0.15 s per run.
+_FROM_SERVER = ("DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_INITIAL_DOMAIN", "DEFAULT_SEED",
+                "DEFAULT_TENANT_ID", "EmulatorBusy", "EmulatorServer", "load_seed")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SERVER:
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "EmulatorServer",
@@ -181,6 +187,8 @@ def ensure_running(state_dir: Path | None = None, *, wait: float = 15.0) -> Emul
             data = read_server_json(state_dir)
             if data and _alive(data):
                 return _info_from_json(data)
+            from .server import EmulatorBusy, EmulatorServer
+
             server = EmulatorServer(state_dir)
             try:
                 server.start()

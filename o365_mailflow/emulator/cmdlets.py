@@ -35,6 +35,7 @@ from .errors import (
     validation,
 )
 from .params import UNAVAILABLE, Delta, bind, canonical_cmdlet
+from .store import name_key
 from .settings import Settings
 from .store import Store, TenantState
 
@@ -326,32 +327,22 @@ def _present(obj: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 
 def _lagging(state: TenantState, obj: dict[str, Any], read_lag: float) -> bool:
-    """Simulated replication lag: a new object stays invisible to reads for ``read_lag`` seconds."""
+    """Simulated replication lag: a new object stays invisible to reads for ``read_lag`` seconds, or for its
+    next ``read_lag_reads`` reads (each Get of it, or listing of its type, counts one)."""
+    remaining = state.lag_reads.get(obj["Guid"], 0)
+    if remaining > 0:
+        state.lag_reads[obj["Guid"]] = remaining - 1
+        return True
     if read_lag <= 0:
         return False
     created = state.created_at.get(obj["Guid"])
     return created is not None and time.time() - created < read_lag
 
 
-def name_key(name: str) -> str:
-    """Names compare as .NET's StringComparer.OrdinalIgnoreCase does (exo-cmdlets.md: [X] uniqueness check):
-    each character upper-cased on its own (simple case mapping), so 'ß' stays 'ß' and never equals 'SS'."""
-    # Upper-case per character (simple mapping), then back to lower case so ASCII keys read naturally.
-    return "".join(_simple_lower(u) if len(u := c.upper()) == 1 else c for c in name)
-
-
-def _simple_lower(c: str) -> str:
-    low = c.lower()
-    return low if len(low) == 1 else c
-
-
 def _find(state: TenantState, kind: str, identity: str) -> dict[str, Any] | None:
     """Resolve an Identity: Name (case-insensitive), Guid or DistinguishedName; domains also by DomainName."""
     key = identity.strip()
-    for obj in state.list(kind):
-        if name_key(key) == name_key(obj["Name"]) or key.lower() in (obj["Guid"].lower(), obj["DistinguishedName"].lower()):
-            return obj
-    return None
+    return state.lookup(kind, name_key(key)) or state.lookup(kind, key.lower())
 
 
 def _require(state: TenantState, kind: str, identity: str) -> dict[str, Any]:
@@ -408,6 +399,7 @@ class _Call:
     settings: Settings
     read_lag: float
     admin_center: bool = False  # made "in the admin center" (seeded): ConnectorSource AdminUI
+    read_lag_reads: int = 0
 
     def given(self, name: str) -> bool:
         return name in self.bound
@@ -479,11 +471,11 @@ def _check_name(call: _Call, kind: str, name: Any, *, exclude: str | None = None
     text = str(name).strip()
     if len(text) > 64:
         raise validation("NameTooLong", f"The name '{text}' is longer than 64 characters.")
-    for other in call.state.objects[kind].values():  # order is irrelevant here
-        if other["Guid"] != exclude and name_key(other["Name"]) == name_key(text):
-            if kind in (INBOUND, OUTBOUND):
-                raise connector_already_exists(text, INBOUND_ALREADY_EXISTS if kind == INBOUND else OUTBOUND_ALREADY_EXISTS)
-            raise already_exists(_config_dn(call.state, kind, text), "ErrorObjectAlreadyExists")
+    other = call.state.lookup(kind, name_key(text))
+    if other is not None and other["Guid"] != exclude and name_key(other["Name"]) == name_key(text):
+        if kind in (INBOUND, OUTBOUND):
+            raise connector_already_exists(text, INBOUND_ALREADY_EXISTS if kind == INBOUND else OUTBOUND_ALREADY_EXISTS)
+        raise already_exists(_config_dn(call.state, kind, text), "ErrorObjectAlreadyExists")
     return text
 
 
@@ -966,6 +958,7 @@ def run_cmdlet(
     settings: Settings,
     read_lag: float = 0.0,
     admin_center: bool = False,
+    read_lag_reads: int = 0,
 ) -> CmdletResult:
     """Run one cmdlet for a tenant (GUID or one of its domains).
 
@@ -987,5 +980,10 @@ def run_cmdlet(
         raise LookupError(f"unknown tenant {tenant_id!r}")
     with store.tenant(state.tenant_id) as state:
         seed_accepted_domains(store, state)
-        call = _Call(store, state, name, bound, settings, read_lag, admin_center)
-        return _HANDLERS[name](call)
+        call = _Call(store, state, name, bound, settings, read_lag, admin_center, read_lag_reads)
+        result = _HANDLERS[name](call)
+        if read_lag_reads > 0 and name.startswith("New-"):
+            for value in result.values:
+                if value.get("Guid"):
+                    state.lag_reads[str(value["Guid"])] = int(read_lag_reads)
+        return result

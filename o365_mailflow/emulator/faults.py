@@ -50,6 +50,8 @@ KNOBS = {
     "redirect_to": "host:port of the tenant's regional host (e.g. localhost:446): InvokeCommand requests that reach "
     "another host name are answered 302 to it, as some tenants are sent to a tenant-specific host",
     "clock_skew": "seconds added to the Date header of admin-API answers (a server clock that is ahead, or behind)",
+    "read_lag_reads": "reads (Get of it, or a listing of its type) a new object stays invisible to: replication "
+                      "lag of any length in wall time, for tests that advance a fake clock",
     "token_error_next": "answer the next N token requests with error_status (Entra temporarily unavailable)",
     "token_lifetime": "lifetime in seconds of access tokens issued to this tenant's apps (<= 0: already expired)",
     "pagination_expiry": "seconds a $skiptoken stays valid (<= 0: every $skiptoken is already expired)",
@@ -77,6 +79,7 @@ class FaultPlan:
     forbidden_gzip: bool = False
     redirect_to: str | None = None
     clock_skew: float = 0.0
+    read_lag_reads: int = 0
     token_lifetime: int | None = None
     token_error_next: int = 0
     pagination_expiry: int | None = None

@@ -51,10 +51,61 @@ class TenantState:
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
     seqs: dict[str, int] = field(default_factory=dict)  # guid -> creation sequence (stable paging order)
     created_at: dict[str, float] = field(default_factory=dict)  # guid -> wall time (read-after-write lag)
+    lag_reads: dict[str, int] = field(default_factory=dict)  # guid -> reads it stays invisible (read_lag_reads)
+    # Lookups by Name, Guid or DistinguishedName (lower-cased) without scanning every object: bulk creates check
+    # each new name, and a scan per New-* made them quadratic. Kept by Store.put/delete; run-time only.
+    _index: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _keys: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _sorted: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def list(self, kind: str) -> list[dict[str, Any]]:
-        items = self.objects[kind]
-        return sorted(items.values(), key=lambda o: self.seqs[o["Guid"]])
+        cached = self._sorted.get(kind)
+        if cached is None:
+            items = self.objects[kind]
+            cached = self._sorted[kind] = sorted(items.values(), key=lambda o: self.seqs[o["Guid"]])
+        return list(cached)
+
+    def lookup(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The object whose Name, Guid or DistinguishedName is ``key`` (lower-cased), or None."""
+        guid = self._index.get(kind, {}).get(key)
+        obj = self.objects[kind].get(guid) if guid else None
+        # Every change goes through Store.put, which re-indexes; an object changed in place since is not
+        # trusted under its old name.
+        return obj if obj is not None and key in _index_keys(obj) else None
+
+    def index(self, kind: str, obj: dict[str, Any]) -> None:
+        self.unindex(kind, obj["Guid"])
+        keys = _index_keys(obj)
+        names = self._index.setdefault(kind, {})
+        for key in keys:
+            names[key] = obj["Guid"]
+        self._keys[obj["Guid"]] = keys
+        self._sorted.pop(kind, None)
+
+    def unindex(self, kind: str, guid: str) -> None:
+        names = self._index.get(kind, {})
+        for key in self._keys.pop(guid, ()):
+            if names.get(key) == guid:
+                del names[key]
+        self._sorted.pop(kind, None)
+
+
+def name_key(name: str) -> str:
+    """Names compare as .NET's StringComparer.OrdinalIgnoreCase does (exo-cmdlets.md: [X] uniqueness check):
+    each character upper-cased on its own (simple case mapping), so 'ß' stays 'ß' and never equals 'SS'."""
+    # Upper-case per character (simple mapping), then back to lower case so ASCII keys read naturally.
+    return "".join(_simple_lower(u) if len(u := c.upper()) == 1 else c for c in name)
+
+
+def _simple_lower(c: str) -> str:
+    low = c.lower()
+    return low if len(low) == 1 else c
+
+
+def _index_keys(obj: dict[str, Any]) -> tuple[str, ...]:
+    """Index keys of an object: its name as the service compares names, its Guid and DN in lower case."""
+    keys = [name_key(str(obj["Name"]))] if obj.get("Name") else []
+    return tuple(keys + [str(obj.get(k) or "").lower() for k in ("Guid", "DistinguishedName") if obj.get(k)])
 
 
 class Store:
@@ -86,6 +137,7 @@ class Store:
                     continue
                 state.objects[kind][guid] = json.loads(data)
                 state.seqs[guid] = seq
+                state.index(kind, state.objects[kind][guid])
                 self._seq = max(self._seq, seq)
 
     def close(self) -> None:
@@ -164,6 +216,7 @@ class Store:
                 (state.tenant_id, kind, guid, state.seqs[guid], json.dumps(obj)),
             )
             state.objects[kind][guid] = obj
+            state.index(kind, obj)
 
     def put_many(self, state: TenantState, kind: str, objs: list[dict[str, Any]]) -> None:
         with self.lock:
@@ -183,5 +236,7 @@ class Store:
                 "DELETE FROM objects WHERE tenant_id = ? AND kind = ? AND guid = ?", (state.tenant_id, kind, guid)
             )
             state.objects[kind].pop(guid, None)
+            state.unindex(kind, guid)
             state.seqs.pop(guid, None)
             state.created_at.pop(guid, None)
+            state.lag_reads.pop(guid, None)

@@ -1,4 +1,5 @@
-"""The plan as a terminal reads it: one line per object, indented ``before -> after`` per field.
+"""The plan as a terminal reads it: one line per object, indented ``before -> after`` per field (list fields
+item by item: ``+ added``, ``- removed``).
 
 Why its own layout rather than a generic dict diff: reviewers scan for the symbol at the start of each line
 (``+`` create, ``~`` update and restore, ``-`` delete, ``<=`` adopt), for drift (changed in the tenant, not in
@@ -43,21 +44,51 @@ def format_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _field_line(change: FieldChange, action: Action, color: bool) -> str:
+def _notes(change: FieldChange, action: Action, color: bool) -> str:
+    notes = []
+    if change.drift:
+        notes.append(click.style("drift: changed in the tenant", fg="magenta") if color else "drift: changed in the tenant")
+    if change.risky and action is not Action.CREATE:
+        notes.append(click.style("risky", fg="red") if color else "risky")
+    return "   (" + ", ".join(notes) + ")" if notes else ""
+
+
+def _is_list_change(change: FieldChange, action: Action) -> bool:
+    return (action is not Action.CREATE and not change.sensitive
+            and isinstance(change.before, (list, type(None))) and isinstance(change.after, (list, type(None)))
+            and (change.before is not None or change.after is not None))
+
+
+def _list_lines(change: FieldChange, action: Action, color: bool) -> list[str]:
+    """A list change item by item (``+ 203.0.113.12``, ``- 203.0.113.10``), as the markdown renderer shows it:
+    one changed address out of sixty is two short lines, not the whole list twice."""
+    before, after = list(change.before or []), list(change.after or [])
+    b_keys = {json.dumps(v, sort_keys=True) for v in before}
+    a_keys = {json.dumps(v, sort_keys=True) for v in after}
+    added = [v for v in after if json.dumps(v, sort_keys=True) not in b_keys]
+    removed = [v for v in before if json.dumps(v, sort_keys=True) not in a_keys]
+    kept = len(before) - len(removed)
+    what = f"{len(added)} added, {len(removed)} removed" + (f", {kept} unchanged" if kept else "")
+    if change.after is None:
+        what += "; cleared"
+    lines = [f"      {change.field}: ({what}){_notes(change, action, color)}"]
+    for sign, items, colour in (("+", added, "green"), ("-", removed, "red")):
+        for item in items:
+            text = f"          {sign} {item if isinstance(item, str) else format_value(item)}"
+            lines.append(click.style(text, fg=colour) if color else text)
+    return lines
+
+
+def _field_lines(change: FieldChange, action: Action, color: bool) -> list[str]:
+    if _is_list_change(change, action):
+        return _list_lines(change, action, color)
     before = REDACTED if change.sensitive else format_value(change.before)
     after = REDACTED if change.sensitive else format_value(change.after)
     if action is Action.CREATE:
         text = f"{change.field}: {after}"
     else:
         text = f"{change.field}: {before} -> {after}"
-    notes = []
-    if change.drift:
-        notes.append(click.style("drift: changed in the tenant", fg="magenta") if color else "drift: changed in the tenant")
-    if change.risky and action is not Action.CREATE:
-        notes.append(click.style("risky", fg="red") if color else "risky")
-    if notes:
-        text += "   (" + ", ".join(notes) + ")"
-    return "      " + text
+    return ["      " + text + _notes(change, action, color)]
 
 
 def _identity_field(type_name: str) -> str | None:
@@ -82,11 +113,9 @@ def _change_lines(change: ResourceChange, color: bool) -> list[str]:
     if change.reason and change.action is not Action.CREATE:
         lines.append(f"      # {change.reason}")
     identity = _identity_field(change.type_name)
-    lines.extend(
-        _field_line(c, change.action, color)
-        for c in change.changes
-        if not (change.action is Action.CREATE and c.field == identity)  # already in the header line
-    )
+    for c in change.changes:
+        if not (change.action is Action.CREATE and c.field == identity):  # already in the header line
+            lines.extend(_field_lines(c, change.action, color))
     lines.extend(_diag_line(w, "      ") for w in change.warnings)
     return lines
 
@@ -113,7 +142,13 @@ def _guidance_lines(plan: Plan) -> list[str]:
         lines.append("MX endpoints (the smart host devices and apps use for each accepted domain):")
         lines.extend(f"  {domain}: {host}" for domain, host in plan.guidance.mx_endpoints.items())
     if plan.guidance.spf_record:
-        lines.append(f"SPF record to publish: {plan.guidance.spf_record}")
+        strings = plan.guidance.spf_strings or (plan.guidance.spf_record,)
+        if len(strings) == 1:
+            lines.append(f"SPF record to publish: {plan.guidance.spf_record}")
+        else:
+            # A TXT value longer than 255 bytes must be given as several strings, which receivers join.
+            lines.append(f"SPF record to publish (one TXT record of {len(strings)} strings of at most 255 bytes):")
+            lines.extend(f'  "{text}"' for text in strings)
     return lines + [""] if lines else lines
 
 

@@ -262,11 +262,7 @@ def _read_until(stream: Any, marker: str, deadline: float) -> str:
     return out.decode(errors="replace")
 
 
-@pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")],
-                         ids=["ctrl-c", "sigterm-from-a-cancelled-ci-job"])
-def test_an_interrupted_apply_reports_done_in_flight_and_not_started(project: Project, signum: int,
-                                                                     name: str) -> None:
-    project.write_stack(STACK + """\
+_THREE_WRITES = STACK + """\
   - name: Second partner
     connectorType: Partner
     senderDomains: [second.example.com]
@@ -274,35 +270,64 @@ outboundConnectors:
   - name: To partner
     connectorType: Partner
     recipientDomains: [partner.example.com]
-""")
-    # The second create answers slowly, so the signal arrives while it is in flight.
+"""
+
+
+def _interrupted_apply(project: Project, signals: list[int]) -> tuple[int, str, str]:
+    """Run apply (one write at a time, creates answering after 3 s), send ``signals`` while the first create is
+    in flight; return the exit code, stdout and stderr."""
+    project.write_stack(_THREE_WRITES)
     project.tenant.faults(latency=3.0, cmdlets=["New-InboundConnector"])
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}, **project.tenant.env,
            "MAILFLOW_STATE_DIR": str(project.root / ".state"), "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from o365_mailflow.cli import main; main()", "apply", "--stack", "test",
-         "--root", str(project.root), "--auto-approve"],
+         "--root", str(project.root), "--auto-approve", "--parallelism", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
     try:
-        seen = _read_until(proc.stdout, "create InboundConnector 'From partner' ...", time.monotonic() + 45)
-        assert "create InboundConnector 'From partner' ..." in seen
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=45)
+        seen = _read_until(proc.stdout, "Applying 3 change(s)", time.monotonic() + 45)
+        assert "Applying 3 change(s)" in seen
+        time.sleep(1.0)  # the first create is now in flight (it answers after 3 s)
+        for signum in signals:
+            proc.send_signal(signum)
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=45)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     project.tenant.clear_faults()
-    text = err.decode()
-    assert proc.returncode == 1
-    assert "Traceback" not in text
-    assert f"error: interrupted ({name})" in text
-    assert "In progress when interrupted (the tenant may or may not have applied it):\n" \
-           "  create InboundConnector 'From partner'" in text
+    return proc.returncode, seen + out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")],
+                         ids=["ctrl-c", "sigterm-from-a-cancelled-ci-job"])
+def test_a_first_interrupt_lets_the_write_in_flight_finish_then_reports_done_and_not_started(
+        project: Project, signum: int, name: str) -> None:
+    code, out, err = _interrupted_apply(project, [signum])
+    assert code == 1
+    assert "Traceback" not in err
+    assert f"{name}: stopping after the writes in flight (1)" in out
+    assert f"error: interrupted ({name}); the writes in flight finished and no new write was started." in err
+    assert "Done (1):\n  create InboundConnector 'From partner': done (" in err
     assert "Not started (2):\n  create InboundConnector 'Second partner'\n  create OutboundConnector 'To partner'" \
-        in text
-    assert "Run `mailflow plan`" in text
+        in err
+    assert "Run `mailflow plan`" in err
+    names = [c["Name"] for c in project.tenant.admin_client().list("InboundConnector")]
+    assert names == ["From partner"]  # the write in flight finished; nothing else was started
+
+
+def test_a_second_interrupt_stops_at_once_and_reports_the_write_in_flight_as_unknown(project: Project) -> None:
+    code, out, err = _interrupted_apply(project, [signal.SIGINT, signal.SIGINT])
+    assert code == 1
+    assert "Traceback" not in err
+    assert "error: interrupted (Ctrl-C, twice)" in err
+    assert "In progress when interrupted (the tenant may or may not have applied it):\n" \
+           "  create InboundConnector 'From partner'" in err
+    assert "Not started (2):\n  create InboundConnector 'Second partner'\n  create OutboundConnector 'To partner'" \
+        in err
+    assert "Done (0):" in err
 
 
 # ------------------------------------------------------------------------------------------- the safety net

@@ -78,19 +78,21 @@ class _TokenOutageAfterFirstStep:
     def __init__(self, tenant: Any) -> None:
         self.tenant = tenant
         self.began = 0
-        self.failed: list[Exception] = []
+        self.errors: list[Exception] = []
 
-    def begin(self, change: Any) -> None:
+    def started(self, change: Any) -> None:
         self.began += 1
         if self.began == 2:
             self.tenant.faults(token_error_next=1000, error_status=503)
 
-    def end(self, change: Any, outcome: str) -> None: ...
+    def finished(self, step: Any, number: int, total: int) -> None: ...
 
-    def fail(self, change: Any, error: Exception) -> None:
-        self.failed.append(error)
+    def failed(self, change: Any, error: Exception, number: int, total: int) -> None:
+        self.errors.append(error)
 
     def warning(self, change: Any, text: str) -> None: ...
+
+    def verifying(self, text: str) -> None: ...
 
 
 def test_a_token_outage_mid_apply_keeps_the_done_and_not_done_report(tmp_path: Path, emulator_tenant: Any) -> None:
@@ -105,7 +107,7 @@ def test_a_token_outage_mid_apply_keeps_the_done_and_not_done_report(tmp_path: P
                        retry=RetryPolicy(sleep=lambda _s: None, max_retries=2))
     plan = compute_plan(stack, take_snapshot(client))
     progress = _TokenOutageAfterFirstStep(emulator_tenant)
-    report = apply_plan(plan, stack, None, client, progress=progress, sleep=lambda _s: None)
+    report = apply_plan(plan, stack, None, client, progress=progress, sleep=lambda _s: None, parallelism=1)
     assert [s.change.name for s in report.done] == ["First"]
     assert report.failed is not None and report.failed[0].name == "Second"
     assert isinstance(report.failed[1], TokenEndpointUnavailable)

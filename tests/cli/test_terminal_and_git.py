@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def _apply_on_a_terminal(project: Project, answer: str) -> tuple[str, int]:
     os.close(slave)
     try:
         deadline = time.monotonic() + 60
-        shown = _read_until(master, "[y/N]", deadline)
+        shown = _read_until(master, "Enter a value:", deadline)
         os.write(master, f"{answer}\n".encode())
         shown += _read_until(master, "\x00never\x00", min(deadline, time.monotonic() + 30))
         return shown, proc.wait(timeout=30)
@@ -61,16 +62,19 @@ def _apply_on_a_terminal(project: Project, answer: str) -> tuple[str, int]:
             proc.kill()
 
 
-@pytest.mark.parametrize(("answer", "writes"), [("n", 0), ("y", 1)], ids=["no", "yes"])
-def test_on_a_terminal_apply_shows_the_plan_in_colour_and_asks_first(project: Project, answer: str,
-                                                                      writes: int) -> None:
+@pytest.mark.parametrize(("answer", "writes"), [("no", 0), ("y", 0), ("yes", 1)], ids=["no", "y-is-not-yes", "yes"])
+def test_on_a_terminal_apply_shows_the_plan_in_colour_and_only_yes_approves(project: Project, answer: str,
+                                                                            writes: int) -> None:
     project.write_stack(STACK)
     shown, code = _apply_on_a_terminal(project, answer)
-    assert "Apply these changes to" in shown
+    assert "Do you want to apply these changes to" in shown and "Only 'yes' will be accepted" in shown
     assert "\x1b[" in shown  # colour, because stdout is a terminal
     assert len(project.tenant.writes()) == writes
-    assert code == (1 if answer == "n" else 0), shown
-    assert ("Apply cancelled" in shown) == (answer == "n")
+    assert code == (0 if writes else 1), shown
+    assert ("Apply cancelled" in shown) == (not writes)
+    if writes:
+        plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+        assert "[1/1] + create InboundConnector 'From partner' ... done (" in plain, plain
 
 
 def _git(cwd: Path, *args: str) -> None:

@@ -7,6 +7,8 @@ Matrix (each deterministic: "next N" counters, a seeded rate, or a window far lo
 - error_next: 503 then 504 for exactly N requests; error_rate 1.0 and a seeded 0.5;
 - latency: a client with a shorter timeout times out; drop_next: no HTTP answer at all;
 - read_lag: a new object answers 404 to reads while the lag lasts, and is there once the lag is cleared;
+  read_lag_reads: the same for a number of reads (minutes of lag under a fake clock);
+- connections are kept alive (no `Connection: close`); New-* names are checked through the name index;
 - token_lifetime <= 0: the issued token is refused with 401; token_error_next: the token endpoint fails N times;
 - scoping: a tenant's faults do not touch another tenant; ``cmdlets`` narrows a fault; DELETE clears;
 - bad knobs are refused with 400.
@@ -14,8 +16,11 @@ Matrix (each deterministic: "next N" counters, a seeded rate, or a window far lo
 
 from __future__ import annotations
 
+import http.client
+import ssl
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -243,3 +248,46 @@ def test_clock_skew_shifts_the_date_header(emulator_tenant: EmulatedTenant) -> N
     emulator_tenant.faults(clock_skew=3600)
     date = parsedate_to_datetime(_get(emulator_tenant).headers["Date"]).timestamp()
     assert 3500 < date - time.time() < 3700
+
+
+def test_read_lag_reads_hides_a_new_object_for_that_many_reads_whatever_the_clock(
+    emulator_tenant: EmulatedTenant,
+) -> None:
+    # Minutes of replication lag in a test that advances a fake clock: counted in reads, not seconds.
+    emulator_tenant.faults(read_lag_reads=3)
+    created = emulator_tenant.invoke("New-InboundConnector", {"Name": "lagging", "ConnectorType": "Partner",
+                                                              "SenderDomains": ["*"]})
+    assert created.status_code == 200
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "lagging"}).status_code == 404
+    assert emulator_tenant.invoke("Get-InboundConnector").json()["value"] == []
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "lagging"}).status_code == 404
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "lagging"}).status_code == 200
+    assert [c["Name"] for c in emulator_tenant.invoke("Get-InboundConnector").json()["value"]] == ["lagging"]
+
+
+def test_connections_are_kept_alive_between_requests(emulator_tenant: EmulatedTenant) -> None:
+    parts = urlsplit(emulator_tenant.base_url)
+    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port,
+                                       context=ssl.create_default_context(cafile=str(emulator_tenant.ca_path)))
+    conn.connect()
+    conn.auto_open = 0  # a connection the server closed would raise instead of being reopened silently
+    try:
+        for _ in range(3):
+            conn.request("GET", "/_emulator/health")
+            answer = conn.getresponse()
+            answer.read()
+            assert answer.status == 200 and (answer.getheader("Connection") or "").lower() != "close"
+    finally:
+        conn.close()
+
+
+def test_a_new_name_is_checked_against_existing_ones_case_insensitively_after_a_rename(
+    emulator_tenant: EmulatedTenant,
+) -> None:
+    body = {"ConnectorType": "Partner", "SenderDomains": ["*"]}
+    assert emulator_tenant.invoke("New-InboundConnector", {"Name": "First", **body}).status_code == 200
+    assert emulator_tenant.invoke("Set-InboundConnector", {"Identity": "first", "Name": "Renamed"}).status_code == 200
+    assert emulator_tenant.invoke("New-InboundConnector", {"Name": "FIRST", **body}).status_code == 200
+    duplicate = emulator_tenant.invoke("New-InboundConnector", {"Name": "renamed", **body})
+    assert duplicate.status_code == 400
+    assert emulator_tenant.invoke("Get-InboundConnector", {"Identity": "RENAMED"}).status_code == 200

@@ -113,7 +113,7 @@ def test_centralized_transport_waits_for_the_on_premises_inbound_connector(
 
     central = registered[(TOKEN + "OutboundConnector", "centralized transport")]
     assert central["deps"] == {"contoso.com", "from on-premises"}
-    partner = registered[(TOKEN + "OutboundConnector", "To partner")]
+    partner = registered[(TOKEN + "OutboundConnector", "to partner")]
     assert partner["deps"] == {"contoso.com"}
     # tlsSettings: null is declared (opportunistic TLS) although Pulumi drops None-valued inputs.
     assert partner["inputs"]["declaredNulls"] == ["tlsSettings"]
