@@ -690,9 +690,11 @@ class Email(Kind):
 
 # The ISO 8601 forms a timestamp may be written in: the extended date, optionally a time (hours, minutes, seconds,
 # any fraction) and a Z or an offset. datetime.fromisoformat alone would also take week dates, basic forms and any
-# separator character; the editor schema uses this same pattern, so both accept the same spellings.
+# separator character; the editor schema uses this same pattern, so both accept the same spellings (the pattern knows
+# the days of each month, but not leap years: 29 February of other years is left to fromisoformat).
 _TIMESTAMP = re.compile(
-    r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"^[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-9]))"
     r"(?:[T ](?:[01][0-9]|2[0-3])(?::[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?)?"
     r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?$"
 )
