@@ -359,7 +359,11 @@ def stack_reference() -> str:
         "parameters and compute plans, so it cannot disagree with the code. A JSON Schema of the same file is "
         "in [`stack.schema.json`](stack.schema.json): add "
         "`# yaml-language-server: $schema=../docs/stack.schema.json` as the first line of a stack file for "
-        "completion and checking in editors that use the YAML language server.",
+        "completion and checking in editors that use the YAML language server. The schema is generated from the "
+        "same declarations and checks every value rule and cross-field rule below; what JSON Schema cannot "
+        "compare (connector names unique across the file, `renamedFrom` against the other names, a range that "
+        "ends before it starts, 29 February of a year that is not a leap year) and duplicate YAML keys are "
+        "reported by `mailflow validate` only.",
         "",
         "Values are normalised before they are compared: enumerations are case-insensitive (written here in "
         "their canonical case), domains are lower-cased, and lists marked as sets ignore order and duplicates. "
