@@ -121,3 +121,30 @@ def test_the_bad_files_cover_every_cross_field_rule():
 
 def test_the_corpus_is_large_enough_to_mean_something():
     assert len(BAD) >= 30 and len(GOOD) >= 10
+
+
+def _boundary_texts() -> list[str]:
+    """Addresses on both sides of every reserved range's edges, bare and with prefixes around each range's own."""
+    from ipaddress import IPv4Address
+
+    from o365_mailflow.specs import _RESERVED_V4
+
+    texts = []
+    for net, _ in _RESERVED_V4:
+        first, last = int(net.network_address), int(net.broadcast_address)
+        for value in {max(first - 1, 0), first, last, min(last + 1, 2**32 - 1)}:
+            address = str(IPv4Address(value))
+            texts.append(address)
+            texts += [f"{address}/{p}" for p in (0, 1, net.prefixlen - 1, net.prefixlen, net.prefixlen + 1, 16, 23,
+                                                 24, 31, 32) if 0 <= p <= 32]
+    return sorted(set(texts))
+
+
+@pytest.mark.parametrize("kind_name", ["SenderIp", "SmartHost"])
+def test_the_ip_patterns_agree_with_the_value_kinds_at_every_reserved_range_edge(kind_name):
+    from o365_mailflow import specs
+
+    kind = getattr(specs, kind_name)()
+    pattern = re.compile(kind.json_schema()["pattern"])
+    disagree = [t for t in _boundary_texts() if bool(pattern.search(t)) != (kind.validate(t)[1] == [])]
+    assert disagree == []
