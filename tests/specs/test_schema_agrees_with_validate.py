@@ -6,7 +6,9 @@ checked-in schema with a Draft 2020-12 validator, each file read as YAML 1.2 as 
 - the CLI gives each bad file its expected error code and accepts each good file;
 - the schema accepts exactly the files the CLI accepts, except the cases in KNOWN_DIFFERENCES, each with the reason
   JSON Schema cannot express that rule; a listed case that no longer differs fails too, so the list stays true;
-- the bad files cover every cross-field rule the spec tables declare.
+- the bad files cover every cross-field rule the spec tables declare;
+- the generated IP patterns agree with the SenderIp and SmartHost value kinds on both sides of every reserved
+  range's edges, bare and with prefixes around the range's own.
 """
 
 from __future__ import annotations
