@@ -24,9 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .specs import META_KEYS, RENAMED_FROM, SPECS, UNSET, Field, Mode, ResourceSpec
+from . import patterns as rx
+from .specs import (META_KEYS, RENAMED_FROM, SPECS, UNSET, Bool, Field, Mode, ResourceSpec, adopting_schema,
+                    rule_schemas)
 from .stack import TENANT_KEYS as STACK_TENANT_KEYS
-from .tenant import CLOUD_NAMES
+from .stack import TENANT_KINDS
+from .tenant import INITIAL_DOMAIN_SUFFIXES
 
 __all__ = [
     "REFERENCE_PATH",
@@ -45,19 +48,33 @@ REFERENCE_PATH = Path("docs/stack-reference.md")  # relative to the project root
 SCHEMA_PATH = Path("docs/stack.schema.json")
 SCHEMA_ID = "https://o365-mailflow.invalid/stack.schema.json"  # a stable name, not a download location
 
-_GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-_DOMAIN_PATTERN = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$"
+_GUID_PATTERN = rx.padded("[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+# urlsplit lower-cases the scheme, and the loader wants a host after it.
+_HTTPS_PATTERN = rf"^\s*{rx.any_case('https')}://(?:[^/?#@]*@)?[^/?#@:\s]"
+
+
+def _kind_schema(key: str) -> dict[str, Any]:
+    schema = dict(TENANT_KINDS[key].json_schema())
+    schema.pop("description", None)
+    return schema
+
+
+def _initial_domain_schema() -> dict[str, Any]:
+    suffixes = "|".join(rx.any_case(s) for s in INITIAL_DOMAIN_SUFFIXES)
+    return {"allOf": [_kind_schema("initialDomain"), {"pattern": rf"[^.\s]\s*(?:{suffixes})\.?\s*$"}]}
+
 
 # JSON Schema of each ``tenant:`` key. The key names and their one-line descriptions come from the stack loader
-# (``stack.TENANT_KEYS``); only the value shape is added here, and a test checks that both list the same keys.
+# (``stack.TENANT_KEYS``), and so do the value kinds it has (``stack.TENANT_KINDS``); a test checks that both list
+# the same keys. The loader reads null as "not given" for every key but emulator and cloud.
 _TENANT_VALUE_SCHEMA: dict[str, dict[str, Any]] = {
-    "emulator": {"type": "boolean"},
-    "id": {"type": "string", "pattern": _GUID_PATTERN},
-    "initialDomain": {"type": "string", "pattern": _DOMAIN_PATTERN},
-    "cloud": {"enum": list(CLOUD_NAMES), "default": "commercial"},
-    "endpoint": {"type": "string", "pattern": "^https://"},
-    "authority": {"type": "string", "pattern": "^https://"},
-    "caFile": {"type": "string", "minLength": 1},
+    "emulator": _kind_schema("emulator"),
+    "id": {"type": ["string", "null"], "pattern": _GUID_PATTERN},
+    "initialDomain": {"anyOf": [_initial_domain_schema(), {"type": "null"}]},
+    "cloud": {**_kind_schema("cloud"), "default": "commercial"},
+    "endpoint": {"type": ["string", "null"], "pattern": _HTTPS_PATTERN},
+    "authority": {"type": ["string", "null"], "pattern": _HTTPS_PATTERN},
+    "caFile": {"type": ["string", "null"], "pattern": r"\S"},
 }
 _TENANT_NOTES = {
     "emulator": "Leave out, or false, for a real tenant.",
@@ -84,7 +101,7 @@ TENANT_KEYS: dict[str, dict[str, Any]] = _tenant_keys()
 # Top-level keys other than the resource lists.
 TOP_LEVEL: dict[str, dict[str, Any]] = {
     "prune": {
-        "type": "boolean",
+        **Bool().json_schema(),
         "default": False,
         "description": "true: delete connectors that are in the tenant but not in this file (accepted domains "
         "are never deleted; their routing fields go back to the service defaults). false: report them only.",
@@ -160,7 +177,7 @@ def _field_schema(spec: ResourceSpec, f: Field) -> dict[str, Any]:
 def _resource_schema(spec: ResourceSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {f.name: _field_schema(spec, f) for f in _declarable(spec)}
     for key in META_KEYS:
-        properties[key] = {"type": "boolean", "default": False, "description": _META_DESCRIPTION.get(key, "")}
+        properties[key] = {**Bool().json_schema(), "default": False, "description": _META_DESCRIPTION.get(key, "")}
     if spec.renamable:
         name_kind = spec.field(spec.identity_field).kind.json_schema()
         properties[RENAMED_FROM] = {**name_kind, "description": _RENAMED_FROM_DESCRIPTION}
@@ -175,8 +192,11 @@ def _resource_schema(spec: ResourceSpec) -> dict[str, Any]:
     on_create = [f.name for f in spec.fields if f.required_on_create and f.name != spec.identity_field]
     if spec.creatable and on_create:
         # Required to create the object, but not when adopting an existing one.
-        schema["if"] = {"properties": {"adopt": {"const": True}}, "required": ["adopt"]}
+        schema["if"] = adopting_schema()
         schema["else"] = {"required": on_create}
+    rules = rule_schemas(spec)
+    if rules:
+        schema["allOf"] = rules  # the cross-field rules, generated from the same declarations the loader checks
     return schema
 
 
@@ -191,9 +211,9 @@ def stack_schema() -> dict[str, Any]:
             "additionalProperties": False,
             # Say which tenant: the emulator, or a real one by id or initial domain.
             "anyOf": [
-                {"properties": {"emulator": {"const": True}}, "required": ["emulator"]},
-                {"required": ["id"]},
-                {"required": ["initialDomain"]},
+                {"properties": {"emulator": Bool().matching(True)}, "required": ["emulator"]},
+                {"properties": {"id": {"type": "string"}}, "required": ["id"]},
+                {"properties": {"initialDomain": {"type": "string"}}, "required": ["initialDomain"]},
             ],
         },
         **TOP_LEVEL,
@@ -211,8 +231,10 @@ def stack_schema() -> dict[str, Any]:
         "$id": SCHEMA_ID,
         "title": "o365-mailflow stack file",
         "description": "Exchange Online mail flow as code: stacks/<name>.yaml. Generated from the spec tables "
-        "by `python -m o365_mailflow.docgen`; do not edit. Enumerations list the canonical spelling; "
-        "the stack loader also accepts other letter cases.",
+        "by `python -m o365_mailflow.docgen`; do not edit. Enumerations list the canonical spelling and "
+        "accept other letter cases, as the stack loader does. What this schema cannot check (for example two "
+        "connectors with the same name) is listed in tests/specs/test_schema_agrees_with_validate.py; run "
+        "`mailflow validate` for the full check.",
         "type": "object",
         "properties": properties,
         "required": ["tenant"],
@@ -239,15 +261,20 @@ def _default_text(value: Any) -> str:
     return _code(json.dumps(_json_default(value), ensure_ascii=False))
 
 
+def _first(schema: dict[str, Any]) -> dict[str, Any]:
+    """The main form of a value schema: an enumeration's list of names rather than its any-case pattern."""
+    return schema["anyOf"][0] if "anyOf" in schema else schema
+
+
 def _type_text(f: Field) -> str:
-    schema = f.kind.json_schema()
+    schema = _first(f.kind.json_schema())
     if "enum" in schema:
         return "enum"
     kind = schema.get("type", "string")
     kinds = [kind] if isinstance(kind, str) else list(kind)
     main = next((k for k in kinds if k != "null"), "null")
     if main == "array":
-        item = schema.get("items", {})
+        item = _first(schema.get("items", {}))
         inner = "enum" if "enum" in item else item.get("type", "string")
         inner = inner if isinstance(inner, str) else next(t for t in inner if t != "null")
         main = f"list of {inner}"
@@ -314,6 +341,13 @@ def _resource_section(spec: ResourceSpec) -> list[str]:
     return lines
 
 
+def _tenant_type(schema: dict[str, Any]) -> str:
+    if "allOf" in schema:
+        return _tenant_type(schema["allOf"][0])
+    kind = schema.get("type", "string")
+    return kind if isinstance(kind, str) else str(kind[0])
+
+
 def stack_reference() -> str:
     """The markdown text of ``docs/stack-reference.md``."""
     lines = [
@@ -325,7 +359,11 @@ def stack_reference() -> str:
         "parameters and compute plans, so it cannot disagree with the code. A JSON Schema of the same file is "
         "in [`stack.schema.json`](stack.schema.json): add "
         "`# yaml-language-server: $schema=../docs/stack.schema.json` as the first line of a stack file for "
-        "completion and checking in editors that use the YAML language server.",
+        "completion and checking in editors that use the YAML language server. The schema is generated from the "
+        "same declarations and checks every value rule and cross-field rule below; what JSON Schema cannot "
+        "compare (connector names unique across the file, `renamedFrom` against the other names, a range that "
+        "ends before it starts, 29 February of a year that is not a leap year) and duplicate YAML keys are "
+        "reported by `mailflow validate` only.",
         "",
         "Values are normalised before they are compared: enumerations are case-insensitive (written here in "
         "their canonical case), domains are lower-cased, and lists marked as sets ignore order and duplicates. "
@@ -345,7 +383,8 @@ def stack_reference() -> str:
     ]
     for key, schema in TOP_LEVEL.items():
         default = _code(json.dumps(schema["default"])) if "default" in schema else "(none)"
-        lines.append(f"| {_code(key)} | {schema['type']} | {default} | {_cell(schema['description'])} |")
+        kind = schema["type"] if isinstance(schema["type"], str) else schema["type"][0]
+        lines.append(f"| {_code(key)} | {kind} | {default} | {_cell(schema['description'])} |")
     for spec in SPECS.values():
         lines.append(
             f"| {_code(spec.stack_key)} | list of {spec.type_name} | `[]` | "
@@ -353,7 +392,8 @@ def stack_reference() -> str:
         )
     lines += ["", "## `tenant`", "", "| Key | Type | Default | Description |", "|---|---|---|---|"]
     for key, schema in TENANT_KEYS.items():
-        kind = "enum: " + ", ".join(schema["enum"]) if "enum" in schema else schema["type"]
+        main = _first(schema)
+        kind = "enum: " + ", ".join(main["enum"]) if "enum" in main else _tenant_type(main)
         default = _code(json.dumps(schema["default"])) if "default" in schema else "(none)"
         lines.append(f"| {_code(key)} | {_cell(kind)} | {default} | {_cell(schema['description'])} |")
     lines += [

@@ -28,6 +28,7 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
+from . import patterns as rx
 from .errors import Diagnostic, Severity
 
 __all__ = [
@@ -49,6 +50,16 @@ __all__ = [
     "ListOf",
     "Field",
     "ResourceSpec",
+    "Cond",
+    "Is",
+    "IsSet",
+    "Has",
+    "StartsWith",
+    "Not",
+    "AllOf",
+    "AnyOf",
+    "adopting_schema",
+    "rule_schemas",
     "SPECS",
     "INBOUND",
     "OUTBOUND",
@@ -180,7 +191,16 @@ class Kind:
         return self.allowed
 
     def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of every raw value that :meth:`parse` accepts (as far as JSON Schema can say it)."""
         return {"type": self.json_type, "description": self.describe()}
+
+    def matching(self, value: Any) -> dict[str, Any]:
+        """JSON Schema of the raw values that :meth:`parse` turns into ``value`` (used by cross-field rules)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot say which raw values mean {value!r}")
+
+    def truthy(self) -> dict[str, Any]:
+        """JSON Schema of the valid raw values whose normalised form is truthy (used by cross-field rules)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot say which raw values are set")
 
 
 class Bool(Kind):
@@ -208,6 +228,20 @@ class Bool(Kind):
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):  # bool("False") would be True
             return value.strip().lower() == "true"
         return bool(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        # The text forms are accepted on purpose: the admin API itself takes "true"/"false" for boolean parameters
+        # (exo-admin-api.md §2.1, §5 step 4) and Pulumi config arrives as text, so the editor must not flag what
+        # the service and `mailflow validate` both take.
+        words = "|".join(rx.any_case(w) for w in ("true", "false"))
+        return {"type": ["boolean", "string"], "pattern": rx.padded(words), "description": self.describe()}
+
+    def matching(self, value: Any) -> dict[str, Any]:
+        word = "true" if value else "false"
+        return {"anyOf": [{"const": bool(value)}, {"type": "string", "pattern": rx.padded(rx.any_case(word))}]}
+
+    def truthy(self) -> dict[str, Any]:
+        return self.matching(True)
 
 
 class Text(Kind):
@@ -239,7 +273,21 @@ class Text(Kind):
     def json_schema(self) -> dict[str, Any]:
         # null is accepted (and means "") exactly when an empty string is: keep the schema and the loader in step.
         kind: Any = ["string", "null"] if self.min_length == 0 else "string"
-        return {"type": kind, "minLength": self.min_length, "maxLength": self.max_length, "description": self.describe()}
+        return {"type": kind, "pattern": self._pattern(), "description": self.describe()}
+
+    def _pattern(self) -> str:
+        """The length and character rules of :meth:`parse`, which apply to the text with white space stripped:
+        so no maxLength (it would count the white space) but a first and last visible character around at most
+        ``max_length - 2`` others, none of them a control character (nor a line break, for one line)."""
+        if self.min_length > 1:  # pragma: no cover - no field needs it; the pattern below counts up to one
+            raise NotImplementedError("a minimum length above 1")
+        edge = r"[^\s\x00-\x1f]"
+        inner = r"[^\x00-\x08\x0a-\x1f]" if self.single_line else r"[^\x00-\x08\x0b\x0c\x0e-\x1f]"
+        body = f"{edge}(?:{inner}{{0,{self.max_length - 2}}}{edge})?"
+        return rf"^\s*(?:{body}){'' if self.min_length else '?'}\s*$"
+
+    def truthy(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"\S"}
 
 
 class Choice(Kind):
@@ -286,8 +334,17 @@ class Choice(Kind):
         return self._by_lower.get(key, str(value))
 
     def json_schema(self) -> dict[str, Any]:
+        # The enum lists the canonical spellings for completion; the pattern accepts the other letter cases that
+        # parse() accepts, as PowerShell's enum conversion does (JSON Schema enums compare case-sensitively).
         values: list[Any] = list(self.values) + ([None] if self.nullable else [])
-        return {"enum": values, "description": f"one of {self.allowed} (any case)"}
+        any_case = rx.padded("|".join(rx.any_case(v) for v in self.values))
+        return {"anyOf": [{"enum": values}, {"type": "string", "pattern": any_case}],
+                "description": f"one of {self.allowed} (any case)"}
+
+    def matching(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {"type": "null"}
+        return {"type": "string", "pattern": rx.padded(rx.any_case(self.parse(value)))}
 
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -368,14 +425,33 @@ class Domain(Kind):
         return super().live(value)
 
     def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": ["string", "null"] if self.nullable else "string", "description": self.describe()}
-        pattern = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}"
-        if self.wildcard:
-            pattern = r"(?:\*\.)?" + pattern
-        if self.star:
-            pattern = r"\*|" + pattern
-        schema["pattern"] = f"^(?:{pattern})$"
-        return schema
+        return {"type": ["string", "null"] if self.nullable else "string", "pattern": rx.padded(self._pattern()),
+                "description": self.describe()}
+
+    def _pattern(self, end: str = r"\s*$") -> str:
+        """The domain forms :meth:`parse` accepts; ``end`` is what may follow the domain up to the end of the value."""
+        forms = [r"\*"] if self.star else []
+        forms.append((r"(?:\*\.)?" if self.wildcard else "") + _domain_pattern(end))
+        return "|".join(forms)
+
+    def matching(self, value: Any) -> dict[str, Any]:
+        name = self.parse(value)
+        if name is None:
+            return {"type": "null"}
+        return {"type": "string", "pattern": rx.padded(rx.literal(name) if name == "*" else rx.any_case(name) + r"\.?")}
+
+    def truthy(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+
+_LABEL_PATTERN = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+
+
+def _domain_pattern(end: str = r"\s*$") -> str:
+    """:func:`_check_domain` as a pattern: at most 253 characters (one trailing dot aside), two labels or more,
+    each of letters, digits and inner hyphens, and a last label that is not all digits (that is an IP address).
+    ``end`` is what may follow the domain up to the end of the value (the look-aheads need it)."""
+    return (rf"(?=[A-Za-z0-9.-]{{1,253}}\.?{end})(?:{_LABEL_PATTERN}\.)+(?![0-9]+\.?{end}){_LABEL_PATTERN}\.?")
 
 
 _ADDRESS_SPACE = re.compile(r"^\s*smtp:(?P<domain>[^;]*)(?:;(?P<cost>\d+))?\s*$", re.IGNORECASE)
@@ -397,6 +473,12 @@ class SenderDomain(Domain):
                 value = match.group("domain")
         return super().parse(value)
 
+    def json_schema(self) -> dict[str, Any]:
+        cost = r"\s*(?:;[0-9]+)?\s*$"  # what may follow the domain of an address space smtp:<domain>;<cost>
+        address_space = rf"{rx.any_case('smtp:')}\s*(?:{self._pattern(cost)})\s*(?:;[0-9]+)?"
+        return {"type": "string", "pattern": rx.padded(f"{address_space}|{self._pattern()}"),
+                "description": self.describe()}
+
 
 # Reserved IPv4 space that the project refuses for sender IPs and smart hosts. The service refuses "reserved or
 # private" addresses (IPRangeInConnectorContainsReservedIPAddresses, [X]) but its exact list is unknown. Project
@@ -416,6 +498,13 @@ _RESERVED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
         ("240.0.0.0/4", "a reserved address (240.0.0.0/4, including the broadcast address)"),
     )
 )
+
+
+def _public_ipv4_pattern(prefixes: range) -> str:
+    """An IPv4 address, or a CIDR with a prefix length in ``prefixes``, that overlaps none of ``_RESERVED_V4``:
+    :func:`reserved_reason` as a pattern, generated from the same list."""
+    overlapping = rx.ipv4_overlapping([net for net, _ in _RESERVED_V4], prefixes)
+    return rf"(?!{overlapping}){rx.IPV4}(?:/{rx.ipv4_prefix(prefixes.start, prefixes.stop - 1)})?"
 
 
 def reserved_reason(net: ipaddress.IPv4Network) -> str | None:
@@ -470,6 +559,9 @@ class SenderIp(Kind):
             raise KindError(f"{text} is {why}; Exchange refuses reserved and private addresses")
         return _net_text(net)
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": rx.padded(_public_ipv4_pattern(range(24, 33))), "description": self.describe()}
+
     def live(self, value: Any) -> Any:
         try:
             return _net_text(ipaddress.IPv4Network(str(value).strip(), strict=False))
@@ -519,6 +611,12 @@ class SkipIp(Kind):
             raise KindError(f"{text} ends before it starts")
         return str(first) if first == last else f"{first}-{last}"
 
+    def json_schema(self) -> dict[str, Any]:
+        v4, v6 = rx.IPV4, rx.IPV6
+        forms = [rf"{v4}(?:/{rx.ipv4_prefix(0, 32)})?", rf"{v6}(?:/{rx.ipv4_prefix(0, 128)})?",
+                 rf"{v4}\s*-\s*{v4}", rf"{v6}\s*-\s*{v6}"]
+        return {"type": "string", "pattern": rx.padded("|".join(forms)), "description": self.describe()}
+
     def sort_key(self, value: Any) -> Any:
         return _ip_sort_key(value)
 
@@ -545,6 +643,11 @@ class SmartHost(Kind):
                 raise KindError(f"{text} is {why}; Exchange refuses reserved and private smart hosts")
             return str(net.network_address) if net.prefixlen == 32 else str(net)
         return _check_domain(text)
+
+    def json_schema(self) -> dict[str, Any]:
+        # An all-digit last label is never a domain (see _check_domain), so the two forms cannot both match.
+        pattern = rx.padded(f"{_public_ipv4_pattern(range(0, 33))}|{_domain_pattern()}")
+        return {"type": "string", "pattern": pattern, "description": self.describe()}
 
     def live(self, value: Any) -> Any:
         text = str(value).strip()
@@ -580,6 +683,23 @@ class Email(Kind):
             raise KindError(f"{text} has an invalid domain: {exc.message}") from None
         return f"{local.lower()}@{dom}"
 
+    def json_schema(self) -> dict[str, Any]:
+        local = f"(?=[^@]{{1,64}}@){_LOCAL.pattern[1:-1]}"  # the same local-part rule, at most 64 characters
+        pattern = rx.padded(f"(?:{rx.any_case('smtp:')})?{local}@{_domain_pattern()}")
+        return {"type": "string", "pattern": pattern, "description": self.describe()}
+
+
+# The ISO 8601 forms a timestamp may be written in: the extended date, optionally a time (hours, minutes, seconds,
+# any fraction) and a Z or an offset. datetime.fromisoformat alone would also take week dates, basic forms and any
+# separator character; the editor schema uses this same pattern, so both accept the same spellings (the pattern knows
+# the days of each month, but not leap years: 29 February of other years is left to fromisoformat).
+_TIMESTAMP = re.compile(
+    r"^[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-9]))"
+    r"(?:[T ](?:[01][0-9]|2[0-3])(?::[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?$"
+)
+
 
 class Timestamp(Kind):
     """A date and time. Get-* returns some timestamps without an offset (``2026-07-24T18:59:12.0000000``,
@@ -594,12 +714,14 @@ class Timestamp(Kind):
             moment = value
         elif isinstance(value, str):
             text = value.strip()
+            if not _TIMESTAMP.match(text):
+                raise KindError(f"{value} is not an ISO 8601 date and time such as 2026-07-24T18:59:12Z")
             if text.endswith("Z"):
                 text = text[:-1] + "+00:00"
             try:
                 moment = datetime.fromisoformat(text)
-            except ValueError:
-                raise KindError(f"{value} is not an ISO 8601 date and time") from None
+            except ValueError as exc:  # a day the month does not have
+                raise KindError(f"{value} is not a valid date and time: {exc}") from None
         else:
             raise KindError(f"expected a date and time, got {_show(value)}")
         if moment.tzinfo is not None:
@@ -607,7 +729,8 @@ class Timestamp(Kind):
         return moment.replace(microsecond=0).isoformat() + "Z"
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": ["string", "null"], "format": "date-time", "description": self.describe()}
+        return {"type": ["string", "null"], "format": "date-time", "pattern": rx.padded(_TIMESTAMP.pattern[1:-1]),
+                "description": self.describe()}
 
 
 class ListOf(Kind):
@@ -673,10 +796,19 @@ class ListOf(Kind):
 
     def json_schema(self) -> dict[str, Any]:
         item = self.item.json_schema()
-        schema: dict[str, Any] = {"type": ["array", "null"], "items": item, "description": self.describe()}
+        # null means the empty list (see validate), so a list that must not be empty cannot be null either.
+        kind: Any = "array" if self.non_empty else ["array", "null"]
+        schema: dict[str, Any] = {"type": kind, "items": item, "description": self.describe()}
         if self.non_empty:
             schema["minItems"] = 1
         return schema
+
+    def truthy(self) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1}
+
+    def containing(self, item: Any) -> dict[str, Any]:
+        """JSON Schema of the lists that hold an item normalised to ``item``."""
+        return {"type": "array", "contains": self.item.matching(item)}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1048,113 +1180,236 @@ def effective(spec: ResourceSpec, declared: Mapping[str, Any]) -> dict[str, Any]
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+class Cond:
+    """A condition on one object's fields, declared once and read two ways: :meth:`test` on a merged, normalised
+    object (what ``mailflow validate``, plan and the Pulumi providers check) and :meth:`json_schema` on the raw
+    values of a stack file (the editor schema, built by docgen). Keeping both readings in one class is what keeps
+    the editor and the CLI from disagreeing about a rule."""
+
+    def fields(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
+        """JSON Schema that a raw object meets exactly when :meth:`test` holds for it, an undeclared field reading as
+        its service default (the caller makes sure every field is declared or has one, see :func:`rule_schemas`)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _FieldCond(Cond):
+    field: str
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.field,)
+
+    def value_schema(self, kind: Kind) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
+        fld = spec.field(self.field)
+        schema: dict[str, Any] = {"properties": {self.field: self.value_schema(fld.kind)}}
+        # "properties" holds when the key is absent, which is right exactly when the default meets the condition.
+        if fld.default is UNSET or not self.test({self.field: fld.default}):
+            schema["required"] = [self.field]
+        return schema
+
+
+@dataclass(frozen=True)
+class Is(_FieldCond):
+    """The field's normalised value is ``value`` (True, False, None or an enumeration's canonical name)."""
+
+    value: Any
+
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        return bool(obj[self.field] == self.value) and type(obj[self.field]) is type(self.value)
+
+    def value_schema(self, kind: Kind) -> dict[str, Any]:
+        return kind.matching(self.value)
+
+
+@dataclass(frozen=True)
+class IsSet(_FieldCond):
+    """The field is true, a non-empty list, or a domain or text that is set."""
+
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        return bool(obj[self.field])
+
+    def value_schema(self, kind: Kind) -> dict[str, Any]:
+        return kind.truthy()
+
+
+@dataclass(frozen=True)
+class Has(_FieldCond):
+    """The list field holds ``item`` (normalised, e.g. ``*``)."""
+
+    item: Any
+
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        return self.item in obj[self.field]
+
+    def value_schema(self, kind: Kind) -> dict[str, Any]:
+        if not isinstance(kind, ListOf):
+            raise TypeError(f"Has({self.field!r}) needs a list field")
+        return kind.containing(self.item)
+
+
+@dataclass(frozen=True)
+class StartsWith(_FieldCond):
+    """The field's normalised text starts with ``prefix`` (which has no letters, so case does not matter)."""
+
+    prefix: str
+
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        return str(obj[self.field]).startswith(self.prefix)
+
+    def value_schema(self, kind: Kind) -> dict[str, Any]:
+        return {"type": "string", "pattern": rf"^\s*{rx.literal(self.prefix)}"}
+
+
+@dataclass(frozen=True)
+class Not(Cond):
+    cond: Cond
+
+    def fields(self) -> tuple[str, ...]:
+        return self.cond.fields()
+
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        return not self.cond.test(obj)
+
+    def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
+        return {"not": self.cond.json_schema(spec)}
+
+
+class AllOf(Cond):
+    def __init__(self, *conds: Cond) -> None:
+        self.conds = conds
+
+    def fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for cond in self.conds for name in cond.fields()))
+
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        return all(cond.test(obj) for cond in self.conds)
+
+    def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
+        return {"allOf": [cond.json_schema(spec) for cond in self.conds]}
+
+
+class AnyOf(AllOf):
+    def test(self, obj: Mapping[str, Any]) -> bool:
+        return any(cond.test(obj) for cond in self.conds)
+
+    def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
+        return {"anyOf": [cond.json_schema(spec) for cond in self.conds]}
+
+
 @dataclass(frozen=True)
 class _Rule:
     code: str
-    needs: tuple[str, ...]  # fields the rule reads; a rule whose fields are not all known is skipped
+    broken: Cond  # holds when the object breaks the rule; its fields are the ones the rule reads
     at: tuple[str, ...]  # where to point, in preference order (the first one the stack declared)
-    test: Callable[[Mapping[str, Any]], bool]  # True when the object breaks the rule
     message: str
     allowed: str | None = None
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Fields the rule reads; a rule whose fields are not all known is skipped."""
+        return self.broken.fields()
 
-def _on_prem(o: Mapping[str, Any]) -> bool:
-    return bool(o["connectorType"] == "OnPremises")
+
+_ON_PREM = Is("connectorType", "OnPremises")
 
 
 _RULES: dict[str, tuple[_Rule, ...]] = {
     "InboundConnector": (
         # §2.2 rule 1, §12 (InboundConnectorMissingTlsCertificateOrSenderIP) [X]
-        _Rule("inbound.onpremises-needs-ip-or-cert", ("connectorType", "senderIpAddresses", "tlsSenderCertificateName"),
+        _Rule("inbound.onpremises-needs-ip-or-cert",
+              AllOf(_ON_PREM, Not(IsSet("senderIpAddresses")), Not(IsSet("tlsSenderCertificateName"))),
               ("connectorType", "senderIpAddresses", "tlsSenderCertificateName"),
-              lambda o: _on_prem(o) and not o["senderIpAddresses"] and not o["tlsSenderCertificateName"],
               "an OnPremises inbound connector needs senderIpAddresses or tlsSenderCertificateName",
               "declare senderIpAddresses or tlsSenderCertificateName"),
         # §2.2 rule 2, §12 (InboundConnectorRequiredTlsSettingsInvalid) [X]
-        _Rule("inbound.certificate-needs-require-tls", ("tlsSenderCertificateName", "requireTls"),
+        _Rule("inbound.certificate-needs-require-tls", AllOf(IsSet("tlsSenderCertificateName"), Not(IsSet("requireTls"))),
               ("requireTls", "tlsSenderCertificateName"),
-              lambda o: bool(o["tlsSenderCertificateName"]) and not o["requireTls"],
               "requireTls must be true when tlsSenderCertificateName is set", "requireTls: true"),
         # §2.2 rule 3, §12 (InboundConnectorInvalidRestrictDomainsToIPAddresses) [X]
-        _Rule("inbound.restrict-ip-needs-ips", ("restrictDomainsToIpAddresses", "senderIpAddresses"),
+        _Rule("inbound.restrict-ip-needs-ips",
+              AllOf(IsSet("restrictDomainsToIpAddresses"), Not(IsSet("senderIpAddresses"))),
               ("restrictDomainsToIpAddresses",),
-              lambda o: bool(o["restrictDomainsToIpAddresses"]) and not o["senderIpAddresses"],
               "restrictDomainsToIpAddresses needs senderIpAddresses", "declare senderIpAddresses, or false"),
         # §2.2 rule 4, §12 (InboundConnectorInvalidIPCertificateCombinations) [X]
-        _Rule("inbound.restrict-ip-and-certificate", ("restrictDomainsToIpAddresses", "restrictDomainsToCertificate"),
+        _Rule("inbound.restrict-ip-and-certificate",
+              AllOf(IsSet("restrictDomainsToIpAddresses"), IsSet("restrictDomainsToCertificate")),
               ("restrictDomainsToCertificate", "restrictDomainsToIpAddresses"),
-              lambda o: bool(o["restrictDomainsToIpAddresses"]) and bool(o["restrictDomainsToCertificate"]),
               "restrictDomainsToCertificate and restrictDomainsToIpAddresses cannot both be true",
               "at most one of them true; use two connectors"),
         # §2.2 rule 5, §12 (InboundConnectorInvalidRestrictDomainsToCertificate) [X]
-        _Rule("inbound.restrict-certificate-needs-certificate", ("restrictDomainsToCertificate", "tlsSenderCertificateName"),
+        _Rule("inbound.restrict-certificate-needs-certificate",
+              AllOf(IsSet("restrictDomainsToCertificate"), Not(IsSet("tlsSenderCertificateName"))),
               ("restrictDomainsToCertificate",),
-              lambda o: bool(o["restrictDomainsToCertificate"]) and not o["tlsSenderCertificateName"],
               "restrictDomainsToCertificate needs tlsSenderCertificateName",
               "declare tlsSenderCertificateName, or false"),
         # §2.2 rule 6, §12 (InboundConnectorIncorrectCloudServicesMailEnabled) [X]
-        _Rule("inbound.cloud-services-mail-needs-onpremises", ("cloudServicesMailEnabled", "connectorType"),
+        _Rule("inbound.cloud-services-mail-needs-onpremises", AllOf(IsSet("cloudServicesMailEnabled"), Not(_ON_PREM)),
               ("cloudServicesMailEnabled", "connectorType"),
-              lambda o: bool(o["cloudServicesMailEnabled"]) and not _on_prem(o),
               "cloudServicesMailEnabled is only allowed on OnPremises connectors", "connectorType: OnPremises"),
         # §2.2 rule 7 and §2.1 TreatMessagesAsInternal [D]
-        _Rule("inbound.treat-as-internal-needs-onpremises", ("treatMessagesAsInternal", "connectorType"),
+        _Rule("inbound.treat-as-internal-needs-onpremises", AllOf(IsSet("treatMessagesAsInternal"), Not(_ON_PREM)),
               ("treatMessagesAsInternal", "connectorType"),
-              lambda o: bool(o["treatMessagesAsInternal"]) and not _on_prem(o),
               "treatMessagesAsInternal is only allowed on OnPremises connectors", "connectorType: OnPremises"),
         _Rule("inbound.treat-as-internal-excludes-cloud-services-mail",
+              AllOf(IsSet("treatMessagesAsInternal"), IsSet("cloudServicesMailEnabled")),
               ("treatMessagesAsInternal", "cloudServicesMailEnabled"),
-              ("treatMessagesAsInternal", "cloudServicesMailEnabled"),
-              lambda o: bool(o["treatMessagesAsInternal"]) and bool(o["cloudServicesMailEnabled"]),
               "treatMessagesAsInternal cannot be true while cloudServicesMailEnabled is true",
               "at most one of them true"),
     ),
     "OutboundConnector": (
         # §4.2 rule 1, §12 (OutboundConnectorIncorrectTransportRuleScopedParameters) [X]
-        _Rule("outbound.rule-scoped-has-no-domains", ("isTransportRuleScoped", "recipientDomains", "allAcceptedDomains"),
+        _Rule("outbound.rule-scoped-has-no-domains",
+              AllOf(IsSet("isTransportRuleScoped"), AnyOf(IsSet("recipientDomains"), IsSet("allAcceptedDomains"))),
               ("recipientDomains", "allAcceptedDomains", "isTransportRuleScoped"),
-              lambda o: bool(o["isTransportRuleScoped"]) and (bool(o["recipientDomains"]) or bool(o["allAcceptedDomains"])),
               "a transport-rule-scoped connector cannot have recipientDomains or allAcceptedDomains",
               "isTransportRuleScoped: true with no domains, or domains with isTransportRuleScoped: false"),
-        _Rule("outbound.needs-domains-or-rule-scope", ("isTransportRuleScoped", "recipientDomains", "allAcceptedDomains"),
+        _Rule("outbound.needs-domains-or-rule-scope",
+              AllOf(Not(IsSet("isTransportRuleScoped")), Not(IsSet("recipientDomains")),
+                    Not(IsSet("allAcceptedDomains"))),
               ("recipientDomains", "allAcceptedDomains", "isTransportRuleScoped"),
-              lambda o: not o["isTransportRuleScoped"] and not o["recipientDomains"] and not o["allAcceptedDomains"],
               "an outbound connector needs recipientDomains or allAcceptedDomains: true, unless isTransportRuleScoped is true",
               "recipientDomains, allAcceptedDomains: true, or isTransportRuleScoped: true"),
         # §4.2 rule 2, §12 (…InvalidDomainValidationWithoutTlsDomain / …InvalidTlsDomainWithoutDomainValidation) [X]
-        _Rule("outbound.domain-validation-needs-tls-domain", ("tlsSettings", "tlsDomain"), ("tlsDomain", "tlsSettings"),
-              lambda o: o["tlsSettings"] == "DomainValidation" and not o["tlsDomain"],
+        _Rule("outbound.domain-validation-needs-tls-domain",
+              AllOf(Is("tlsSettings", "DomainValidation"), Not(IsSet("tlsDomain"))), ("tlsDomain", "tlsSettings"),
               "tlsSettings DomainValidation needs tlsDomain", "declare tlsDomain"),
-        _Rule("outbound.tls-domain-needs-domain-validation", ("tlsSettings", "tlsDomain"), ("tlsSettings", "tlsDomain"),
-              lambda o: bool(o["tlsDomain"]) and o["tlsSettings"] != "DomainValidation",
+        _Rule("outbound.tls-domain-needs-domain-validation",
+              AllOf(IsSet("tlsDomain"), Not(Is("tlsSettings", "DomainValidation"))), ("tlsSettings", "tlsDomain"),
               "tlsDomain can only be set when tlsSettings is DomainValidation", "tlsSettings: DomainValidation"),
         # §4.2 rule 3, §12 (OutboundConnectorSmartHostShouldBePresentIfUseMXRecordFalse) [D][X]
-        _Rule("outbound.no-mx-needs-smart-hosts", ("useMxRecord", "smartHosts"), ("smartHosts", "useMxRecord"),
-              lambda o: o["useMxRecord"] is False and not o["smartHosts"],
+        _Rule("outbound.no-mx-needs-smart-hosts", AllOf(Is("useMxRecord", False), Not(IsSet("smartHosts"))),
+              ("smartHosts", "useMxRecord"),
               "useMxRecord false needs smartHosts", "declare smartHosts"),
         # §4.2 rule 3 (…UseMXRecordShouldBeFalseIfSmartHostsIsPresent) [X]: the service silently clears smart hosts
         # when UseMXRecord is true, so declaring both could never be reached.
-        _Rule("outbound.mx-excludes-smart-hosts", ("useMxRecord", "smartHosts"), ("smartHosts", "useMxRecord"),
-              lambda o: o["useMxRecord"] is True and bool(o["smartHosts"]),
+        _Rule("outbound.mx-excludes-smart-hosts", AllOf(Is("useMxRecord", True), IsSet("smartHosts")),
+              ("smartHosts", "useMxRecord"),
               "smartHosts are only used with useMxRecord: false (Exchange clears them when useMxRecord is true)",
               "useMxRecord: false"),
         # §4.2 rule 4, §12 (Partner + OnPremises-only flags) [D][X]
         *(
-            _Rule(f"outbound.{flag}-needs-onpremises", (flag, "connectorType"), (flag, "connectorType"),
-                  (lambda flag: lambda o: bool(o[flag]) and not _on_prem(o))(flag),
+            _Rule(f"outbound.{flag}-needs-onpremises", AllOf(IsSet(flag), Not(_ON_PREM)), (flag, "connectorType"),
                   f"{flag} is only allowed on OnPremises connectors", "connectorType: OnPremises")
             for flag in ("routeAllMessagesViaOnPremises", "cloudServicesMailEnabled", "allAcceptedDomains",
                          "senderRewritingEnabled")
         ),
         # §4.2 rule 5, §12 (OnPremisesConnectorHasRouteUsingMX) [X]
-        _Rule("outbound.onpremises-excludes-mx", ("connectorType", "useMxRecord"), ("useMxRecord", "connectorType"),
-              lambda o: _on_prem(o) and o["useMxRecord"] is True,
+        _Rule("outbound.onpremises-excludes-mx", AllOf(_ON_PREM, Is("useMxRecord", True)),
+              ("useMxRecord", "connectorType"),
               "an OnPremises outbound connector must use smart hosts: set useMxRecord: false", "useMxRecord: false"),
         # §4.2 rule 5, §12 (RecipientDomainStarOnPremiseOutboundConnector) [X]
         _Rule("outbound.onpremises-star-needs-route-all",
-              ("connectorType", "recipientDomains", "routeAllMessagesViaOnPremises"),
+              AllOf(_ON_PREM, Has("recipientDomains", "*"), Not(IsSet("routeAllMessagesViaOnPremises"))),
               ("recipientDomains", "routeAllMessagesViaOnPremises"),
-              lambda o: _on_prem(o) and "*" in o["recipientDomains"] and not o["routeAllMessagesViaOnPremises"],
               "recipientDomains * on an OnPremises connector needs routeAllMessagesViaOnPremises: true",
               "routeAllMessagesViaOnPremises: true, or list the domains"),
         # Not checked offline: RouteAllMessagesViaOnPremises needs an enabled OnPremises inbound connector without
@@ -1162,14 +1417,14 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
     ),
     "AcceptedDomain": (
         # §6.2, §12 (MatchSubDomainsIsInternalRelayOnlyException) [C][X]
-        _Rule("accepted-domain.match-subdomains-needs-internal-relay", ("matchSubDomains", "domainType"),
+        _Rule("accepted-domain.match-subdomains-needs-internal-relay",
+              AllOf(IsSet("matchSubDomains"), Not(Is("domainType", "InternalRelay"))),
               ("matchSubDomains", "domainType"),
-              lambda o: bool(o["matchSubDomains"]) and o["domainType"] != "InternalRelay",
               "matchSubDomains is only allowed on InternalRelay domains", "domainType: InternalRelay"),
         # §6.2 EnableNego2Authentication [X]: not with a wildcard domain name.
-        _Rule("accepted-domain.nego2-excludes-wildcard", ("enableNego2Authentication", "domainName"),
+        _Rule("accepted-domain.nego2-excludes-wildcard",
+              AllOf(IsSet("enableNego2Authentication"), StartsWith("domainName", "*")),
               ("enableNego2Authentication",),
-              lambda o: bool(o["enableNego2Authentication"]) and str(o["domainName"]).startswith("*"),
               "enableNego2Authentication cannot be used with a wildcard domain", "false"),
         # ExternalRelay is refused by the domainType value kind itself (§6.2, §12).
     ),
@@ -1194,11 +1449,35 @@ def check_rules(
     for rule in _RULES.get(spec.type_name, ()):
         if any(name not in obj for name in rule.needs):
             continue
-        if not rule.test(obj):
+        if not rule.broken.test(obj):
             continue
         at = next((name for name in rule.at if name in present), rule.at[0])
         diags.append(_error(path + (at,), rule.message, allowed=rule.allowed, code=rule.code))
     return diags
+
+
+def adopting_schema() -> dict[str, Any]:
+    """JSON Schema of an object that says ``adopt: true`` (as :func:`adopt_of` reads it, "true" included)."""
+    return {"properties": {"adopt": Bool().matching(True)}, "required": ["adopt"]}
+
+
+def rule_schemas(spec: ResourceSpec) -> list[dict[str, Any]]:
+    """The cross-field rules of ``spec`` as JSON Schema (for docgen's editor schema), one ``not`` per rule.
+
+    A rule is checked only when every field it reads is known, as :func:`check_rules` is called by the stack
+    loader: declared, or, for an object that will be created (creatable and not ``adopt: true``), taken from the
+    service default (:func:`effective`). Fields without a default must be declared.
+    """
+    out: list[dict[str, Any]] = []
+    for rule in _RULES.get(spec.type_name, ()):
+        always = [n for n in rule.needs if spec.field(n).default is UNSET or not spec.creatable]
+        defaulted = [n for n in rule.needs if n not in always]
+        known: list[dict[str, Any]] = [{"required": always}] if always else []
+        if defaulted:
+            known.append({"anyOf": [{"not": adopting_schema()}, {"required": defaulted}]})
+        out.append({"$comment": rule.code, "description": rule.message,
+                    "not": {"allOf": known + [rule.broken.json_schema(spec)]}})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ __all__ = [
     "validate_stack",
     "TOP_LEVEL_KEYS",
     "TENANT_KEYS",
+    "TENANT_KINDS",
     "SECRET_KEYS",
 ]
 
@@ -66,6 +67,8 @@ TENANT_KEYS: dict[str, str] = {
     "authority": "token authority host override (https://...)",
     "caFile": "an extra CA certificate file to trust (path relative to the stack file)",
 }
+# Value kinds of the tenant keys that have one (docgen writes the editor schema from these same objects).
+TENANT_KINDS: dict[str, Kind] = {"emulator": Bool(), "initialDomain": Domain(), "cloud": Choice(CLOUD_NAMES)}
 TOP_LEVEL_KEYS: tuple[str, ...] = ("tenant", "prune", *(spec.stack_key for spec in SPECS.values()))
 
 # Keys that would put a credential in version control, compared case-insensitively and without - or _. Broad
@@ -491,7 +494,7 @@ def _tenant(ctx: _Context, raw: Any, base_dir: Path | None) -> TenantConfig | No
     ok = True
     emulator = False
     if "emulator" in raw:
-        value, good = ctx.check(Bool(), raw["emulator"], path + ("emulator",), "tenant.emulator")
+        value, good = ctx.check(TENANT_KINDS["emulator"], raw["emulator"], path + ("emulator",), "tenant.emulator")
         ok &= good
         emulator = bool(value)
     tenant_id = None
@@ -506,7 +509,7 @@ def _tenant(ctx: _Context, raw: Any, base_dir: Path | None) -> TenantConfig | No
                       code="tenant.id")
     initial_domain = None
     if raw.get("initialDomain") is not None:
-        initial_domain, good = ctx.check(Domain(), raw["initialDomain"], path + ("initialDomain",),
+        initial_domain, good = ctx.check(TENANT_KINDS["initialDomain"], raw["initialDomain"], path + ("initialDomain",),
                                          "tenant.initial-domain", allowed="domain such as contoso.onmicrosoft.com")
         ok &= good
         if good and initial_domain and not is_initial_domain(initial_domain):
@@ -519,7 +522,7 @@ def _tenant(ctx: _Context, raw: Any, base_dir: Path | None) -> TenantConfig | No
                       code="tenant.initial-domain-not-initial")
     cloud = "commercial"
     if "cloud" in raw:
-        value, good = ctx.check(Choice(CLOUD_NAMES), raw["cloud"], path + ("cloud",), "tenant.cloud")
+        value, good = ctx.check(TENANT_KINDS["cloud"], raw["cloud"], path + ("cloud",), "tenant.cloud")
         ok &= good
         cloud = value or cloud
     endpoint = authority = None
