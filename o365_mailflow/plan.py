@@ -110,7 +110,7 @@ class Guidance:
         return {"mxEndpoints": dict(self.mx_endpoints), "spfRecord": self.spf_record}
 
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 2  # 2: the optional "impact" section (render.json)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ __all__ = [
     "mx_endpoint",
     "spf_record",
     "domain_of",
+    "covering_patterns",
 ]
 
 Fields = Mapping[str, Any]
@@ -89,6 +90,21 @@ def domain_of(address: str) -> str:
     """The domain of ``user@domain`` (or the text itself when it has no ``@``), lower-cased."""
     text = address.strip().strip("<>").strip()
     return text.rsplit("@", 1)[-1].strip().rstrip(".").lower()
+
+
+def covering_patterns(domain: str) -> tuple[str, ...]:
+    """Every entry that can cover ``domain`` in any rule of this module, lower-cased: the domain, each parent
+    domain (an accepted domain with matchSubDomains, a certificate's accepted domain), ``*.`` + the domain or a
+    parent (wildcards), and ``*``.
+
+    Why: a tenant with thousands of connectors is asked about thousands of domains (the plan's mail-flow
+    impact); looking up only the objects that list one of these entries, then running the same decision
+    functions on them, keeps each question independent of the number of connectors without a second copy of
+    the matching rules. Objects outside this set cannot match ``domain``, so they cannot change a decision.
+    """
+    labels = domain.lower().removeprefix("*.").split(".")
+    parents = [".".join(labels[i:]) for i in range(len(labels))]
+    return (*parents, *(f"*.{p}" for p in parents), "*")
 
 
 def _wildcard_depth(pattern: str, domain: str) -> int | None:
