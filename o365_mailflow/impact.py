@@ -437,7 +437,7 @@ def _refusal_cause(d: InboundDecision) -> str:
 def _attribution(d: InboundDecision) -> str:
     if d.connector is None:
         return "anonymous internet mail"
-    return f"{d.connector_type} inbound connector '{d.connector}'"
+    return f"accepted by {d.connector_type} inbound connector '{d.connector}'"
 
 
 def _inbound_sentence(p: Probe, b: InboundDecision, a: InboundDecision, old: _Index, new: _Index) -> str:
@@ -450,8 +450,8 @@ def _inbound_sentence(p: Probe, b: InboundDecision, a: InboundDecision, old: _In
     if b.rejected != a.rejected:
         if a.rejected:
             return f"mail from {subject} will now be rejected by Partner connector '{a.connector}'"
-        return f"mail from {subject} was rejected by Partner connector '{b.connector}' and will now be accepted " \
-               f"as {_attribution(a)}"
+        return f"mail from {subject} was rejected by Partner connector '{b.connector}' and will now be " \
+               f"{_attribution(a)}"
     if old.identity("inbound", b.connector) != new.identity("inbound", a.connector):
         if b.connector and a.connector:
             return f"connections from {subject} move from inbound connector '{b.connector}' to '{a.connector}'"

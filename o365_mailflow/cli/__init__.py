@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "route": "o365_mailflow.cli.route:command",
     "emulator": "o365_mailflow.cli.emulator:command",
     "doctor": "o365_mailflow.cli.doctor:command",
+    "graph": "o365_mailflow.cli.graph:command",
 }
 
 _HELP = {
@@ -35,6 +36,7 @@ _HELP = {
     "route": "Simulate where Exchange Online routes a message.",
     "emulator": "Run the emulated Exchange Online tenant.",
     "doctor": "Check the tenant connection first: each check with its fix.",
+    "graph": "Draw the mail flow as a diagram (Mermaid, DOT or SVG).",
 }
 
 
