@@ -253,9 +253,29 @@ def _mermaid_text(text: str) -> str:
     return escaped.replace("\n", "<br/>")
 
 
+def _renumbered(diff: GraphDiff) -> GraphDiff:
+    """Short ids in drawing order (``out_1``, ``out_2``...): hashes of Guids differ from tenant to tenant, and the
+    same plan should draw the same text (docs and reviews compare it)."""
+    ids: dict[str, str] = {EXO: EXO}
+    counts: dict[str, int] = {}
+    for n in _ordered(diff.graph.nodes.values()):
+        if n.id not in ids:
+            prefix = n.id.split("_", 1)[0]
+            counts[prefix] = counts.get(prefix, 0) + 1
+            ids[n.id] = f"{prefix}_{counts[prefix]}"
+    g = Graph()
+    for n in diff.graph.nodes.values():
+        g.nodes[ids[n.id]] = Node(ids[n.id], n.label, n.group)
+    for e in diff.graph.edges.values():
+        moved = Edge(ids[e.src], ids[e.dst], e.label, e.dashed)
+        g.edges[moved.key] = moved
+    return GraphDiff(g, {ids[k]: v for k, v in diff.node_status.items()},
+                     {(ids[s], ids[d]): v for (s, d), v in diff.edge_status.items()})
+
+
 def to_mermaid(graph: Graph | GraphDiff) -> str:
     """A Mermaid flowchart (``flowchart LR``), edges and nodes of a :class:`GraphDiff` marked by status."""
-    diff = graph if isinstance(graph, GraphDiff) else GraphDiff(graph, {}, {})
+    diff = _renumbered(graph if isinstance(graph, GraphDiff) else GraphDiff(graph, {}, {}))
     g = diff.graph
     lines = ["flowchart LR"]
     nodes = _ordered(g.nodes.values())
@@ -295,7 +315,7 @@ def _dot_text(text: str) -> str:
 
 def to_dot(graph: Graph | GraphDiff) -> str:
     """The same diagram as Graphviz DOT, one cluster per group."""
-    diff = graph if isinstance(graph, GraphDiff) else GraphDiff(graph, {}, {})
+    diff = _renumbered(graph if isinstance(graph, GraphDiff) else GraphDiff(graph, {}, {}))
     g = diff.graph
     lines = ["digraph mailflow {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fillcolor=white, '
              'fontname="Helvetica"];', '  edge [fontname="Helvetica", fontsize=10];']
