@@ -142,8 +142,11 @@ class _Index:
             cert = c.fields.get("tlsSenderCertificateName")
             if cert:
                 self.inbound_by_name[str(cert).lower()].append(i)
-            for d in c.fields.get("senderDomains") or ():
-                self.inbound_by_name["sender:" + str(d).lower()].append(i)
+            # MAIL FROM domains identify Partner connectors only (OnPremises ones match by certificate or IP), and
+            # OnPremises connectors usually list "*": indexing theirs would hand every probe every connector.
+            if c.fields.get("connectorType") != "OnPremises":
+                for d in c.fields.get("senderDomains") or ():
+                    self.inbound_by_name["sender:" + str(d).lower()].append(i)
             for net in _networks(c.fields.get("senderIpAddresses") or ()):
                 self.inbound_by_net[(net.prefixlen, int(net.network_address))].append(i)
         self.names = {
