@@ -113,7 +113,7 @@ class Guidance:
                 "spfTxtStrings": list(self.spf_strings)}
 
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 2  # 2: the optional "impact" section (render.json)
 
 
 @dataclass(frozen=True)

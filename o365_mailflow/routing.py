@@ -73,6 +73,7 @@ __all__ = [
     "spf_problem",
     "review",
     "domain_of",
+    "covering_patterns",
 ]
 
 Fields = Mapping[str, Any]
@@ -85,6 +86,21 @@ _MAIL_HOSTS: dict[str, tuple[str, str]] = {
     "dod": ("mail.protection.office365.us", "spf.protection.office365.us"),
     "china": ("mail.protection.partner.outlook.cn", "spf.protection.partner.outlook.cn"),
 }
+
+
+def covering_patterns(domain: str) -> tuple[str, ...]:
+    """Every entry that can cover ``domain`` in any rule of this module, lower-cased: the domain, each parent
+    domain (an accepted domain with matchSubDomains, a certificate's accepted domain), ``*.`` + the domain or a
+    parent (wildcards), and ``*``.
+
+    Why: a tenant with thousands of connectors is asked about thousands of domains (the plan's mail-flow
+    impact); looking up only the objects that list one of these entries, then running the same decision
+    functions on them, keeps each question independent of the number of connectors without a second copy of
+    the matching rules. Objects outside this set cannot match ``domain``, so they cannot change a decision.
+    """
+    labels = domain.lower().removeprefix("*.").split(".")
+    parents = [".".join(labels[i:]) for i in range(len(labels))]
+    return (*parents, *(f"*.{p}" for p in parents), "*")
 
 
 def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:

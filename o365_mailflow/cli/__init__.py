@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "test-relay": "o365_mailflow.cli.test_relay:command",
     "pulumi-preview": "o365_mailflow.cli.pulumi:preview_command",
     "pulumi-deploy": "o365_mailflow.cli.pulumi:deploy_command",
+    "graph": "o365_mailflow.cli.graph:command",
 }
 
 _HELP = {
@@ -42,6 +43,7 @@ _HELP = {
     "test-relay": "Send a test message to the tenant's MX and explain the answer.",
     "pulumi-preview": "Preview a Pulumi deployment as the engine will run it (the PR comment).",
     "pulumi-deploy": "Deploy exactly the reviewed Pulumi preview, or stop.",
+    "graph": "Draw the mail flow as a diagram (Mermaid, DOT or SVG).",
 }
 
 

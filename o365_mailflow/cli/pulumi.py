@@ -43,7 +43,7 @@ def _plan(project: Path, stack: str, save_plan: Path | None) -> Any:
     settings = settings_from_config(preview.config) or settings_from_env()
     client = open_client(settings.tenant, env=settings.client_env(), state_dir=settings.state_dir)
     snapshot = take_snapshot(client)
-    return plan_from_preview(preview, snapshot, stack=stack, tenant=settings.tenant.label), run
+    return plan_from_preview(preview, snapshot, stack=stack, tenant=settings.tenant.label), run, snapshot
 
 
 def _blocked(plan: Any) -> list[str]:
@@ -69,16 +69,19 @@ def preview_command(stack: str, cwd: str | None, fmt: str, out: str | None, json
 
     project = _project_dir(cwd)
     try:
-        plan, _ = _plan(project, stack, Path(save_plan) if save_plan else None)
+        plan, _, snapshot = _plan(project, stack, Path(save_plan) if save_plan else None)
     except MailflowError as exc:
         raise click.ClickException(str(exc)) from exc
-    text = _render(plan, fmt, color=fmt == "text" and not out and _use_color())
+    # The mail-flow impact and the change diagram come from the same snapshot: no further read of the tenant.
+    text = _render(plan, fmt, color=fmt == "text" and not out and _use_color(), snapshot=snapshot)
     if out:
         _write_file(Path(out), text)
     else:
         click.echo(text, nl=False)
     if json_out:
-        _write_file(Path(json_out), render_json(plan))
+        from ..impact import compute_impact
+
+        _write_file(Path(json_out), render_json(plan, impact=compute_impact(snapshot, plan)))
     blocked = _blocked(plan)
     if blocked:
         click.echo("error: pulumi up would stop:\n  " + "\n  ".join(blocked), err=True)
@@ -101,7 +104,7 @@ def deploy_command(stack: str, cwd: str | None, reviewed: str) -> None:
     with tempfile.TemporaryDirectory(prefix="mailflow-deploy-") as tmp:
         plan_file = Path(tmp) / "pulumi-plan.json"
         try:
-            plan, run = _plan(project, stack, plan_file)
+            plan, run, _ = _plan(project, stack, plan_file)
         except MailflowError as exc:
             raise click.ClickException(str(exc)) from exc
         differences = compare_signatures(approved, plan.to_dict())

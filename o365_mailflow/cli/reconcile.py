@@ -158,19 +158,25 @@ def _run_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def _render(plan: Any, fmt: str, *, color: bool) -> str:
+def _render(plan: Any, fmt: str, *, color: bool, snapshot: Any = None) -> str:
+    # The mail-flow impact comes from the snapshot the plan was computed from: no further read of the tenant.
+    from ..impact import compute_impact
+
+    impact = compute_impact(snapshot, plan) if snapshot is not None else None
     if fmt == "json":
         from ..render.json import render_json
 
-        return render_json(plan)
+        return render_json(plan, impact=impact)
     if fmt == "markdown":
+        from ..graph import change_diagram
         from ..render.markdown import render_markdown
 
-        text: str = render_markdown(plan, run_url=_run_url())
+        diagram = change_diagram(snapshot, plan) if snapshot is not None else None
+        text: str = render_markdown(plan, run_url=_run_url(), impact=impact, diagram=diagram)
         return text if text.endswith("\n") else text + "\n"
     from ..render.text import render_text
 
-    return render_text(plan, color=color)
+    return render_text(plan, color=color, impact=impact)
 
 
 def _stack_options(func: _F) -> _F:
@@ -223,13 +229,13 @@ def plan_command(stack: str, root: str | None, fmt: str, detailed_exitcode: bool
     """
     stack_obj = _load(stack, root)
     base = _load_baseline(baseline, stack_obj)
-    _, _, _, plan, _ = _plan(stack_obj, base, project_root(Path(stack_obj.path)))
+    _, _, snapshot, plan, _ = _plan(stack_obj, base, project_root(Path(stack_obj.path)))
     if out:
-        _write_file(Path(out), _render(plan, fmt, color=False))
+        _write_file(Path(out), _render(plan, fmt, color=False, snapshot=snapshot))
         counts = ", ".join(f"{n} {a}" for a, n in plan.summary.items() if n)
         click.echo(f"Wrote the {fmt} plan to {out} ({counts or 'nothing declared'}).", err=True)
     else:
-        click.echo(_render(plan, fmt, color=fmt == "text" and _use_color()), nl=False)
+        click.echo(_render(plan, fmt, color=fmt == "text" and _use_color(), snapshot=snapshot), nl=False)
     if detailed_exitcode and plan.has_changes:
         sys.exit(2)
 
@@ -512,7 +518,7 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism:
         client, stack_obj, snapshot, plan, found = _plan(stack_obj, base, project_root(Path(stack_obj.path)))
     except KeyboardInterrupt:
         _fail("interrupted (Ctrl-C) while reading the tenant. Nothing was changed.")
-    click.echo(render_text(plan, color=color), nl=False)
+    click.echo(_render(plan, "text", color=color, snapshot=snapshot), nl=False)
     if not plan.has_changes:
         return
     if not (auto_approve or _confirmed(plan.tenant)):

@@ -7,12 +7,19 @@ contract with them, versioned by ``schemaVersion``. Secrets are already redacted
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from ..plan import Plan
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..impact import Impact
 
 __all__ = ["render_json"]
 
 
-def render_json(plan: Plan) -> str:
-    """The plan as indented JSON (UTF-8 text, one trailing newline)."""
-    return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def render_json(plan: Plan, *, impact: Impact | None = None) -> str:
+    """The plan as indented JSON (UTF-8 text, one trailing newline), with the mail-flow ``impact`` when given."""
+    data = plan.to_dict()
+    if impact is not None:
+        data["impact"] = impact.to_dict()
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

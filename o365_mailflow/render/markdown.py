@@ -19,10 +19,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import Diagnostic, Severity
 from ..plan import REDACTED, Action, FieldChange, Plan, ResourceChange
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..impact import Impact
 
 __all__ = ["render_markdown", "marker", "MIN_LIMIT", "DEFAULT_LIMIT"]
 
@@ -33,6 +36,7 @@ _BANNER_ITEMS = 10  # risky objects listed by name in each banner; the rest are 
 _RESERVE = 1500  # room kept after the summary for the trim notes that may follow it
 _LIST_FULL = 12  # lists up to this length are shown in full in a table cell; longer ones show the delta
 _DETAILS_LIST = 50  # unmanaged objects listed before "and N more"
+_IMPACT_ROWS = 60  # mail-flow sentences shown before "N more" (the JSON plan has all of them)
 
 _ICON = {
     Action.CREATE: "➕",
@@ -68,8 +72,13 @@ def marker(stack: str) -> str:
     return f"<!-- o365-mailflow:plan:{_marker_safe(stack)} -->"
 
 
-def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | None = None) -> str:
-    """The PR comment for ``plan``, at most ``limit`` characters, ending with a newline."""
+def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | None = None,
+                    impact: Impact | None = None, diagram: str | None = None) -> str:
+    """The PR comment for ``plan``, at most ``limit`` characters, ending with a newline.
+
+    ``impact`` (:func:`o365_mailflow.impact.compute_impact`) and ``diagram`` (Mermaid text of what the plan
+    changes, :func:`o365_mailflow.graph.change_diagram`) make a **Mail flow** section before the field tables.
+    """
     if limit < MIN_LIMIT:
         raise ValueError(f"limit must be at least {MIN_LIMIT} characters, got {limit}")
     head = _head(plan, run_url)
@@ -87,6 +96,8 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
     resource_lines = {id(rc): _resource_line(rc) for rc in changes}
     drift_lines = [_drift_row(rc, fc) for rc, fc in drift_rows]
     warning_lines = [_warning_line(w) for w in warnings]
+    impact_lines = [f"- {_text(r.sentence)}" for r in impact.rows] if impact is not None else []
+    diagram_block = _diagram_section(diagram)
     unmanaged = _unmanaged_section(plan)
     guidance = _guidance_section(plan)
     details = _details_section(plan)
@@ -96,6 +107,8 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
     kept = _Kept(
         drift=len(drift_lines),
         warnings=len(warning_lines),
+        impact=min(len(impact_lines), _IMPACT_ROWS),
+        diagram=bool(diagram_block),
         level={id(rc): _FULL for rc in changes},
         unmanaged=bool(unmanaged),
         guidance=bool(guidance),
@@ -105,7 +118,7 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
     def build() -> str:
         return _assemble(
             plan, head, changes, resource_blocks, resource_lines, drift_lines, warning_lines, unmanaged, guidance,
-            details, kept, run_url,
+            details, kept, run_url, impact_lines, diagram_block,
         )
 
     text = build()
@@ -113,7 +126,7 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
         return text
 
     # 1. the full plan, then the optional sections, each as a whole
-    for attr in ("details", "unmanaged", "guidance"):
+    for attr in ("details", "unmanaged", "guidance", "diagram"):
         if getattr(kept, attr):
             setattr(kept, attr, False)
             text = build()
@@ -137,12 +150,15 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
         excess -= len(resource_lines[rid]) + 1
     text = build()
 
-    # 3. warnings, then drift rows, from the end
+    # 3. warnings, then drift rows, then mail-flow rows, from the end
     while len(text) > limit and kept.warnings:
         kept.warnings = max(0, kept.warnings - max(1, (len(text) - limit) // 200))
         text = build()
     while len(text) > limit and kept.drift:
         kept.drift = max(0, kept.drift - max(1, (len(text) - limit) // 200))
+        text = build()
+    while len(text) > limit and kept.impact:
+        kept.impact = max(0, kept.impact - max(1, (len(text) - limit) // 200))
         text = build()
 
     # Notes about what was left out change length with their counts; settle one item at a time.
@@ -154,6 +170,8 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
             kept.warnings -= 1
         elif kept.drift:
             kept.drift -= 1
+        elif kept.impact:
+            kept.impact -= 1
         else:  # pragma: no cover - MIN_LIMIT and the banner cap make this unreachable
             raise AssertionError("plan summary does not fit in the comment limit")
         text = build()
@@ -167,6 +185,8 @@ _HIDDEN, _LINE, _FULL = 0, 1, 2
 class _Kept:
     drift: int
     warnings: int
+    impact: int
+    diagram: bool
     level: dict[int, int]  # id(ResourceChange) -> _FULL | _LINE | _HIDDEN
     unmanaged: bool
     guidance: bool
@@ -399,6 +419,15 @@ def _guidance_section(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def _diagram_section(diagram: str | None) -> str:
+    """The Mermaid diagram of what the plan changes (GitHub renders ```mermaid blocks), with its legend."""
+    if not diagram:
+        return ""
+    legend = ("Diagram of the parts this plan changes: edges and boxes marked _added_ (green), _removed_ (red, "
+              "dashed) or _changed_ (amber); unchanged connectors are counted, not drawn.")
+    return legend + "\n\n" + _fence(diagram.rstrip("\n"), "mermaid")
+
+
 def _details_section(plan: Plan) -> str:
     body = []
     for rc in plan.changes:
@@ -443,8 +472,23 @@ def _assemble(
     details: str,
     kept: _Kept,
     run_url: str | None,
+    impact_lines: Sequence[str] = (),
+    diagram: str = "",
 ) -> str:
     parts = [head]
+    if impact_lines or diagram:
+        parts.append("#### Mail flow")
+        if impact_lines:
+            parts.append("Routes that change when this plan is applied (from the routing simulator, on the tenant "
+                         "as it is and as the plan leaves it):")
+            if kept.impact:
+                parts.append("\n".join(impact_lines[: kept.impact]))
+            if kept.impact < len(impact_lines):
+                what = f"{_plural(len(impact_lines) - kept.impact, 'more route change')} not shown"
+                parts.append(_trim_note(what, plan.stack, run_url))
+        if diagram:
+            parts.append(diagram if kept.diagram else _trim_note("The mail-flow diagram is omitted", plan.stack,
+                                                                  run_url))
     if changes:
         parts.append("#### Changes")
         parts += [resource_blocks[id(rc)] for rc in changes if kept.level[id(rc)] == _FULL]

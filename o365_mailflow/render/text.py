@@ -10,14 +10,17 @@ caller says the output is a terminal; the text is identical otherwise.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import Diagnostic, Severity
 from ..plan import REDACTED, Action, FieldChange, Plan, ResourceChange
 
-__all__ = ["render_text", "format_value", "SYMBOLS"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..impact import Impact
+
+__all__ = ["render_text", "impact_lines", "format_value", "SYMBOLS"]
 
 SYMBOLS: dict[Action, str] = {
     Action.CREATE: "+",
@@ -152,9 +155,20 @@ def _guidance_lines(plan: Plan) -> list[str]:
     return lines + [""] if lines else lines
 
 
-def render_text(plan: Plan, *, color: bool = False) -> str:
-    """The whole plan as text for a terminal or a log."""
+def impact_lines(impact: Impact | None) -> list[str]:
+    """The mail-flow impact: one sentence per route that changes (empty when none changes)."""
+    if impact is None or not impact.rows:
+        return []
+    lines = ["Mail flow after this plan (routes that change):"]
+    lines.extend(f"  * {row.sentence}" for row in impact.rows)
+    return lines + [""]
+
+
+def render_text(plan: Plan, *, color: bool = False, impact: Impact | None = None) -> str:
+    """The whole plan as text for a terminal or a log; ``impact`` (see :mod:`o365_mailflow.impact`) goes first,
+    since where mail goes is what a reviewer must judge."""
     lines = [f"Stack '{plan.stack}' on {plan.tenant}", ""]
+    lines.extend(impact_lines(impact))
     changed = [c for c in plan.changes if c.action is not Action.NOOP]
     if changed:
         for change in changed:

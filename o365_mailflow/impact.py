@@ -1,0 +1,463 @@
+"""What a plan does to mail flow: the route of each domain, sender IP and certificate before and after it.
+
+Why this module exists: a reviewer of a connector change sees field tables (``SmartHosts: a -> b``), but what they
+must judge is where mail goes afterwards. This module asks the routing simulator (:mod:`o365_mailflow.routing`,
+the same decision functions as ``mailflow route``; no rule is repeated here) the same questions about the tenant
+as it is and the tenant as the plan would leave it, and keeps the answers that differ, each as one sentence:
+"unknown recipients at contoso.com were rejected and will now be relayed to mail.contoso.com via 'To
+on-premises Exchange'".
+
+The questions (probes) come from both states: every accepted domain, every domain or wildcard an outbound
+connector names, a representative subdomain of each wildcard and of each matchSubDomains domain, a domain
+outside the tenant, every sender IP or network and every certificate name of an inbound connector.
+
+Cost: "after" is derived from the live snapshot and the plan's field changes (no API call). Each probe looks
+only at the objects that could match it (indexes keyed by :func:`routing.covering_patterns` and by network),
+so the whole computation is linear in the number of connectors, not quadratic (``benchmarks/impact_scale.py``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from .plan import Action, Plan
+from .routing import InboundDecision, RouteDecision, covering_patterns, match_inbound, route_outbound
+from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
+
+__all__ = [
+    "OUTSIDE_DOMAIN",
+    "SUBDOMAIN_LABEL",
+    "MailObject",
+    "TenantState",
+    "Probe",
+    "ImpactRow",
+    "Impact",
+    "compute_impact",
+    "compare_states",
+]
+
+# A domain under the reserved .example TLD (RFC 2606) can never be an accepted domain: it stands for "the
+# internet" in the questions asked.
+OUTSIDE_DOMAIN = "outside.example"
+# The label put in front of a wildcard's or matchSubDomains domain's suffix to ask about "any other subdomain".
+SUBDOMAIN_LABEL = "subdomain"
+_REFUSED = "550 5.7.64"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The tenant, before and after
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MailObject:
+    """One object as routing sees it: effective field values (declared or live over the service defaults) and a
+    stable identity (a connector's Guid, a domain's name, or ``new:<name>`` for one the plan creates), so that a
+    rename is not mistaken for a different connector."""
+
+    identity: str
+    fields: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.fields.get("name") or self.fields.get("domainName") or self.identity)
+
+
+@dataclass(frozen=True)
+class TenantState:
+    """The three object lists the simulator reads, in the service's listing order (creates last)."""
+
+    accepted: tuple[MailObject, ...] = ()
+    inbound: tuple[MailObject, ...] = ()
+    outbound: tuple[MailObject, ...] = ()
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Any) -> TenantState:
+        """The tenant as it is (a :class:`~o365_mailflow.snapshot.Snapshot`)."""
+        return cls(*(_live(snapshot, spec) for spec in (ACCEPTED_DOMAIN, INBOUND, OUTBOUND)))
+
+    @classmethod
+    def after_plan(cls, snapshot: Any, plan: Plan) -> TenantState:
+        """The tenant as ``plan`` leaves it: its field changes applied to the live objects, its deletes removed,
+        its creates added. Objects the plan does not mention (unmanaged, no-op) stay as they are."""
+        return cls(*(_after(snapshot, plan, spec) for spec in (ACCEPTED_DOMAIN, INBOUND, OUTBOUND)))
+
+    @classmethod
+    def from_fields(cls, accepted: Iterable[Mapping[str, Any]], inbound: Iterable[Mapping[str, Any]],
+                    outbound: Iterable[Mapping[str, Any]]) -> TenantState:
+        """A state from plain field dicts (a stack's declared objects): identities are the names."""
+        def objs(spec: ResourceSpec, items: Iterable[Mapping[str, Any]]) -> tuple[MailObject, ...]:
+            return tuple(MailObject(str(f.get(spec.identity_field)), effective(spec, f)) for f in items)
+        return cls(objs(ACCEPTED_DOMAIN, accepted), objs(INBOUND, inbound), objs(OUTBOUND, outbound))
+
+    def fields(self) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+        return ([o.fields for o in self.accepted], [o.fields for o in self.inbound], [o.fields for o in self.outbound])
+
+
+def _live(snapshot: Any, spec: ResourceSpec) -> tuple[MailObject, ...]:
+    return tuple(MailObject(o.identity, effective(spec, o.fields)) for o in snapshot.of_type(spec.type_name))
+
+
+def _after(snapshot: Any, plan: Plan, spec: ResourceSpec) -> tuple[MailObject, ...]:
+    mine = [c for c in plan.changes if c.type_name == spec.type_name]
+    by_identity = {c.identity.casefold(): c for c in mine if c.identity and c.action is not Action.CREATE}
+    out: list[MailObject] = []
+    for live in snapshot.of_type(spec.type_name):
+        change = by_identity.get(live.identity.casefold())
+        if change is not None and change.action is Action.DELETE:
+            continue
+        fields = dict(live.fields)
+        if change is not None:
+            fields.update({fc.field: fc.after for fc in change.changes})
+        out.append(MailObject(live.identity, effective(spec, fields)))
+    for change in mine:
+        if change.action is Action.CREATE:
+            fields = {fc.field: fc.after for fc in change.changes}
+            fields.setdefault(spec.identity_field, change.name)
+            out.append(MailObject(f"new:{change.name}", effective(spec, fields)))
+    return tuple(out)
+
+
+class _Index:
+    """One state, indexed so that each probe hands the simulator only the objects that could match it."""
+
+    def __init__(self, state: TenantState) -> None:
+        self.state = state
+        self.accepted_by_name: dict[str, list[int]] = defaultdict(list)
+        for i, a in enumerate(state.accepted):
+            self.accepted_by_name[str(a.fields.get("domainName") or "").lower()].append(i)
+        self.outbound_by_pattern: dict[str, list[int]] = defaultdict(list)
+        self.all_accepted: list[int] = []
+        for i, c in enumerate(state.outbound):
+            for p in c.fields.get("recipientDomains") or ():
+                self.outbound_by_pattern[str(p).lower()].append(i)
+            if c.fields.get("allAcceptedDomains"):
+                self.all_accepted.append(i)
+        self.inbound_by_name: dict[str, list[int]] = defaultdict(list)
+        self.inbound_by_net: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, c in enumerate(state.inbound):
+            cert = c.fields.get("tlsSenderCertificateName")
+            if cert:
+                self.inbound_by_name[str(cert).lower()].append(i)
+            # MAIL FROM domains identify Partner connectors only (OnPremises ones match by certificate or IP), and
+            # OnPremises connectors usually list "*": indexing theirs would hand every probe every connector.
+            if c.fields.get("connectorType") != "OnPremises":
+                for d in c.fields.get("senderDomains") or ():
+                    self.inbound_by_name["sender:" + str(d).lower()].append(i)
+            for net in _networks(c.fields.get("senderIpAddresses") or ()):
+                self.inbound_by_net[(net.prefixlen, int(net.network_address))].append(i)
+        self.names = {
+            "outbound": {c.name.casefold(): c.identity for c in state.outbound},
+            "inbound": {c.name.casefold(): c.identity for c in state.inbound},
+        }
+
+    def _accepted_for(self, *domains: str | None) -> list[Mapping[str, Any]]:
+        # The first accepted domain always goes along: the relay rules treat "no accepted domain known" apart,
+        # and an extra entry that does not cover the probe changes no decision.
+        hits = {i for d in domains if d for key in covering_patterns(d) for i in self.accepted_by_name.get(key, ())}
+        if self.state.accepted:
+            hits.add(0)
+        return [self.state.accepted[i].fields for i in sorted(hits)]
+
+    def route(self, domain: str) -> RouteDecision:
+        hits = {i for key in covering_patterns(domain) for i in self.outbound_by_pattern.get(key, ())}
+        hits.update(self.all_accepted)
+        outbound = [self.state.outbound[i].fields for i in sorted(hits)]
+        return route_outbound(domain, self._accepted_for(domain), outbound)
+
+    def inbound(self, ip: str | None, cert: str | None, sender: str | None) -> InboundDecision:
+        hits: set[int] = set()
+        if cert:
+            hits.update(i for key in covering_patterns(cert) for i in self.inbound_by_name.get(key, ()))
+        sender_domain = sender.rsplit("@", 1)[-1].lower() if sender else None
+        if sender_domain:
+            hits.update(i for key in covering_patterns(sender_domain)
+                        for i in self.inbound_by_name.get("sender:" + key, ()))
+        if ip:
+            addr = int(ipaddress.IPv4Address(ip))
+            for prefix in range(33):
+                mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+                hits.update(self.inbound_by_net.get((prefix, addr & mask), ()))
+        inbound = [self.state.inbound[i].fields for i in sorted(hits)]
+        return match_inbound(ip, cert, sender, self._accepted_for(cert, sender_domain), inbound)
+
+    def identity(self, kind: str, name: str | None) -> str | None:
+        return self.names[kind].get(name.casefold(), name) if name else None
+
+
+def _networks(values: Iterable[Any]) -> list[ipaddress.IPv4Network]:
+    out = []
+    for value in values:
+        try:
+            out.append(ipaddress.IPv4Network(str(value), strict=False))
+        except ValueError:
+            continue  # the simulator skips what it cannot parse too
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Probes
+# ---------------------------------------------------------------------------------------------------------------------
+
+_KIND_ORDER = ("domain", "subdomains", "outside", "ip", "certificate")
+
+
+@dataclass(frozen=True, order=True)
+class Probe:
+    """One question: ``kind`` is ``domain``, ``subdomains`` (``key`` is the parent domain), ``outside``, ``ip``
+    (``label`` is the declared address or network, ``key`` an address in it) or ``certificate``."""
+
+    order: int
+    key: str
+    kind: str = field(compare=False)
+    label: str = field(compare=False)
+
+    @property
+    def subject(self) -> str:
+        return {
+            "domain": self.key,
+            "subdomains": f"subdomains of {self.key}",
+            "outside": f"internet domains ({self.key})",
+            "ip": self.label,
+            "certificate": f"servers with certificate {self.label}",
+        }[self.kind]
+
+    @property
+    def address(self) -> str:
+        """The domain or address the simulator is asked about."""
+        return f"{SUBDOMAIN_LABEL}.{self.key}" if self.kind == "subdomains" else self.key
+
+
+def _probe(kind: str, key: str, label: str | None = None) -> Probe:
+    return Probe(_KIND_ORDER.index(kind), key, kind, label or key)
+
+
+def _domain_probes(state: TenantState) -> Iterable[Probe]:
+    for a in state.accepted:
+        name = str(a.fields.get("domainName") or "").lower()
+        if name.startswith("*."):
+            yield _probe("subdomains", name[2:])
+        elif name:
+            yield _probe("domain", name)
+            if a.fields.get("matchSubDomains"):
+                yield _probe("subdomains", name)
+    for c in state.outbound:
+        for pattern in c.fields.get("recipientDomains") or ():
+            text = str(pattern).lower()
+            if text.startswith("*."):
+                yield _probe("domain", text[2:])
+                yield _probe("subdomains", text[2:])
+            elif text != "*":  # "*" is what the outside domain asks about
+                yield _probe("domain", text)
+
+
+def _sender_probes(state: TenantState) -> Iterable[Probe]:
+    for c in state.inbound:
+        for value in c.fields.get("senderIpAddresses") or ():
+            nets = _networks([value])
+            if nets:
+                net = nets[0]
+                # An address inside the network: its first host (the network address itself is not a host).
+                host = net.network_address + (1 if net.prefixlen < 31 else 0)
+                yield _probe("ip", str(host), str(value))
+        cert = c.fields.get("tlsSenderCertificateName")
+        if cert:
+            text = str(cert).lower()
+            key = f"{SUBDOMAIN_LABEL}.{text[2:]}" if text.startswith("*.") else text
+            yield _probe("certificate", key, text)
+
+
+def _probes(*states: TenantState) -> list[Probe]:
+    found: dict[tuple[str, str], Probe] = {}
+    for state in states:
+        for p in (*_domain_probes(state), *_sender_probes(state)):
+            found.setdefault((p.kind, p.key), p)
+    found[("outside", OUTSIDE_DOMAIN)] = _probe("outside", OUTSIDE_DOMAIN)
+    return sorted(found.values())
+
+
+def _relay_sender(state: TenantState) -> str | None:
+    """The MAIL FROM used to ask whether a sender IP may relay: a device sending as one of the tenant's own
+    domains (what relaying needs since 2023), so the answer turns on whether an OnPremises connector matches."""
+    names = [str(a.fields.get("domainName") or "").lower() for a in state.accepted]
+    plain = [n for n in names if n and not n.startswith("*.")]
+    own = [n for n in plain if not n.endswith(".onmicrosoft.com")] or plain
+    return f"relay@{own[0]}" if own else None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Rows
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImpactRow:
+    """One probe whose route changes: the sentence for reviewers and both decisions for machines."""
+
+    direction: str  # "outbound" | "inbound"
+    probe: Probe
+    sentence: str
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "kind": self.probe.kind,
+            "subject": self.probe.label if self.probe.kind in ("ip", "certificate") else self.probe.key,
+            "probe": self.probe.address,
+            "sentence": self.sentence,
+            "before": dict(self.before),
+            "after": dict(self.after),
+        }
+
+
+@dataclass(frozen=True)
+class Impact:
+    """The rows that change, in probe order, and how many questions were asked of each state."""
+
+    rows: tuple[ImpactRow, ...] = ()
+    probes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"probes": self.probes, "rows": [r.to_dict() for r in self.rows]}
+
+    @property
+    def sentences(self) -> list[str]:
+        return [r.sentence for r in self.rows]
+
+
+def compute_impact(snapshot: Any, plan: Plan) -> Impact:
+    """The mail-flow impact of ``plan`` on the tenant in ``snapshot`` (the snapshot the plan was computed from).
+
+    The public seam for every preview (CLI text, markdown, JSON, the Pulumi pipeline's comment): no I/O.
+    """
+    return compare_states(TenantState.from_snapshot(snapshot), TenantState.after_plan(snapshot, plan))
+
+
+def compare_states(before: TenantState, after: TenantState) -> Impact:
+    """The rows whose route differs between two states."""
+    old, new = _Index(before), _Index(after)
+    probes = _probes(before, after)
+    sender = _relay_sender(before) or _relay_sender(after)
+    rows: list[ImpactRow] = []
+    for p in probes:
+        row = _inbound_row(p, old, new, sender) if p.kind in ("ip", "certificate") else _outbound_row(p, old, new)
+        if row is not None:
+            rows.append(row)
+    return Impact(tuple(rows), len(probes))
+
+
+def _outbound_key(d: RouteDecision, index: _Index) -> tuple[Any, ...]:
+    return (d.path, index.identity("outbound", d.connector), d.smart_hosts)
+
+
+def _outbound_row(p: Probe, old: _Index, new: _Index) -> ImpactRow | None:
+    b, a = old.route(p.address), new.route(p.address)
+    if _outbound_key(b, old) == _outbound_key(a, new):
+        return None
+    return ImpactRow("outbound", p, _outbound_sentence(p, b, a, old, new), _route_summary(b), _route_summary(a))
+
+
+def _route_summary(d: RouteDecision) -> dict[str, Any]:
+    return {"path": d.path, "connector": d.connector, "smartHosts": list(d.smart_hosts), "reason": d.reason}
+
+
+_MAILBOX_PATHS = ("mailbox", "internal-relay", "undeliverable")
+
+
+def _hosts(d: RouteDecision) -> str:
+    return ", ".join(d.smart_hosts) if d.smart_hosts else "the recipient domain's MX records"
+
+
+def _unknown(d: RouteDecision) -> str:
+    """What happens to a recipient without an Exchange Online mailbox, after "were" or "will now be"."""
+    if d.path == "internal-relay":
+        return f"relayed to {_hosts(d)} via '{d.connector}'"
+    if d.path == "undeliverable":
+        return "undeliverable (no enabled OnPremises outbound connector covers them)"
+    return "rejected"
+
+
+def _route(d: RouteDecision) -> str:
+    """Where the mail goes, after "was" or "will now be"."""
+    return {
+        "connector": f"sent through '{d.connector}' to {_hosts(d)}",
+        "internal-relay": f"delivered to Exchange Online mailboxes, unknown recipients {_unknown(d)}",
+        "mailbox": "delivered to Exchange Online mailboxes only, unknown recipients rejected",
+        "undeliverable": f"delivered to Exchange Online mailboxes only, unknown recipients {_unknown(d)}",
+        "mx": "delivered to the internet by the domain's MX records",
+        "blocked": "blocked (sendingToDomainDisabled)",
+    }.get(d.path, d.path)
+
+
+def _outbound_sentence(p: Probe, b: RouteDecision, a: RouteDecision, old: _Index, new: _Index) -> str:
+    subject = p.subject
+    if b.path in _MAILBOX_PATHS and a.path in _MAILBOX_PATHS:
+        return f"unknown recipients at {subject} were {_unknown(b)} and will now be {_unknown(a)}"
+    if b.path == a.path == "connector":
+        hosts = f"{_hosts(a)} instead of {_hosts(b)}"
+        if old.identity("outbound", b.connector) == new.identity("outbound", a.connector):
+            return f"mail for {subject} still goes through '{a.connector}' but now to {hosts}"
+        text = f"mail for {subject} moves from connector '{b.connector}' to '{a.connector}'"
+        return text + (f" (now to {hosts})" if b.smart_hosts != a.smart_hosts else "")
+    return f"mail for {subject} was {_route(b)} and will now be {_route(a)}"
+
+
+def _inbound_key(d: InboundDecision, index: _Index) -> tuple[Any, ...]:
+    return (index.identity("inbound", d.connector), d.matched_by, d.relay_allowed, d.rejected)
+
+
+def _inbound_row(p: Probe, old: _Index, new: _Index, sender: str | None) -> ImpactRow | None:
+    ip, cert = (p.key, None) if p.kind == "ip" else (None, p.key)
+    # A certificate is asked with a MAIL FROM outside the tenant, so relaying turns on the certificate alone.
+    mail_from = sender if p.kind == "ip" else f"relay@{OUTSIDE_DOMAIN}"
+    b, a = old.inbound(ip, cert, mail_from), new.inbound(ip, cert, mail_from)
+    if _inbound_key(b, old) == _inbound_key(a, new):
+        return None
+    return ImpactRow("inbound", p, _inbound_sentence(p, b, a, old, new), _inbound_summary(b, mail_from),
+                     _inbound_summary(a, mail_from))
+
+
+def _inbound_summary(d: InboundDecision, sender: str | None) -> dict[str, Any]:
+    return {"connector": d.connector, "connectorType": d.connector_type, "matchedBy": d.matched_by,
+            "relayAllowed": d.relay_allowed, "rejected": d.rejected, "sender": sender, "reason": d.relay_reason}
+
+
+def _refusal_cause(d: InboundDecision) -> str:
+    if d.connector is None:
+        return "no enabled inbound connector matches it"
+    if d.connector_type != "OnPremises":
+        return f"it now matches Partner connector '{d.connector}', which cannot relay"
+    if d.matched_by == "certificate":
+        return f"'{d.connector}' matches its certificate, whose domain is not an accepted domain"
+    return f"'{d.connector}' matches it only by IP"
+
+
+def _attribution(d: InboundDecision) -> str:
+    if d.connector is None:
+        return "anonymous internet mail"
+    return f"accepted by {d.connector_type} inbound connector '{d.connector}'"
+
+
+def _inbound_sentence(p: Probe, b: InboundDecision, a: InboundDecision, old: _Index, new: _Index) -> str:
+    subject = p.subject
+    if b.relay_allowed is True and a.relay_allowed is not True:
+        return f"relay from {subject} will now be refused with {_REFUSED}: {_refusal_cause(a)}"
+    if b.relay_allowed is not True and a.relay_allowed is True:
+        was = f"was refused with {_REFUSED}" if b.relay_allowed is False else "could not be decided"
+        return f"relay from {subject} {was} and will now be allowed through '{a.connector}'"
+    if b.rejected != a.rejected:
+        if a.rejected:
+            return f"mail from {subject} will now be rejected by Partner connector '{a.connector}'"
+        return f"mail from {subject} was rejected by Partner connector '{b.connector}' and will now be " \
+               f"{_attribution(a)}"
+    if old.identity("inbound", b.connector) != new.identity("inbound", a.connector):
+        if b.connector and a.connector:
+            return f"connections from {subject} move from inbound connector '{b.connector}' to '{a.connector}'"
+        return f"connections from {subject} were {_attribution(b)} and will now be {_attribution(a)}"
+    return f"connections from {subject} still reach '{a.connector}' but are now matched by {a.matched_by} " \
+           f"instead of {b.matched_by}"
