@@ -130,6 +130,7 @@ def test_every_pull_request_deploys_exactly_what_its_comment_showed(project: Pro
                                      ("New", "OutboundConnector", "to on-premises exchange"),
                                      ("Set", "AcceptedDomain", "contoso.com")}
     assert "Computed by:** `pulumi preview`" in comment
+    assert "#### Mail flow" in comment and "```mermaid" in comment  # what the change does to mail, not only objects
     relay = _guid(project, "InboundConnector", "Relay from printers")
 
     _, expected, performed = _pull_request(project, _stack(ips="203.0.113.10, 203.0.113.11"))  # edit
