@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -27,6 +28,7 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, NoReturn
 from urllib.parse import quote, urljoin, urlsplit
 
+import jwt
 import msal
 import requests
 
@@ -575,8 +577,6 @@ def _tls_message(url: str, ca_file: str | None) -> str:
 
 def _check_ca_file(ca_file: str | None) -> None:
     """A missing CA file fails here, by name, instead of as requests' OSError on the first call."""
-    import os.path
-
     # A directory is valid too (requests passes it to OpenSSL as a CA path).
     if ca_file and not os.path.exists(ca_file):
         raise TransportError(
@@ -652,8 +652,6 @@ class ExoClient:
     def token_claims(self) -> dict[str, Any]:
         """The access token's claims (roles, wids, aud, tid), decoded without verification: for diagnostics only
         (the service verifies it); the token itself is never returned or shown."""
-        import jwt
-
         try:
             claims = jwt.decode(self._token(), options={"verify_signature": False})
         except jwt.PyJWTError:

@@ -176,6 +176,7 @@ class Certificate:
             return self._pem_credential(data, password)
         # PKCS#12: check it opens here, so that a wrong password gives a message naming the file and the
         # variable instead of MSAL's bare ValueError.
+        # late: cryptography loads only for a certificate credential
         from cryptography.hazmat.primitives.serialization import pkcs12
 
         try:
@@ -193,6 +194,7 @@ class Certificate:
         return cred
 
     def _pem_credential(self, data: bytes, password: bytes | None) -> dict[str, Any]:
+        # late: cryptography loads only for a certificate credential
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
@@ -223,6 +225,7 @@ class Certificate:
 
     def not_after(self) -> Any:
         """The certificate's expiry (an aware UTC datetime), for `mailflow doctor`."""
+        # late: cryptography loads only for a certificate credential
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -256,6 +259,7 @@ class Certificate:
 
 def _assertion_expiry(assertion: str) -> dt.datetime | None:
     """The ``exp`` of a JWT, unverified (only to say when it expired), or None when it has none."""
+    # late: PyJWT loads only when a token file is read
     import jwt
 
     try:
@@ -365,6 +369,7 @@ class GitHubActionsOidc:
 
     def fetch_assertion(self) -> str:
         """A new OIDC token from the runner's token service (never cached: one per token request)."""
+        # late: the HTTP stack loads only at sign-in (the Pulumi program imports this module)
         import requests
 
         try:
@@ -419,6 +424,7 @@ class ManagedIdentity:
     client_id: str = ""
 
     def msal_managed_identity(self) -> Any:
+        # late: msal loads only at sign-in (the Pulumi program imports this module)
         import msal
 
         if self.client_id:

@@ -17,7 +17,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import yaml
@@ -747,16 +747,6 @@ def load_stack(path: Path, *, name: str | None = None) -> Stack:
     return stack
 
 
-def _routing_warnings(stack: Stack) -> list[Diagnostic]:
-    """Hybrid routing checks (warnings) from :mod:`o365_mailflow.routing`.
-
-    Imported here, not at the top: routing sits above this module in the layering (it imports stack).
-    """
-    from .routing import check_stack
-
-    return list(check_stack(stack))
-
-
 def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Give diagnostics that lack a location the file and line of the object and field they name."""
     out: list[Diagnostic] = []
@@ -780,12 +770,18 @@ def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagno
     return out
 
 
-def validate_stack(path: Path | str) -> tuple[Stack | None, list[Diagnostic]]:
+StackCheck = Callable[[Stack], Iterable[Diagnostic]]
+
+
+def validate_stack(path: Path | str, *, checks: Sequence[StackCheck] = ()) -> tuple[Stack | None, list[Diagnostic]]:
     """Every error and warning for a stack file, without raising. Makes no network call.
 
-    Routing warnings (:func:`o365_mailflow.routing.check_stack`) are added for a file without errors.
+    ``checks`` run on a file without errors and their diagnostics are located at the objects they name: the
+    layer above passes the hybrid routing checks (:func:`o365_mailflow.routing.check_stack`), which build on
+    this module and so cannot be called from it.
     """
     stack, diags = _load_file(Path(path), None)
     if stack is None:
         return None, diags
-    return stack, diags + _locate_by_objects(stack, _routing_warnings(stack))
+    found = [diag for check in checks for diag in check(stack)]
+    return stack, diags + _locate_by_objects(stack, found)

@@ -75,7 +75,7 @@ def state_base(root: Path) -> Path:
 
 
 def _client(config: Any, root: Path) -> Any:
-    from ..tenant import open_client
+    from ..connect import open_client
 
     # Same place as `mailflow emulator serve` (emulator.default_state_dir), so a served emulator is reused.
     return open_client(config, env=os.environ, state_dir=emulator_state_dir(root=root))
