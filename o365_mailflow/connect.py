@@ -47,7 +47,7 @@ def open_client(
             scope=config.scope or f"{base_url}/.default",
             ca_file=config.ca_file or str(info.ca_path),
         )
-        return ExoClient(config, ClientSecret(info.client_id, info.client_secret), **client_options)
+        return ExoClient(config, ClientSecret(info.client_id, info.client_secret or ""), **client_options)
     if not config.tenant_id and env.get(ENV_TENANT_ID):
         config = replace(config, tenant_id=env[ENV_TENANT_ID].strip())
     return ExoClient(config, credential_from_env(env), **client_options)

@@ -84,7 +84,10 @@ _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----"
 class Credential(Protocol):
     """What :class:`o365_mailflow.client.ExoClient` needs from a credential."""
 
-    client_id: str
+    @property
+    def client_id(self) -> str:
+        """The app registration's Application (client) ID (read-only: the credentials are frozen)."""
+        ...
 
     def msal_credential(self) -> str | dict[str, Any]:
         """The ``client_credential`` argument for ``msal.ConfidentialClientApplication``."""
@@ -237,9 +240,10 @@ class Certificate:
                     raise ValueError("no certificate")
                 cert = x509.load_pem_x509_certificate(block)
             else:
-                _, cert, _ = pkcs12.load_key_and_certificates(data, self.password.encode() if self.password else None)
-                if cert is None:
+                _, found, _ = pkcs12.load_key_and_certificates(data, self.password.encode() if self.password else None)
+                if found is None:
                     raise ValueError("no certificate")
+                cert = found
         except (ValueError, TypeError):
             raise AuthenticationError(f"cannot read the certificate in {self.path} (wrong password or format)") from None
         return cert.not_valid_after_utc
@@ -476,10 +480,10 @@ def credential_from_env(env: Mapping[str, str] | None = None) -> _AnyCredential:
             f"on an Azure machine with a managed identity set {ENV_TOKEN_CREDENTIALS}={MANAGED_IDENTITY}"
         )
     if not client_id:
-        given = [n for n, v in ((ENV_CLIENT_SECRET, secret), (ENV_CERTIFICATE_PATH, cert_path),
-                                (ENV_FEDERATED_TOKEN_FILE, token_file), (ENV_ACTIONS_REQUEST_URL, github)) if v]
+        present = [n for n, v in ((ENV_CLIENT_SECRET, secret), (ENV_CERTIFICATE_PATH, cert_path),
+                                  (ENV_FEDERATED_TOKEN_FILE, token_file), (ENV_ACTIONS_REQUEST_URL, github)) if v]
         raise AuthenticationError(
-            f"{ENV_CLIENT_ID} is not set; it is required with {given[0]} "
+            f"{ENV_CLIENT_ID} is not set; it is required with {present[0]} "
             "(the app registration's Application (client) ID)"
         )
     if secret:

@@ -282,7 +282,7 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
         for obj in stack.of_type(type_name):
             declared.add(name_key(obj.name))
             live, renamed = live_of(snapshot, obj)
-            if renamed:
+            if renamed and live is not None:  # live_of finds the old name only when it says renamed
                 declared.add(name_key(live.name))  # the old name becomes this object: do not count it twice
             if live is not None:
                 objects.append({**live.fields, **obj.fields})
@@ -341,7 +341,7 @@ class _Planner:
         if previous is not None:
             self.collisions.append(self._collision(spec, index, obj, live, previous))
             return
-        if renamed:
+        if renamed and live is not None and old:
             # The stack as last merged knows the object by its old name (the rename is the change under review).
             self.renamed.add((spec.type_name, live.identity.casefold()))
             if base is None:

@@ -54,7 +54,7 @@ from ..errors import AlreadyExists, Diagnostic, ExoError, NotFound, PlanError
 from ..plan import diff_object
 from ..pulumi_plan import (IGNORE_KEY, NULLS_KEY, OPTION_KEYS, REPLACE_KEY, is_unknown, declared_nulls, declared_fields,
                            ignored_fields)
-from ..snapshot import live_object
+from ..snapshot import LiveObject, live_object
 from ..specs import META_KEYS, SPECS, Mode, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
 from ..specs import split_create, to_parameters
 from .config import register_settings, settings_from_config
@@ -132,7 +132,7 @@ class MailflowProvider(ResourceProvider):
         The result replaces the object in the shared listing, so the next lookup needs no list call.
         """
         spec = self.spec
-        obj = None
+        obj: LiveObject | None = None
         for pause in (0.0, *_READ_BACK_PAUSES):
             if pause:
                 time.sleep(pause)
@@ -140,6 +140,7 @@ class MailflowProvider(ResourceProvider):
             if all(obj.fields.get(k) == v for k, v in expected.items()):
                 break
         # Accepted but not (yet) visible: report what the tenant shows; the next diff will say if it differs.
+        assert obj is not None  # the loop runs at least once
         session.record(spec, obj)
         return obj
 
