@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from ..errors import Diagnostic, Severity
+from ..plan import TYPE_ORDER
 from ..routing import check_stack
 from ..stack import stack_path, validate_stack
 
@@ -86,7 +87,7 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str,
             continue
         if stack is not None and not errors:
             counts = ", ".join(
-                f"{len(stack.of_type(t))} {t}" for t in ("AcceptedDomain", "InboundConnector", "OutboundConnector")
+                f"{len(stack.of_type(t))} {t}" for t in TYPE_ORDER
             )
             note = f", {warnings} warning(s)" if warnings else ""
             click.echo(f"{path}: valid ({counts}; {stack.tenant.label}){note}")

@@ -122,9 +122,7 @@ class MailflowProvider(ResourceProvider):
         return session_for()
 
     def _what(self, name: str) -> str:
-        kind = {"InboundConnector": "inbound connector", "OutboundConnector": "outbound connector",
-                "AcceptedDomain": "accepted domain"}.get(self.type_name, self.type_name)
-        return f"{kind} {name!r}"
+        return f"{self.spec.what} {name!r}"
 
     def _read_back(self, session: TenantSession, identity: str, expected: Mapping[str, Any]) -> Any:
         """The object as the tenant shows it after a write; retries briefly until the declared values show.
