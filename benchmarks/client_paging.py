@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from o365_mailflow.client import ExoClient
-from o365_mailflow.tenant import TenantConfig, open_client
+from o365_mailflow.connect import open_client
+from o365_mailflow.tenant import TenantConfig
 
 
 def _fill(client: ExoClient, count: int) -> None:

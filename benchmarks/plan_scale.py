@@ -59,7 +59,8 @@ from o365_mailflow.emulator import EmulatorServer, write_server_json
 from o365_mailflow.emulator.cmdlets import run_cmdlet
 from o365_mailflow.specs import split_create, to_parameters
 from o365_mailflow.stack import load_stack_text
-from o365_mailflow.tenant import TenantConfig, open_client
+from o365_mailflow.connect import open_client
+from o365_mailflow.tenant import TenantConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT_ID = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"

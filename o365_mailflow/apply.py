@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 from .errors import AlreadyExists, ExoError, MailflowError, NotFound
 from .plan import TYPE_ORDER, Action, Plan, ResourceChange, diff_object
 from .snapshot import FoundValues, LiveObject, live_object
-from .specs import Mode, split_create, to_parameters
+from .specs import SPECS, Mode, split_create, to_parameters
 
 __all__ = [
     "ApplyReport",
@@ -158,8 +158,6 @@ def _warnings(result: Any) -> list[str]:
 
 
 def _spec(type_name: str) -> Any:
-    from .specs import SPECS
-
     return SPECS[type_name]
 
 

@@ -13,8 +13,10 @@ repr. Log lines carry the cmdlet, the status, the attempt and the ``client-reque
 from __future__ import annotations
 
 import gzip
+import builtins
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -27,6 +29,7 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, NoReturn
 from urllib.parse import quote, urljoin, urlsplit
 
+import jwt
 import msal
 import requests
 
@@ -214,7 +217,7 @@ def _split_detail(text: str) -> tuple[str, str, str] | None:
         except ValueError:
             data = None
         if isinstance(data, dict):
-            localized = data.get("localizedString") if isinstance(data.get("localizedString"), dict) else {}
+            localized: dict[str, Any] = data["localizedString"] if isinstance(data.get("localizedString"), dict) else {}
             type_name = str(data.get("TypeName") or data.get("ClassName") or "")
             message = str(data.get("Message") or localized.get("Message") or "")
             error_id = str(localized.get("stringId") or "")
@@ -230,16 +233,16 @@ def parse_error(body: Any) -> tuple[str, str, str]:
     """(error id, .NET exception type, message) from an admin-API error envelope (§4.2 precedence)."""
     if not isinstance(body, dict):
         return "", "", ""
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    details = error.get("details") if isinstance(error.get("details"), list) else []
+    error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
+    details: list[Any] = error["details"] if isinstance(error.get("details"), list) else []
     for detail in details:
         if isinstance(detail, dict) and isinstance(detail.get("message"), str) and detail["message"].strip():
             parsed = _split_detail(detail["message"])
             if parsed:
                 return parsed
             return "", "", detail["message"].strip()
-    inner = error.get("innererror") if isinstance(error.get("innererror"), dict) else {}
-    internal = inner.get("internalexception") if isinstance(inner.get("internalexception"), dict) else {}
+    inner: dict[str, Any] = error["innererror"] if isinstance(error.get("innererror"), dict) else {}
+    internal: dict[str, Any] = inner["internalexception"] if isinstance(inner.get("internalexception"), dict) else {}
     if internal.get("message"):
         text = str(internal["message"])
         parsed = _split_detail(text)
@@ -575,8 +578,6 @@ def _tls_message(url: str, ca_file: str | None) -> str:
 
 def _check_ca_file(ca_file: str | None) -> None:
     """A missing CA file fails here, by name, instead of as requests' OSError on the first call."""
-    import os.path
-
     # A directory is valid too (requests passes it to OpenSSL as a CA path).
     if ca_file and not os.path.exists(ca_file):
         raise TransportError(
@@ -652,8 +653,6 @@ class ExoClient:
     def token_claims(self) -> dict[str, Any]:
         """The access token's claims (roles, wids, aud, tid), decoded without verification: for diagnostics only
         (the service verifies it); the token itself is never returned or shown."""
-        import jwt
-
         try:
             claims = jwt.decode(self._token(), options={"verify_signature": False})
         except jwt.PyJWTError:
@@ -800,7 +799,7 @@ class ExoClient:
 
     # typed wrappers: raw service records; normalisation belongs to the specs layer
 
-    def list_inbound_connectors(self) -> list[dict[str, Any]]:
+    def list_inbound_connectors(self) -> builtins.list[dict[str, Any]]:
         return self.list("InboundConnector")
 
     def get_inbound_connector(self, identity: str, *, retry_not_found: bool = False) -> dict[str, Any]:
@@ -815,7 +814,7 @@ class ExoClient:
     def remove_inbound_connector(self, identity: str) -> InvokeResult:
         return self.remove("InboundConnector", identity)
 
-    def list_outbound_connectors(self) -> list[dict[str, Any]]:
+    def list_outbound_connectors(self) -> builtins.list[dict[str, Any]]:
         return self.list("OutboundConnector")
 
     def get_outbound_connector(self, identity: str, *, retry_not_found: bool = False) -> dict[str, Any]:
@@ -834,7 +833,7 @@ class ExoClient:
         """``Validate-OutboundConnector``: tests the smart hosts and sends real test mail to ``recipients``."""
         return self.invoke("Validate-OutboundConnector", {"Identity": identity, "Recipients": list(recipients)})
 
-    def list_accepted_domains(self) -> list[dict[str, Any]]:
+    def list_accepted_domains(self) -> builtins.list[dict[str, Any]]:
         return self.list("AcceptedDomain")
 
     def get_accepted_domain(self, identity: str) -> dict[str, Any]:

@@ -84,7 +84,10 @@ _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----"
 class Credential(Protocol):
     """What :class:`o365_mailflow.client.ExoClient` needs from a credential."""
 
-    client_id: str
+    @property
+    def client_id(self) -> str:
+        """The app registration's Application (client) ID (read-only: the credentials are frozen)."""
+        ...
 
     def msal_credential(self) -> str | dict[str, Any]:
         """The ``client_credential`` argument for ``msal.ConfidentialClientApplication``."""
@@ -176,6 +179,7 @@ class Certificate:
             return self._pem_credential(data, password)
         # PKCS#12: check it opens here, so that a wrong password gives a message naming the file and the
         # variable instead of MSAL's bare ValueError.
+        # late: cryptography loads only for a certificate credential
         from cryptography.hazmat.primitives.serialization import pkcs12
 
         try:
@@ -193,6 +197,7 @@ class Certificate:
         return cred
 
     def _pem_credential(self, data: bytes, password: bytes | None) -> dict[str, Any]:
+        # late: cryptography loads only for a certificate credential
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
@@ -223,6 +228,7 @@ class Certificate:
 
     def not_after(self) -> Any:
         """The certificate's expiry (an aware UTC datetime), for `mailflow doctor`."""
+        # late: cryptography loads only for a certificate credential
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -234,9 +240,10 @@ class Certificate:
                     raise ValueError("no certificate")
                 cert = x509.load_pem_x509_certificate(block)
             else:
-                _, cert, _ = pkcs12.load_key_and_certificates(data, self.password.encode() if self.password else None)
-                if cert is None:
+                _, found, _ = pkcs12.load_key_and_certificates(data, self.password.encode() if self.password else None)
+                if found is None:
                     raise ValueError("no certificate")
+                cert = found
         except (ValueError, TypeError):
             raise AuthenticationError(f"cannot read the certificate in {self.path} (wrong password or format)") from None
         return cert.not_valid_after_utc
@@ -256,6 +263,7 @@ class Certificate:
 
 def _assertion_expiry(assertion: str) -> dt.datetime | None:
     """The ``exp`` of a JWT, unverified (only to say when it expired), or None when it has none."""
+    # late: PyJWT loads only when a token file is read
     import jwt
 
     try:
@@ -365,6 +373,7 @@ class GitHubActionsOidc:
 
     def fetch_assertion(self) -> str:
         """A new OIDC token from the runner's token service (never cached: one per token request)."""
+        # late: the HTTP stack loads only at sign-in (the Pulumi program imports this module)
         import requests
 
         try:
@@ -419,6 +428,7 @@ class ManagedIdentity:
     client_id: str = ""
 
     def msal_managed_identity(self) -> Any:
+        # late: msal loads only at sign-in (the Pulumi program imports this module)
         import msal
 
         if self.client_id:
@@ -470,10 +480,10 @@ def credential_from_env(env: Mapping[str, str] | None = None) -> _AnyCredential:
             f"on an Azure machine with a managed identity set {ENV_TOKEN_CREDENTIALS}={MANAGED_IDENTITY}"
         )
     if not client_id:
-        given = [n for n, v in ((ENV_CLIENT_SECRET, secret), (ENV_CERTIFICATE_PATH, cert_path),
-                                (ENV_FEDERATED_TOKEN_FILE, token_file), (ENV_ACTIONS_REQUEST_URL, github)) if v]
+        present = [n for n, v in ((ENV_CLIENT_SECRET, secret), (ENV_CERTIFICATE_PATH, cert_path),
+                                  (ENV_FEDERATED_TOKEN_FILE, token_file), (ENV_ACTIONS_REQUEST_URL, github)) if v]
         raise AuthenticationError(
-            f"{ENV_CLIENT_ID} is not set; it is required with {given[0]} "
+            f"{ENV_CLIENT_ID} is not set; it is required with {present[0]} "
             "(the app registration's Application (client) ID)"
         )
     if secret:

@@ -239,7 +239,7 @@ def _check_clock(report: DoctorReport, seen: list[_Seen]) -> None:
         report.add("clock", "info", "no Date header seen; clock skew not measured")
         return
     try:
-        server = parsedate_to_datetime(dates[-1])
+        server = parsedate_to_datetime(dates[-1] or "")
     except (TypeError, ValueError):
         report.add("clock", "info", f"unreadable Date header {dates[-1]!r}")
         return

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .plan import TYPE_ORDER
+from .specs import SPECS, UNSET, Mode
 
 __all__ = ["export_stack", "tenant_section"]
 
@@ -39,8 +40,6 @@ def tenant_section(config: Any) -> dict[str, Any]:
 
 
 def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
-    from .specs import UNSET, Mode
-
     out: dict[str, Any] = {spec.identity_field: fields[spec.identity_field]}
     for f in spec.fields:
         if f.name in out or f.name in _SKIP_FIELDS or f.mode is Mode.READ_ONLY:
@@ -58,8 +57,6 @@ def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
 
 def export_stack(snapshot: Any, tenant: dict[str, Any], *, prune: bool = False, header: str = "") -> str:
     """YAML text of a stack file declaring everything in ``snapshot``."""
-    from .specs import SPECS
-
     doc: dict[str, Any] = {"tenant": tenant, "prune": prune}
     for type_name in TYPE_ORDER:
         spec = SPECS[type_name]

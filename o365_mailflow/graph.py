@@ -222,13 +222,13 @@ def _focus(diff: GraphDiff) -> GraphDiff:
     for node in g.nodes.values():
         if node.id not in keep and node.group in ("inbound", "outbound", "domains"):
             hidden[node.group] = hidden.get(node.group, 0) + 1
-    for group, count in hidden.items():
-        what = {"inbound": "inbound connector", "outbound": "outbound connector", "domains": "accepted domain"}[group]
-        nid = f"unchanged_{group}"
-        out.nodes[nid] = Node(nid, f"{count} unchanged {what}{'s' if count != 1 else ''}", group)
-        if group == "inbound":
+    for kind, count in hidden.items():
+        noun = {"inbound": "inbound connector", "outbound": "outbound connector", "domains": "accepted domain"}[kind]
+        nid = f"unchanged_{kind}"
+        out.nodes[nid] = Node(nid, f"{count} unchanged {noun}{'s' if count != 1 else ''}", kind)
+        if kind == "inbound":
             out.edges[(nid, EXO)] = Edge(nid, EXO)
-        elif group == "outbound":
+        elif kind == "outbound":
             out.edges[(EXO, nid)] = Edge(EXO, nid)
     return GraphDiff(out, {k: v for k, v in diff.node_status.items() if k in keep},
                      {k: v for k, v in diff.edge_status.items() if k in out.edges})
@@ -302,10 +302,10 @@ def to_mermaid(graph: Graph | GraphDiff) -> str:
             styles.append(f"  linkStyle {i} stroke:{_COLOURS[mark]},stroke-width:3px")
     lines += styles
     for status in _STATUS:
-        members = sorted(nid for nid, s in diff.node_status.items() if s == status)
-        if members:
+        member_ids = sorted(nid for nid, s in diff.node_status.items() if s == status)
+        if member_ids:
             lines.append(f"  classDef {status} fill:{_FILLS[status]},stroke:{_COLOURS[status]},stroke-width:2px")
-            lines.append(f"  class {','.join(members)} {status}")
+            lines.append(f"  class {','.join(member_ids)} {status}")
     return "\n".join(lines) + "\n"
 
 

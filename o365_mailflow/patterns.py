@@ -179,8 +179,8 @@ def ipv4_overlapping(networks: Sequence[ipaddress.IPv4Network], prefixes: range)
             blocks.append((start, start + 2 ** (32 - bits) - 1))
         by_addresses.setdefault(tuple(_merged(blocks)), []).append(prefix)
     alternatives = []
-    for blocks, lengths in by_addresses.items():
-        addresses = "|".join(_interval(low, high) for low, high in blocks)
+    for merged, lengths in by_addresses.items():
+        addresses = "|".join(_interval(low, high) for low, high in merged)
         lengths_text = "|".join(number_range(a, b) for a, b in _merged((n, n) for n in lengths))
         slash = rf"/0*(?:{lengths_text})"
         if 32 in lengths:

@@ -6,19 +6,21 @@ immutable :class:`Plan`. Computing it (``compute_plan``) lives below the data mo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping, Sequence
 
-from .errors import Diagnostic
-from .specs import name_key
+from .errors import Diagnostic, PlanError, Severity, StackError
+from .routing import Guidance, review
+from .specs import SPECS, Mode, check_rules, effective, name_key, spec_for_stack_key
 
 __all__ = [
     "Action",
     "FieldChange",
     "ResourceChange",
     "Unmanaged",
-    "Guidance",
+    "Guidance",  # defined in routing, which makes it; re-exported as part of the plan data
     "Plan",
     "REDACTED",
 ]
@@ -98,19 +100,6 @@ class Unmanaged:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type_name, "name": self.name, "identity": self.identity}
-
-
-@dataclass(frozen=True)
-class Guidance:
-    """Advice derived from the stack: what devices use as smart host, and the SPF record to publish."""
-
-    mx_endpoints: dict[str, str] = field(default_factory=dict)  # accepted domain -> <domain>.mail.protection.outlook.com
-    spf_record: str | None = None
-    spf_strings: tuple[str, ...] = ()  # the record cut into the <=255-byte strings of a TXT record
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mxEndpoints": dict(self.mx_endpoints), "spfRecord": self.spf_record,
-                "spfTxtStrings": list(self.spf_strings)}
 
 
 PLAN_SCHEMA_VERSION = 2  # 2: the optional "impact" section (render.json)
@@ -203,7 +192,7 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[s
     """
     if before == after:
         return set()
-    from deepdiff import DeepDiff
+    from deepdiff import DeepDiff  # late: heavy (about 0.1 s to import); most comparisons settle above
 
     diff = DeepDiff(dict(before), dict(after), ignore_order=True, report_repetition=False)
     return {str(key) for key in diff.affected_root_keys}
@@ -262,8 +251,6 @@ def diff_object(
 
 def _located(diags: Sequence[Diagnostic], obj: Any) -> list[Diagnostic]:
     """Give diagnostics the stack file and the line of the field they name (else the object's line)."""
-    import dataclasses
-
     out = []
     for d in diags:
         if d.file:
@@ -285,8 +272,6 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
     unmanaged connectors will be, the tenant does. Declared objects come first, in stack order, so that a
     check's index into a list is the object's index in the stack file; the tenant's other objects follow.
     """
-    from .specs import SPECS, effective
-
     deleted = {(c.type_name, (c.identity or c.name).casefold()) for c in plan_changes if c.action is Action.DELETE}
     restored = {(c.type_name, name_key(c.name)): c for c in plan_changes if c.action is Action.RESTORE}
     result: dict[str, list[dict[str, Any]]] = {}
@@ -297,7 +282,7 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
         for obj in stack.of_type(type_name):
             declared.add(name_key(obj.name))
             live, renamed = live_of(snapshot, obj)
-            if renamed:
+            if renamed and live is not None:  # live_of finds the old name only when it says renamed
                 declared.add(name_key(live.name))  # the old name becomes this object: do not count it twice
             if live is not None:
                 objects.append({**live.fields, **obj.fields})
@@ -343,8 +328,6 @@ class _Planner:
         return self._baseline_index.get((type_name, name_key(name)))
 
     def error(self, obj: Any, path: tuple[str | int, ...], summary: str, detail: str = "", code: str = "") -> None:
-        from .errors import Severity
-
         self.errors.extend(_located([Diagnostic(Severity.ERROR, path, summary, detail, code=code)], obj))
 
     # -- declared objects -------------------------------------------------------------------------------------
@@ -358,7 +341,7 @@ class _Planner:
         if previous is not None:
             self.collisions.append(self._collision(spec, index, obj, live, previous))
             return
-        if renamed:
+        if renamed and live is not None and old:
             # The stack as last merged knows the object by its old name (the rename is the change under review).
             self.renamed.add((spec.type_name, live.identity.casefold()))
             if base is None:
@@ -380,8 +363,6 @@ class _Planner:
         )
 
     def _create(self, spec: Any, path: tuple[str | int, ...], obj: Any, base: Mapping[str, Any] | None) -> None:
-        from .specs import effective
-
         if not spec.creatable:
             self.missing_domains.append(f"{obj.name} ({obj.file}:{obj.line})")
             return
@@ -410,8 +391,6 @@ class _Planner:
         self, spec: Any, path: tuple[str | int, ...], obj: Any, live: Any, base: Mapping[str, Any] | None,
         renamed_from: str | None = None,
     ) -> None:
-        from .specs import Mode
-
         field_changes = diff_object(spec, obj.fields, live, baseline=base)
         newly_declared = self.baseline is not None and base is None
         if newly_declared:
@@ -459,9 +438,6 @@ class _Planner:
 
     def _rules(self, spec: Any, path: tuple[str | int, ...], obj: Any, merged: Mapping[str, Any]) -> list[Diagnostic]:
         """Cross-field rules on the object as it will be; errors are kept, warnings returned."""
-        from .errors import Severity
-        from .specs import check_rules
-
         diags = _located(check_rules(spec, merged, path, declared=tuple(obj.fields)), obj)
         self.errors.extend(d for d in diags if d.severity is Severity.ERROR)
         return [d for d in diags if d.severity is not Severity.ERROR]
@@ -496,8 +472,6 @@ class _Planner:
                 and not self.found.get(spec.type_name, {}).get(name_key(live.name)))
 
     def _unknown_found_values(self, spec: Any, live: Any) -> Diagnostic:
-        from .errors import Severity
-
         return Diagnostic(
             Severity.WARNING, (spec.stack_key,),
             f"{spec.type_name} '{live.name}' left the stack, but the values it had before the stack managed it "
@@ -534,9 +508,6 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
     when any object, merged with what the tenant holds, breaks a service rule: in both cases nothing may be
     written.
     """
-    from .errors import PlanError, StackError
-    from .specs import SPECS
-
     planner = _Planner(stack, snapshot, baseline, found or {})
     for type_name in TYPE_ORDER:
         spec = SPECS[type_name]
@@ -577,8 +548,6 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
 
 def _routing(stack: Any, snapshot: Any, changes: Sequence[ResourceChange]) -> tuple[list[Diagnostic], Guidance]:
     """Routing warnings and guidance on the tenant as the plan leaves it."""
-    from .routing import review  # late: routing imports this module (Guidance)
-
     state = desired_state(stack, snapshot, changes)
     args = (state["AcceptedDomain"], state["InboundConnector"], state["OutboundConnector"])
     cloud = getattr(stack.tenant, "cloud", None) or "commercial"
@@ -589,8 +558,6 @@ def _routing(stack: Any, snapshot: Any, changes: Sequence[ResourceChange]) -> tu
 
 def _locate_in_stack(stack: Any, diag: Diagnostic, by_type: dict[str, tuple[Any, ...]]) -> Diagnostic:
     """Point a routing warning about a declared object at its file and line (desired_state lists them first)."""
-    from .specs import spec_for_stack_key
-
     if diag.file or len(diag.path) < 2 or not isinstance(diag.path[0], str) or not isinstance(diag.path[1], int):
         return diag
     spec = spec_for_stack_key(diag.path[0])

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from pulumi.output import Unknown
+from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known yet (preview)
+
 from .errors import Diagnostic, MailflowError, Severity
 from .plan import Action, FieldChange, Guidance, Plan, ResourceChange, Unmanaged, diff_object
 from .specs import SPECS, Mode, ResourceSpec
@@ -35,6 +38,14 @@ __all__ = [
     "plan_from_preview",
     "signature",
     "compare_signatures",
+    "NULLS_KEY",
+    "IGNORE_KEY",
+    "REPLACE_KEY",
+    "OPTION_KEYS",
+    "is_unknown",
+    "declared_fields",
+    "declared_nulls",
+    "ignored_fields",
 ]
 
 TYPE_PREFIX = "pulumi-python:dynamic/exo:"
@@ -122,6 +133,51 @@ def run_preview(run: PulumiRun, *, save_plan: Path | None = None, extra: Sequenc
     )
 
 
+# ------------------------------------------------------------------- the resources' properties (both sides)
+
+# Pulumi drops a property whose value is None, so a declared null (``tlsSettings: null``, opportunistic TLS)
+# travels as the name of the field in this list, in inputs and outputs alike.
+NULLS_KEY = "declaredNulls"
+# Fields the program's ``ignoreChanges`` option names: never compared, never written (see module docstring).
+IGNORE_KEY = "ignoreChanges"
+# Fields the program's ``replaceOnChanges`` option names: a change replaces the object (see module docstring).
+REPLACE_KEY = "replaceOnChanges"
+OPTION_KEYS = (IGNORE_KEY, REPLACE_KEY)
+
+def ignored_fields(spec: ResourceSpec, props: Mapping[str, Any], key: str = IGNORE_KEY) -> frozenset[str]:
+    """The spec fields named by the ``ignoreChanges`` (or ``replaceOnChanges``) input, from the program's options."""
+    value = props.get(key)
+    if not isinstance(value, (list, tuple)):
+        return frozenset()
+    return frozenset(str(v) for v in value if spec.has_field(str(v)))
+
+
+def is_unknown(value: Any) -> bool:
+    """A value not known yet: the host hands these over as ``pulumi.output.Unknown`` (or the raw marker)."""
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, str):
+        return value == UNKNOWN
+    if isinstance(value, (list, tuple)):
+        return any(is_unknown(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(is_unknown(v) for v in value.values())
+    return False
+
+
+def declared_fields(spec: ResourceSpec, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields present in ``props`` (inputs or outputs), without meta keys, outputs and unknowns."""
+    out = {k: v for k, v in props.items() if spec.has_field(k) and not is_unknown(v)}
+    out.update({k: None for k in declared_nulls(props) if spec.has_field(k)})
+    return out
+
+
+def declared_nulls(props: Mapping[str, Any]) -> list[str]:
+    value = props.get(NULLS_KEY)
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+
+
 # ------------------------------------------------------------------------------------------------- planning
 
 
@@ -137,8 +193,6 @@ def _type_of(step: Mapping[str, Any]) -> str:
 
 
 def _declared(spec: ResourceSpec, props: Mapping[str, Any] | None) -> dict[str, Any]:
-    from .providers.base import declared_fields, ignored_fields
-
     props = props or {}
     ignored = ignored_fields(spec, props)
     return {k: v for k, v in declared_fields(spec, props).items() if k not in ignored}

@@ -26,12 +26,11 @@ and the front door run one implementation.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import routing_rules as rules
 from .errors import Diagnostic, Severity
-from .plan import Guidance
 from .routing_rules import (  # noqa: F401 - helpers the checks below share with the rules; re-exported types
     OUTBOUND_PRECEDENCE,
     ConnectorNote,
@@ -72,6 +71,7 @@ __all__ = [
     "spf_txt",
     "spf_problem",
     "review",
+    "Guidance",
     "domain_of",
     "covering_patterns",
 ]
@@ -451,6 +451,19 @@ def check_stack(stack: Stack) -> list[Diagnostic]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Guidance
 # ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Advice derived from the stack: what devices use as smart host, and the SPF record to publish."""
+
+    mx_endpoints: dict[str, str] = field(default_factory=dict)  # accepted domain -> <domain>.mail.protection.outlook.com
+    spf_record: str | None = None
+    spf_strings: tuple[str, ...] = ()  # the record cut into the <=255-byte strings of a TXT record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mxEndpoints": dict(self.mx_endpoints), "spfRecord": self.spf_record,
+                "spfTxtStrings": list(self.spf_strings)}
 
 
 def mx_endpoint(domain: str, *, cloud: str = "commercial") -> str:

@@ -751,7 +751,7 @@ def _own_recipient(recipient: str, decision: InboundDecision, route: RouteDecisi
     """A recipient in an accepted domain: the tenant's own mail, whatever connector the sender matched."""
     address = recipient.strip().strip("<>").lower()
     has_mailbox = mailboxes is None or address in {m.lower() for m in mailboxes}
-    base = dict(recipient=recipient, inbound=decision, route=route)
+    base: dict[str, Any] = dict(recipient=recipient, inbound=decision, route=route)
     if route.path == "blocked":
         return Verdict(**base, outcome="refused", code="recipient.domain-disabled",
                        reply=REPLIES["recipient.domain-disabled"], reason=route.reason,
@@ -782,7 +782,7 @@ def _own_recipient(recipient: str, decision: InboundDecision, route: RouteDecisi
 def _relay_recipient(recipient: str, decision: InboundDecision, route: RouteDecision, accepted: Sequence[Fields],
                      inbound: Sequence[Fields]) -> Verdict:
     """A recipient outside the tenant: only a connection attributed to an OnPremises connector may relay."""
-    base = dict(recipient=recipient, inbound=decision, route=route)
+    base: dict[str, Any] = dict(recipient=recipient, inbound=decision, route=route)
     if decision.connector_type == "OnPremises" and decision.relay_allowed:
         outcome = "connector" if route.path == "connector" else "internet"
         return Verdict(**base, outcome=outcome, code=f"accepted.relay-{outcome}", reply=ACCEPTED_REPLY,

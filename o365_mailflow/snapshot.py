@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
 from .errors import AuthenticationError, ExoError, PermissionDenied, PlanError
-from .specs import name_key
+from .specs import SPECS, name_key, normalise_live
 
 __all__ = ["LiveObject", "Snapshot", "SnapshotError", "take_snapshot", "live_object", "FoundValues"]
 
@@ -64,8 +64,6 @@ class LiveObject:
 
 def live_object(spec: Any, record: Mapping[str, Any]) -> LiveObject:
     """Normalise one Get-* record into a :class:`LiveObject` (also used to read back after a write)."""
-    from .specs import normalise_live
-
     fields = normalise_live(spec, record)
     name = str(fields.get(spec.identity_field) or record.get("Name") or record.get("Identity") or "")
     if spec.identity_field == "name":
@@ -109,8 +107,6 @@ class Snapshot:
 def take_snapshot(client: _Lister, specs: Iterable[Any] | None = None) -> Snapshot:
     """One list call per resource type (all pages); any failure raises :class:`SnapshotError`."""
     if specs is None:
-        from .specs import SPECS
-
         specs = SPECS.values()
     stats = getattr(client, "stats", None)
     before = getattr(stats, "requests", 0)

@@ -837,6 +837,11 @@ class ResourceSpec:
     fields: tuple[Field, ...]
     creatable: bool = True
     deletable: bool = True
+    label: str = ""  # what a mail admin calls one ("inbound connector"), in messages; the type name when empty
+
+    @property
+    def what(self) -> str:
+        return self.label or self.type_name
 
     @cached_property
     def _by_name(self) -> dict[str, Field]:
@@ -912,6 +917,7 @@ INBOUND = ResourceSpec(
     stack_key="inboundConnectors",
     noun="InboundConnector",
     identity_field="name",
+    label="inbound connector",
     fields=(
         _CONNECTOR_NAME,
         _CONNECTOR_ENABLED,
@@ -958,6 +964,7 @@ OUTBOUND = ResourceSpec(
     stack_key="outboundConnectors",
     noun="OutboundConnector",
     identity_field="name",
+    label="outbound connector",
     fields=(
         _CONNECTOR_NAME,
         _CONNECTOR_ENABLED,
@@ -1009,6 +1016,7 @@ ACCEPTED_DOMAIN = ResourceSpec(
     stack_key="acceptedDomains",
     noun="AcceptedDomain",
     identity_field="domainName",
+    label="accepted domain",
     # New-/Remove-AcceptedDomain do not exist in Exchange Online (§6.1): domains are added and verified in the
     # Microsoft 365 admin center. The resource adopts an existing domain and only ever calls Set-AcceptedDomain,
     # so every settable field is SET_ONLY and the identity is READ_ONLY.

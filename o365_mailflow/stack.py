@@ -17,7 +17,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import yaml
@@ -126,7 +126,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 def _yaml12(base: Any) -> Any:
     """``base`` (a pyyaml loader class) with YAML 1.2 booleans (only true/false) and no implicit timestamps (they
     stay text, which the timestamp value kind parses itself)."""
-    loader = type(f"_YAML12{base.__name__}", (base,), {})
+    loader: Any = type(f"_YAML12{base.__name__}", (base,), {})
     loader.yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -255,7 +255,7 @@ def _check_events(text: str, file: str, loader_class: Any = None) -> list[Diagno
                 if any(anchor == event.anchor for anchor, _ in open_nodes):
                     return diag(event.start_mark, f"the alias *{event.anchor} refers to the value that contains "
                                 "it, which would never end; copy the settings instead", "yaml.alias-cycle")
-                size = sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
+                size = sizes.get(event.anchor, 1) if event.anchor is not None else 1  # an unknown anchor is reported by the composer
                 added += size
                 if added > MAX_ALIAS_EXPANSION:
                     return diag(event.start_mark, f"the alias *{event.anchor} makes the file expand to more than "
@@ -355,7 +355,7 @@ def _check_characters(text: str, file: str) -> list[Diagnostic]:
                    "save the stack as plain UTF-8 text")
         code = "stack.binary"
     else:
-        summary = (f"the stack file holds the character U+{ord(found.group()):04X} at {where}, a control character "
+        summary = (f"the stack file holds the character U+{ord(text[at]):04X} at {where}, a control character "
                    "YAML does not allow; delete it (editors may show it as a box, or ^ and a letter)")
         code = "stack.control-character"
     return [Diagnostic(Severity.ERROR, (), summary, file=file, line=line, code=code)]
@@ -747,16 +747,6 @@ def load_stack(path: Path, *, name: str | None = None) -> Stack:
     return stack
 
 
-def _routing_warnings(stack: Stack) -> list[Diagnostic]:
-    """Hybrid routing checks (warnings) from :mod:`o365_mailflow.routing`.
-
-    Imported here, not at the top: routing sits above this module in the layering (it imports stack).
-    """
-    from .routing import check_stack
-
-    return list(check_stack(stack))
-
-
 def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Give diagnostics that lack a location the file and line of the object and field they name."""
     out: list[Diagnostic] = []
@@ -780,12 +770,18 @@ def _locate_by_objects(stack: Stack, diags: Iterable[Diagnostic]) -> list[Diagno
     return out
 
 
-def validate_stack(path: Path | str) -> tuple[Stack | None, list[Diagnostic]]:
+StackCheck = Callable[[Stack], Iterable[Diagnostic]]
+
+
+def validate_stack(path: Path | str, *, checks: Sequence[StackCheck] = ()) -> tuple[Stack | None, list[Diagnostic]]:
     """Every error and warning for a stack file, without raising. Makes no network call.
 
-    Routing warnings (:func:`o365_mailflow.routing.check_stack`) are added for a file without errors.
+    ``checks`` run on a file without errors and their diagnostics are located at the objects they name: the
+    layer above passes the hybrid routing checks (:func:`o365_mailflow.routing.check_stack`), which build on
+    this module and so cannot be called from it.
     """
     stack, diags = _load_file(Path(path), None)
     if stack is None:
         return None, diags
-    return stack, diags + _locate_by_objects(stack, _routing_warnings(stack))
+    found = [diag for check in checks for diag in check(stack)]
+    return stack, diags + _locate_by_objects(stack, found)

@@ -1,5 +1,5 @@
 """Where a tenant lives and how to reach it: the link between a stack's ``tenant:`` section (or Pulumi
-config) and an authenticated :class:`o365_mailflow.client.ExoClient`.
+config) and the endpoints an authenticated client talks to (:func:`o365_mailflow.connect.open_client` makes one).
 
 ``TenantConfig`` is plain data so the stack loader, the CLI and the Pulumi providers can all build it;
 it never carries a credential (those come from the environment or Pulumi config at call time).
@@ -8,14 +8,12 @@ it never carries a credential (those come from the environment or Pulumi config 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
+from urllib.parse import urlsplit
 
-if TYPE_CHECKING:  # the client pulls in requests and msal; `mailflow validate` must not load them
-    from .client import ExoClient
-
-__all__ = ["TenantConfig", "INITIAL_DOMAIN_SUFFIXES", "is_initial_domain", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints", "open_client",
+__all__ = ["TenantConfig", "INITIAL_DOMAIN_SUFFIXES", "is_initial_domain", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints",
            "emulator_state_dir", "ENV_STATE_DIR"]
 
 CLOUD_NAMES = ("commercial", "gcchigh", "dod", "china")
@@ -117,7 +115,6 @@ def resolve_endpoints(config: TenantConfig) -> Endpoints:
         cloud = CLOUDS[config.cloud]
     except KeyError:
         raise ValueError(f"unknown cloud {config.cloud!r} (allowed: {', '.join(CLOUD_NAMES)})") from None
-    from urllib.parse import urlsplit
 
     api_base = (config.endpoint or f"https://{cloud.api_host}").rstrip("/")
     if urlsplit(api_base).scheme != "https":
@@ -160,42 +157,3 @@ def emulator_state_dir(
     if env.get(ENV_STATE_DIR):
         return Path(env[ENV_STATE_DIR]) / "emulator"
     return (root or Path.cwd()) / ".mailflow" / "emulator"
-
-
-def open_client(
-    config: TenantConfig,
-    *,
-    env: Mapping[str, str] | None = None,
-    state_dir: Path | None = None,
-    **client_options: Any,
-) -> ExoClient:
-    """An authenticated client for ``config``: the CLI's and the providers' one way in.
-
-    ``emulator: true`` starts (or reuses) the local emulator (see :func:`emulator_state_dir`) and signs in as
-    its well-known app; azure-identity variables in ``env`` are deliberately ignored then, so a real secret
-    is never sent to the emulator. Otherwise the credential comes from azure-identity's variables in ``env``
-    (default ``os.environ``), and ``AZURE_TENANT_ID`` fills a missing tenant id. Extra keyword arguments go to
-    :class:`ExoClient` (session, timeout, deadline, retry).
-    """
-    from .client import ExoClient  # late: `mailflow validate` must not load requests/msal
-    from .credentials import ENV_TENANT_ID, ClientSecret, credential_from_env
-
-    env = os.environ if env is None else env
-    if config.emulator:
-        from .emulator import ensure_running  # late: the emulator (flask) is only needed when asked for
-
-        info = ensure_running(emulator_state_dir(env, state_dir))
-        base_url = str(info.base_url).rstrip("/")
-        config = replace(
-            config,
-            tenant_id=config.tenant_id or info.tenant_id,
-            initial_domain=config.initial_domain or info.initial_domain,
-            endpoint=config.endpoint or base_url,
-            authority=config.authority or base_url,
-            scope=config.scope or f"{base_url}/.default",
-            ca_file=config.ca_file or str(info.ca_path),
-        )
-        return ExoClient(config, ClientSecret(info.client_id, info.client_secret), **client_options)
-    if not config.tenant_id and env.get(ENV_TENANT_ID):
-        config = replace(config, tenant_id=env[ENV_TENANT_ID].strip())
-    return ExoClient(config, credential_from_env(env), **client_options)

@@ -72,11 +72,11 @@ class UsageProblem(click.UsageError):
     @classmethod
     def of(cls, exc: click.UsageError) -> UsageProblem:
         problem = cls(exc.format_message(), exc.ctx)
-        problem.exit_code = exc.exit_code
+        problem.exit_code = exc.exit_code  # type: ignore[misc]  # click reads it per instance
         return problem
 
     def show(self, file: Any = None) -> None:
-        names = []
+        names: list[str] = []
         ctx = self.ctx
         while ctx is not None and ctx.parent is not None:  # the root's name is whatever ran it (`-c`, `__main__.py`)
             names.insert(0, ctx.info_name or "")
@@ -96,7 +96,7 @@ class LazyGroup(click.Group):
             return None
         module_name, attr = target.split(":")
         command: Any = getattr(importlib.import_module(module_name), attr)
-        return command  # type: ignore[no-any-return]
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         # The last line of defence: a mail admin never sees a Python traceback. Each command maps the errors it

@@ -35,7 +35,7 @@ _MARK = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "info": "NOTE"}
 def command(stack: str, root: str | None, fmt: str, record: str | None, include_addresses: bool) -> None:
     """Check the tenant connection: sign-in, permission, role, reads, region, anchor, clock, credential expiry."""
     from ..doctor import run_doctor, sanitise, write_record
-    from ..tenant import open_client
+    from ..connect import open_client
 
     stack_obj = load_stack_arg(stack, root)
     base = project_root(resolve_stack_path(stack, root))

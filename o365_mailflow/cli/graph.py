@@ -28,7 +28,8 @@ def _state(stack: Any, live: bool) -> Any:
         return TenantState.from_fields(*([dict(o.fields) for o in stack.of_type(t)]
                                          for t in ("AcceptedDomain", "InboundConnector", "OutboundConnector")))
     from ..snapshot import take_snapshot
-    from ..tenant import emulator_state_dir, open_client
+    from ..connect import open_client
+    from ..tenant import emulator_state_dir
 
     try:
         client = open_client(stack.tenant, env=os.environ, state_dir=emulator_state_dir(root=project_root(stack.path)))

@@ -36,7 +36,7 @@ def _plan(project: Path, stack: str, save_plan: Path | None) -> Any:
     from ..providers.config import settings_from_config, settings_from_env
     from ..pulumi_plan import PulumiRun, plan_from_preview, run_preview
     from ..snapshot import take_snapshot
-    from ..tenant import open_client
+    from ..connect import open_client
 
     run = PulumiRun(cwd=project, stack=stack)
     preview = run_preview(run, save_plan=save_plan)

@@ -58,7 +58,8 @@ def _live_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
     """Every object the tenant holds now (one list call per type). Imported late: the offline path must not
     load the HTTP client."""
     from ..snapshot import take_snapshot
-    from ..tenant import emulator_state_dir, open_client
+    from ..connect import open_client
+    from ..tenant import emulator_state_dir
 
     # Same state location as plan/apply: $MAILFLOW_STATE_DIR if set, else the project's .mailflow/emulator.
     state_dir = emulator_state_dir(root=project_root(stack.path))

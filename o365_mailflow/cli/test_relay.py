@@ -245,7 +245,8 @@ def _objects(stack: Any) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """The tenant's objects as it holds them now (what answered), else the stack's declared objects."""
     from ..errors import MailflowError
     from ..snapshot import take_snapshot
-    from ..tenant import emulator_state_dir, open_client
+    from ..connect import open_client
+    from ..tenant import emulator_state_dir
 
     try:
         client = open_client(stack.tenant, env=os.environ,

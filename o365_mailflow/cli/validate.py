@@ -17,6 +17,8 @@ from pathlib import Path
 import click
 
 from ..errors import Diagnostic, Severity
+from ..plan import TYPE_ORDER
+from ..routing import check_stack
 from ..stack import stack_path, validate_stack
 
 __all__ = ["command"]
@@ -68,7 +70,7 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str,
     total_errors = 0
     report: list[dict[str, object]] = []
     for path in _targets(stacks, files):
-        stack, diags = validate_stack(path)
+        stack, diags = validate_stack(path, checks=(check_stack,))
         errors = sum(1 for d in diags if d.severity is Severity.ERROR)
         warnings = len(diags) - errors
         total_errors += errors
@@ -85,7 +87,7 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str,
             continue
         if stack is not None and not errors:
             counts = ", ".join(
-                f"{len(stack.of_type(t))} {t}" for t in ("AcceptedDomain", "InboundConnector", "OutboundConnector")
+                f"{len(stack.of_type(t))} {t}" for t in TYPE_ORDER
             )
             note = f", {warnings} warning(s)" if warnings else ""
             click.echo(f"{path}: valid ({counts}; {stack.tenant.label}){note}")

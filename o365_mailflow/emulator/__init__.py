@@ -111,7 +111,7 @@ _RUNNING_LOCK = threading.Lock()
 
 def read_server_json(state_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(state_dir) / SERVER_JSON).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads((Path(state_dir) / SERVER_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 

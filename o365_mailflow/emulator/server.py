@@ -75,7 +75,7 @@ SEED_FILE = Path(__file__).with_name("seed.json")
 
 def load_seed(path: Path | None = None) -> dict[str, Any]:
     """Read a seed file (default: the packaged ``seed.json``)."""
-    return json.loads((path or SEED_FILE).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads((path or SEED_FILE).read_text(encoding="utf-8"))
 
 
 # The embedded default tenant, like Azurite's well-known account key: public on purpose, emulator-only.
@@ -317,7 +317,7 @@ class _NoLingerSelectors:
 
     EVENT_READ = selectors.EVENT_READ
 
-    class DefaultSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    class DefaultSelector(selectors.DefaultSelector):
         def select(self, timeout: float | None = None) -> Any:
             return []
 
@@ -341,7 +341,7 @@ def _patch_werkzeug_drain() -> None:
     import werkzeug.serving
 
     if getattr(werkzeug.serving, "selectors", None) is selectors:
-        werkzeug.serving.selectors = _NoLingerSelectors  # type: ignore[attr-defined]
+        setattr(werkzeug.serving, "selectors", _NoLingerSelectors)  # its module global, read per request
 
 
 class _QuietHandler(WSGIRequestHandler):

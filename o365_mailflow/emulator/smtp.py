@@ -103,6 +103,7 @@ class _FrontDoorSMTP(SMTP):
     @syntax("XCLIENT ADDR=<IPv4> TENANT=<tenant id or domain>")
     async def smtp_XCLIENT(self, arg: str) -> None:
         session, envelope = self.session, self.envelope
+        assert session is not None and envelope is not None  # aiosmtpd sets both before any command runs
         if not session.host_name:
             await self.push("503 5.5.1 Error: send HELO/EHLO first")
             return
@@ -307,7 +308,7 @@ class FrontDoor:
         state = self._tenant(server)
         declared = getattr(server, "mailflow_ip", None)
         peercert = (session.ssl or {}).get("peercert") if session.ssl else None
-        entry = {
+        entry: dict[str, Any] = {
             "id": next(self._ids),
             "time": time.time(),
             "tenant": state.tenant_id if state else getattr(server, "mailflow_tenant", None),
@@ -339,7 +340,7 @@ class FrontDoor:
         named = getattr(server, "mailflow_tenant", None) or self.default_tenant()
         return self.store.resolve(named) if named else None
 
-    def _records(self, state: TenantState) -> tuple[list[dict[str, Any]], ...]:
+    def _records(self, state: TenantState) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[str]]:
         """Copies of the tenant's records as Get-* returns them (read under the store lock, like a cmdlet)."""
         with self.store.tenant(state.tenant_id) as locked:
             return (
@@ -376,7 +377,8 @@ class FrontDoor:
                                   timeout=_RELAY_TIMEOUT) as client:
                     client.sendmail(mail_from, [verdict.recipient], content)
             except smtplib.SMTPResponseException as exc:
-                reply = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+                error = exc.smtp_error
+                reply = f"{exc.smtp_code} {error.decode(errors='replace') if isinstance(error, bytes) else error}"
                 return {**base, "target": str(target), "status": "bounced", "reply": reply}
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))

@@ -448,7 +448,7 @@ def select_outbound(
     wildcard = best[1] if best else None
     all_accepted = next((c for c in usable if c["AllAcceptedDomains"]), None) if _accepted(domain, accepted) else None
     ordered = [wildcard, all_accepted] if order == "specific_wildcard_first" else [all_accepted, wildcard]
-    for conn in ordered:
-        if conn is not None:
-            return conn
+    for candidate in ordered:
+        if candidate is not None:
+            return candidate
     return next((c for c in usable if "*" in c["RecipientDomains"]), None)

@@ -48,12 +48,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known yet (preview)
 
 from ..errors import AlreadyExists, Diagnostic, ExoError, NotFound, PlanError
 from ..plan import diff_object
-from ..snapshot import live_object
+from ..pulumi_plan import (IGNORE_KEY, NULLS_KEY, OPTION_KEYS, REPLACE_KEY, is_unknown, declared_nulls, declared_fields,
+                           ignored_fields)
+from ..snapshot import LiveObject, live_object
 from ..specs import META_KEYS, SPECS, Mode, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
 from ..specs import split_create, to_parameters
 from .config import register_settings, settings_from_config
@@ -71,14 +72,6 @@ __all__ = [
 ]
 
 PROVIDER_KEY = "__provider"
-# Pulumi drops a property whose value is None, so a declared null (``tlsSettings: null``, opportunistic TLS)
-# travels as the name of the field in this list, in inputs and outputs alike.
-NULLS_KEY = "declaredNulls"
-# Fields the program's ``ignoreChanges`` option names: never compared, never written (see module docstring).
-IGNORE_KEY = "ignoreChanges"
-# Fields the program's ``replaceOnChanges`` option names: a change replaces the object (see module docstring).
-REPLACE_KEY = "replaceOnChanges"
-OPTION_KEYS = (IGNORE_KEY, REPLACE_KEY)
 # Properties that are not spec fields; never treated as declared inputs.
 OUTPUT_KEYS = ("guid", "live", "adopted", "restoreValues", NULLS_KEY, *OPTION_KEYS)
 
@@ -92,39 +85,6 @@ class AdoptionRequired(AlreadyExists):
 
 class AlreadyManaged(AlreadyExists):
     """``adopt: true`` names an object that another resource of this deployment already created or adopted."""
-
-
-def ignored_fields(spec: ResourceSpec, props: Mapping[str, Any], key: str = IGNORE_KEY) -> frozenset[str]:
-    """The spec fields named by the ``ignoreChanges`` (or ``replaceOnChanges``) input, from the program's options."""
-    value = props.get(key)
-    if not isinstance(value, (list, tuple)):
-        return frozenset()
-    return frozenset(str(v) for v in value if spec.has_field(str(v)))
-
-
-def _is_unknown(value: Any) -> bool:
-    """A value not known yet: the host hands these over as ``pulumi.output.Unknown`` (or the raw marker)."""
-    if isinstance(value, Unknown):
-        return True
-    if isinstance(value, str):
-        return value == UNKNOWN
-    if isinstance(value, (list, tuple)):
-        return any(_is_unknown(v) for v in value)
-    if isinstance(value, Mapping):
-        return any(_is_unknown(v) for v in value.values())
-    return False
-
-
-def declared_fields(spec: ResourceSpec, props: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec fields present in ``props`` (inputs or outputs), without meta keys, outputs and unknowns."""
-    out = {k: v for k, v in props.items() if spec.has_field(k) and not _is_unknown(v)}
-    out.update({k: None for k in _nulls(props) if spec.has_field(k)})
-    return out
-
-
-def _nulls(props: Mapping[str, Any]) -> list[str]:
-    value = props.get(NULLS_KEY)
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
 def _with_nulls(values: dict[str, Any]) -> dict[str, Any]:
@@ -162,9 +122,7 @@ class MailflowProvider(ResourceProvider):
         return session_for()
 
     def _what(self, name: str) -> str:
-        kind = {"InboundConnector": "inbound connector", "OutboundConnector": "outbound connector",
-                "AcceptedDomain": "accepted domain"}.get(self.type_name, self.type_name)
-        return f"{kind} {name!r}"
+        return f"{self.spec.what} {name!r}"
 
     def _read_back(self, session: TenantSession, identity: str, expected: Mapping[str, Any]) -> Any:
         """The object as the tenant shows it after a write; retries briefly until the declared values show.
@@ -172,7 +130,7 @@ class MailflowProvider(ResourceProvider):
         The result replaces the object in the shared listing, so the next lookup needs no list call.
         """
         spec = self.spec
-        obj = None
+        obj: LiveObject | None = None
         for pause in (0.0, *_READ_BACK_PAUSES):
             if pause:
                 time.sleep(pause)
@@ -180,6 +138,7 @@ class MailflowProvider(ResourceProvider):
             if all(obj.fields.get(k) == v for k, v in expected.items()):
                 break
         # Accepted but not (yet) visible: report what the tenant shows; the next diff will say if it differs.
+        assert obj is not None  # the loop runs at least once
         session.record(spec, obj)
         return obj
 
@@ -216,9 +175,9 @@ class MailflowProvider(ResourceProvider):
         option_failures = [f for key in OPTION_KEYS for f in self._check_option(key, raw.get(key))]
         if option_failures:
             return CheckResult(dict(raw), option_failures)
-        unknown = {k for k, v in raw.items() if _is_unknown(v)}
+        unknown = {k for k, v in raw.items() if is_unknown(v)}
         known = {k: v for k, v in raw.items() if k not in unknown and k not in OUTPUT_KEYS}
-        known.update({k: None for k in _nulls(raw) if k not in known})
+        known.update({k: None for k in declared_nulls(raw) if k not in known})
         normalised, diags = normalise_desired(spec, known)
         # A field whose value is not known yet (preview) is neither missing nor invalid.
         diags = [d for d in diags if not (d.path and d.path[0] in unknown)]
@@ -244,7 +203,7 @@ class MailflowProvider(ResourceProvider):
 
     def _check_option(self, key: str, value: Any) -> list[CheckFailure]:
         """``ignoreChanges``/``replaceOnChanges`` must name fields of this type (a typo would do nothing)."""
-        if value is None or _is_unknown(value):
+        if value is None or is_unknown(value):
             return []
         names = [str(v) for v in value] if isinstance(value, (list, tuple)) else None
         allowed = sorted(f.name for f in self.spec.fields)
@@ -259,7 +218,7 @@ class MailflowProvider(ResourceProvider):
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         spec = self.spec
         desired = declared_fields(spec, news)
-        pending = [k for k, v in news.items() if spec.has_field(k) and _is_unknown(v)]
+        pending = [k for k, v in news.items() if spec.has_field(k) and is_unknown(v)]
         ident = spec.identity_field
         if ident != "name" and str(desired.get(ident, id_)).lower() != str(id_).lower():
             # Another accepted domain: adopt the new one, restore the old one (they are different objects).

@@ -26,15 +26,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pulumi
+from pulumi.runtime.config import get_config, is_config_secret
 
-from .config import CONFIG_NAMESPACE
+from ..errors import Severity
+from ..routing import check_stack, guidance
+from ..stack import stack_path, validate_stack
+from .config import CONFIG_NAMESPACE, SECRET_KEYS
 from .resources import RESOURCE_CLASSES
 
 __all__ = ["declare_stack", "run"]
 
 def _guidance(stack: Any, cloud: str) -> tuple[dict[str, str], str | None]:
     """MX endpoint per accepted domain and the SPF record, from the routing module (one formula for all)."""
-    from ..routing import guidance
 
     def fields(type_name: str) -> list[dict[str, Any]]:
         return [dict(o.fields) for o in stack.of_type(type_name)]
@@ -113,10 +116,6 @@ def _config_cloud() -> str | None:
 
 def _warn_plain_credentials() -> None:
     """A credential set without ``--secret`` is stored in plain text in Pulumi.<stack>.yaml and in state."""
-    from pulumi.runtime.config import get_config, is_config_secret
-
-    from .config import SECRET_KEYS
-
     for key in SECRET_KEYS:
         full = f"{CONFIG_NAMESPACE}:{key}"
         if get_config(full) is not None and not is_config_secret(full):
@@ -148,9 +147,6 @@ def run(root: Path, stack_name: str | None = None) -> Any:
     Errors fail the program with the loader's ``FILE:LINE: path: message`` lines; the routing warnings that
     ``mailflow validate`` prints are shown as Pulumi warnings.
     """
-    from ..errors import Severity
-    from ..stack import stack_path, validate_stack
-
     name = stack_name or pulumi.get_stack()
     path = stack_path(name, root=root)
     if not path.exists():
@@ -158,7 +154,7 @@ def run(root: Path, stack_name: str | None = None) -> Any:
             f"{path}: no stack file for Pulumi stack {name!r}. Create it (see docs/pulumi.md), or select a stack "
             f"that has one: pulumi stack select <name> for stacks/<name>.yaml."
         )
-    stack, diags = validate_stack(path)
+    stack, diags = validate_stack(path, checks=(check_stack,))
     errors = [d for d in diags if d.severity is Severity.ERROR]
     if stack is None or errors:
         raise pulumi.RunError(f"{path} is not valid:\n" + "\n".join(d.format() for d in errors or diags))

@@ -63,16 +63,19 @@ def _declarable(spec: ResourceSpec) -> list[str]:
     return [f.name for f in spec.fields if f.mode is not Mode.READ_ONLY or f.name == spec.identity_field]
 
 
+_INPUT: Any = pulumi.Input  # a Union alias, subscripted at run time to build the Args annotations
+
+
 def _input_type(spec: ResourceSpec, name: str) -> Any:
     """The Python annotation of one argument, from the field's value kind (the stack reference has the rest)."""
     if name in META_KEYS:
-        return Optional[pulumi.Input[bool]]
+        return Optional[_INPUT[bool]]
     kind = spec.field(name).kind
     if isinstance(kind, ListOf):
-        return Optional[pulumi.Input[Sequence[pulumi.Input[str]]]]
+        return Optional[_INPUT[Sequence[_INPUT[str]]]]
     if isinstance(kind, Bool):
-        return Optional[pulumi.Input[bool]]
-    return Optional[pulumi.Input[str]]
+        return Optional[_INPUT[bool]]
+    return Optional[_INPUT[str]]
 
 
 def args_class(spec: ResourceSpec) -> type:

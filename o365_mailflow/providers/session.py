@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..snapshot import take_snapshot
 from .config import ProviderSettings, current_settings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -72,7 +73,7 @@ class TenantSession:
     def client(self) -> ExoClient:
         with self._client_lock:
             if self._client is None:
-                from ..tenant import open_client  # imported late: the HTTP stack is only needed at call time
+                from ..connect import open_client  # late: requests/msal load only when a provider calls the tenant, not in the program
 
                 self._client = open_client(
                     self.settings.tenant,
@@ -90,8 +91,6 @@ class TenantSession:
         cache = self._cache(spec.type_name)
         with cache.lock:  # concurrent callers wait for the one list call instead of making their own
             if not cache.loaded:
-                from ..snapshot import take_snapshot
-
                 cache.load(take_snapshot(self.client, specs=[spec]), spec.type_name)
         return cache
 

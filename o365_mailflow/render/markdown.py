@@ -163,9 +163,9 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
 
     # Notes about what was left out change length with their counts; settle one item at a time.
     while len(text) > limit:
-        rid = next((r for r in order if kept.level[r] != _HIDDEN), None)
-        if rid is not None:
-            kept.level[rid] -= 1
+        shown = next((r for r in order if kept.level[r] != _HIDDEN), None)
+        if shown is not None:
+            kept.level[shown] -= 1
         elif kept.warnings:
             kept.warnings -= 1
         elif kept.drift:
@@ -227,7 +227,7 @@ def _head(plan: Plan, run_url: str | None, banner_items: int = _BANNER_ITEMS) ->
 
 
 def _counts(plan: Plan) -> list[str]:
-    order = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT, Action.RESTORE, Action.NOOP)
+    order: tuple[Action, ...] = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT, Action.RESTORE, Action.NOOP)
     if plan.count(Action.REPLACE):
         order = order[:3] + (Action.REPLACE,) + order[3:]
     header = "| " + " | ".join(f"{_ICON[a]} {_COUNT_LABEL[a]}" for a in order) + " |"

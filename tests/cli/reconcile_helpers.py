@@ -59,7 +59,7 @@ class Tenant:
 
     def admin_client(self) -> Any:
         """An admin API client of its own, for changes made "out of band" (as an admin in PowerShell would)."""
-        from o365_mailflow.tenant import open_client
+        from o365_mailflow.connect import open_client
 
         return open_client(self.config, env=self.env)
 

@@ -20,7 +20,7 @@ from o365_mailflow.client import RetryPolicy
 from o365_mailflow.plan import compute_plan
 from o365_mailflow.snapshot import take_snapshot
 from o365_mailflow.stack import load_stack
-from o365_mailflow.tenant import open_client
+from o365_mailflow.connect import open_client
 
 from reconcile_helpers import Project
 

@@ -337,7 +337,7 @@ def test_an_unexpected_error_is_one_line_on_stderr_with_secrets_redacted(
         scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import o365_mailflow.cli.validate as validate_module
 
-    def broken(path: Any) -> Any:
+    def broken(path: Any, **options: Any) -> Any:
         raise RuntimeError("disk said no to S3cretFromTheEnv")
 
     monkeypatch.setattr(validate_module, "validate_stack", broken)

@@ -38,7 +38,8 @@ from o365_mailflow.errors import (
     Throttled,
     TransportError,
 )
-from o365_mailflow.tenant import TenantConfig, open_client
+from o365_mailflow.connect import open_client
+from o365_mailflow.tenant import TenantConfig
 
 SUBJECT = "repo:contoso/mailflow:ref:refs/heads/main"
 
