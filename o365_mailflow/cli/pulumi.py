@@ -60,25 +60,38 @@ def _blocked(plan: Any) -> list[str]:
 @click.option("--json-out", type=click.Path(dir_okay=False),
               help="Also write the JSON plan to FILE (the reviewed plan that pulumi-deploy checks against).")
 @click.option("--save-plan", type=click.Path(dir_okay=False), help="Also keep Pulumi's own update plan in FILE.")
+@click.option("--full-out", type=click.Path(dir_okay=False),
+              help="Also write the whole plan as markdown to FILE, never trimmed to a comment's size (for the "
+              "CI artifact and job summary).")
+@click.option("--artifact", metavar="NAME",
+              help="Name of the CI artifact that holds the whole plan: a trimmed markdown comment links to it.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on errors.")
 def preview_command(stack: str, cwd: str | None, fmt: str, out: str | None, json_out: str | None,
-                    save_plan: str | None, detailed_exitcode: bool) -> None:
+                    save_plan: str | None, full_out: str | None, artifact: str | None,
+                    detailed_exitcode: bool) -> None:
     """Preview a Pulumi deployment as the engine will run it, field by field (the PR comment)."""
     from ..render.json import render_json
-    from .reconcile import _render, _use_color, _write_file
+    from ..render.markdown import render_markdown
+    from .reconcile import _render, _run_url, _use_color, _write_file
 
     project = _project_dir(cwd)
     try:
         plan, _ = _plan(project, stack, Path(save_plan) if save_plan else None)
     except MailflowError as exc:
         raise click.ClickException(str(exc)) from exc
-    text = _render(plan, fmt, color=fmt == "text" and not out and _use_color())
+    if fmt == "markdown":
+        text = render_markdown(plan, run_url=_run_url(), artifact=artifact)
+    else:
+        text = _render(plan, fmt, color=fmt == "text" and not out and _use_color())
     if out:
         _write_file(Path(out), text)
     else:
         click.echo(text, nl=False)
     if json_out:
         _write_file(Path(json_out), render_json(plan))
+    if full_out:
+        # No size limit: the artifact and the job summary hold everything the comment may have dropped.
+        _write_file(Path(full_out), render_markdown(plan, limit=sys.maxsize, run_url=_run_url()))
     blocked = _blocked(plan)
     if blocked:
         click.echo("error: pulumi up would stop:\n  " + "\n  ".join(blocked), err=True)
