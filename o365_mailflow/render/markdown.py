@@ -366,7 +366,11 @@ def _unmanaged_section(plan: Plan) -> str:
     if not plan.unmanaged:
         return ""
     intro = "The tenant holds these objects that the stack does not declare; this plan does not change them."
-    if not plan.prune:
+    if plan.engine == "pulumi":
+        # prune does not apply: Pulumi touches only what its state holds, and deletes it once undeclared.
+        intro += (" Pulumi never touches objects its state does not hold (`prune:` applies only to"
+                  " `mailflow apply`); to manage one, declare it with `adopt: true`.")
+    elif not plan.prune:
         intro += " Set `prune: true` in the stack file to delete connectors that are not in the stack."
     items = [f"- {u.type_name} {_code(u.name)}" for u in plan.unmanaged[:_DETAILS_LIST]]
     if len(plan.unmanaged) > _DETAILS_LIST:
