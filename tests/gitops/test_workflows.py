@@ -448,3 +448,51 @@ def test_zizmor_finds_nothing_and_every_ignore_says_why():
             if "zizmor: ignore[" in line:
                 # the reason is on the line before, as a comment
                 assert lines[i - 1].strip().startswith("#") and len(lines[i - 1].strip()) > 20, f"{path.name}:{i + 1}"
+
+
+# ------------------------------------------------------------------------------------------ docs
+
+
+def _doc_section(title: str) -> str:
+    text = (ROOT / "docs" / "gitops.md").read_text(encoding="utf-8")
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _shown_name(workflow: dict[str, Any], job_id: str, **inputs: str) -> str:
+    """The name GitHub shows for a job: its `name:` with matrix/inputs filled in, else its id."""
+    name = str(workflow["jobs"][job_id].get("name", job_id))
+    for key, value in inputs.items():
+        name = name.replace("${{ " + key + " }}", value)
+    return name
+
+
+def test_the_documented_required_checks_are_the_names_github_shows():
+    rows = [[c.strip().strip("`") for c in line.strip("|").split("|")]
+            for line in _doc_section("Required checks").splitlines() if line.startswith("| `")]
+    assert rows, "docs/gitops.md lists the required checks in a table"
+    by_workflow = {yaml.safe_load(p.read_text(encoding="utf-8"))["name"]: p.name for p in WORKFLOW_FILES}
+    for check, workflow_name, shown in rows:
+        workflow = load(by_workflow[workflow_name])
+        names = {_shown_name(workflow, job_id) for job_id in workflow["jobs"]}
+        assert check in names, f"no job named {check!r} in {workflow_name}"
+        assert shown == f"{workflow_name} / {check} (pull_request)"
+        assert "pull_request" in triggers(workflow)
+    assert {r[0] for r in rows} == {"test", "preview result"}
+
+
+def test_the_documented_deploy_job_names_are_the_names_github_shows():
+    deploy, called = load("deploy.yml"), load("pulumi-up.yml")
+    (inner,) = called["jobs"]
+    shown = {f"{deploy['name']} / {_shown_name(deploy, 'reviewed')}"}
+    for job_id in ("dev", "prod"):
+        stack = deploy["jobs"][job_id]["with"]["stack"]
+        shown.add(f"{deploy['name']} / {_shown_name(deploy, job_id)} / "
+                  f"{_shown_name(called, inner, **{'inputs.stack': stack})}")
+    section = _doc_section("Required checks")
+    for name in shown:
+        assert f"`{name}`" in section, name
+    preview = load("preview.yml")
+    table = _doc_section("The workflows (`.github/workflows/`)")
+    for job_id in preview["jobs"]:
+        for stack in (["dev", "prod"] if job_id == "preview" else [""]):
+            assert f"`{_shown_name(preview, job_id, **{'matrix.stack': stack})}`" in table, job_id
