@@ -496,3 +496,12 @@ def test_the_documented_deploy_job_names_are_the_names_github_shows():
     for job_id in preview["jobs"]:
         for stack in (["dev", "prod"] if job_id == "preview" else [""]):
             assert f"`{_shown_name(preview, job_id, **{'matrix.stack': stack})}`" in table, job_id
+
+
+def test_a_preview_that_never_ran_still_replaces_the_comment_with_the_reason(tmp_path):
+    step = step_named(load("preview.yml"), "Report a failed")
+    assert step["if"].startswith("always()")  # also after a failed sign-in, which skips the preview step
+    result = _run_step(step, tmp_path, STACK="prod")
+    assert result.returncode == 0, result.stderr
+    body = (tmp_path / "plan" / "comment.md").read_text()
+    assert body.splitlines()[0] == marker("prod") and "The preview did not run" in body
