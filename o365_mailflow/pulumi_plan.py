@@ -104,6 +104,7 @@ class Preview:
     state: tuple[dict[str, Any], ...]  # resources of the stack's state before the preview
     config: Mapping[str, Any]  # the stack's config (secrets included: never rendered)
     project: str
+    root: str = ""  # the project directory: warnings name files relative to it, as the repository does
 
 
 def run_preview(run: PulumiRun, *, save_plan: Path | None = None, extra: Sequence[str] = ()) -> Preview:
@@ -130,6 +131,7 @@ def run_preview(run: PulumiRun, *, save_plan: Path | None = None, extra: Sequenc
         state=tuple((exported.get("deployment") or {}).get("resources") or ()),
         config={k: (v.get("value") if isinstance(v, Mapping) else v) for k, v in config.items()},
         project=project,
+        root=str(run.cwd.resolve()),
     )
 
 
@@ -311,6 +313,8 @@ class _Planner:
     def unchanged(self) -> list[ResourceChange]:
         """State resources the preview does not list: the engine found nothing to do."""
         stepped = {str(s.get("urn")) for s in self.preview.steps}
+        # A rename through an alias steps on the new URN; the state still holds the old one, the same object.
+        stepped |= {str((s.get("oldState") or {}).get("urn")) for s in self.preview.steps}
         out = []
         for res in self.preview.state:
             spec = _spec_of(str(res.get("type", "")))
@@ -329,6 +333,9 @@ def _warnings(preview: Preview) -> tuple[Diagnostic, ...]:
             continue
         text = str(diag.get("message", "")).strip()
         text = text.removeprefix("warning:").strip()
+        if preview.root:
+            # The program names the stack file by its absolute path; a reviewer knows it as stacks/<stack>.yaml.
+            text = text.replace(preview.root.rstrip(os.sep) + os.sep, "")
         out.append(Diagnostic(Severity.WARNING, (), text, code="pulumi.warning"))
     return tuple(out)
 

@@ -60,9 +60,15 @@ def _blocked(plan: Any) -> list[str]:
 @click.option("--json-out", type=click.Path(dir_okay=False),
               help="Also write the JSON plan to FILE (the reviewed plan that pulumi-deploy checks against).")
 @click.option("--save-plan", type=click.Path(dir_okay=False), help="Also keep Pulumi's own update plan in FILE.")
+@click.option("--full-out", type=click.Path(dir_okay=False),
+              help="Also write the whole plan as markdown to FILE, never trimmed to a comment's size (for the "
+              "CI artifact and job summary).")
+@click.option("--artifact", metavar="NAME",
+              help="Name of the CI artifact that holds the whole plan: a trimmed markdown comment links to it.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on errors.")
 def preview_command(stack: str, cwd: str | None, fmt: str, out: str | None, json_out: str | None,
-                    save_plan: str | None, detailed_exitcode: bool) -> None:
+                    save_plan: str | None, full_out: str | None, artifact: str | None,
+                    detailed_exitcode: bool) -> None:
     """Preview a Pulumi deployment as the engine will run it, field by field (the PR comment)."""
     from ..render.json import render_json
     from .reconcile import _render, _use_color, _write_file
@@ -73,7 +79,8 @@ def preview_command(stack: str, cwd: str | None, fmt: str, out: str | None, json
     except MailflowError as exc:
         raise click.ClickException(str(exc)) from exc
     # The mail-flow impact and the change diagram come from the same snapshot: no further read of the tenant.
-    text = _render(plan, fmt, color=fmt == "text" and not out and _use_color(), snapshot=snapshot)
+    text = _render(plan, fmt, color=fmt == "text" and not out and _use_color(), snapshot=snapshot,
+                   artifact=artifact)
     if out:
         _write_file(Path(out), text)
     else:
@@ -82,6 +89,9 @@ def preview_command(stack: str, cwd: str | None, fmt: str, out: str | None, json
         from ..impact import compute_impact
 
         _write_file(Path(json_out), render_json(plan, impact=compute_impact(snapshot, plan)))
+    if full_out:
+        # No size limit: the artifact and the job summary hold everything the comment may have dropped.
+        _write_file(Path(full_out), _render(plan, "markdown", color=False, snapshot=snapshot, limit=sys.maxsize))
     blocked = _blocked(plan)
     if blocked:
         click.echo("error: pulumi up would stop:\n  " + "\n  ".join(blocked), err=True)

@@ -158,7 +158,8 @@ def _run_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def _render(plan: Any, fmt: str, *, color: bool, snapshot: Any = None) -> str:
+def _render(plan: Any, fmt: str, *, color: bool, snapshot: Any = None, artifact: str | None = None,
+            limit: int | None = None) -> str:
     # The mail-flow impact comes from the snapshot the plan was computed from: no further read of the tenant.
     from ..impact import compute_impact
 
@@ -172,7 +173,9 @@ def _render(plan: Any, fmt: str, *, color: bool, snapshot: Any = None) -> str:
         from ..render.markdown import render_markdown
 
         diagram = change_diagram(snapshot, plan) if snapshot is not None else None
-        text: str = render_markdown(plan, run_url=_run_url(), impact=impact, diagram=diagram)
+        extra: dict[str, Any] = {"limit": limit} if limit is not None else {}
+        text: str = render_markdown(plan, run_url=_run_url(), impact=impact, diagram=diagram, artifact=artifact,
+                                    **extra)
         return text if text.endswith("\n") else text + "\n"
     from ..render.text import render_text
 
@@ -486,6 +489,23 @@ def _confirmed(tenant: str) -> bool:
     return str(answer).strip() == "yes"
 
 
+def _refuse_unreviewed(plan: Any, reviewed: Path) -> None:
+    """Exit 1 unless ``plan`` does what the reviewed JSON plan said: the same rule as ``pulumi-deploy``."""
+    import json
+
+    from ..pulumi_plan import compare_signatures
+
+    try:
+        approved = json.loads(reviewed.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(f"{reviewed}: not a JSON plan written by `mailflow plan --format json` ({exc}). Nothing was changed.")
+    differences = compare_signatures(approved, plan.to_dict())
+    if differences:
+        _fail("the tenant or the stack changed since the review, so this apply would not do what was reviewed. "
+              "Nothing was changed:\n  " + "\n  ".join(differences)
+              + "\nPlan again (mailflow plan --format json --out FILE) and have that plan reviewed.")
+
+
 @click.command("apply")
 @_stack_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (required when stdin is not a terminal).")
@@ -494,7 +514,11 @@ def _confirmed(tenant: str) -> bool:
               "tenant (and answers the excess with a retry); 3 matches the sessions Exchange Online PowerShell "
               "allows per admin.")
 @_BASELINE_OPTION
-def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism: int, baseline: str | None) -> None:
+@click.option("--reviewed", type=click.Path(exists=True, dir_okay=False),
+              help="The JSON plan that was reviewed (mailflow plan --format json --out FILE): apply only if the "
+              "fresh plan would do exactly that, else stop without changing anything.")
+def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism: int, baseline: str | None,
+                  reviewed: str | None = None) -> None:
     """Reconcile the tenant with the stack.
 
     Plans first and shows the plan, asks for confirmation (type yes; or --auto-approve), then writes in
@@ -519,6 +543,8 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism:
     except KeyboardInterrupt:
         _fail("interrupted (Ctrl-C) while reading the tenant. Nothing was changed.")
     click.echo(_render(plan, "text", color=color, snapshot=snapshot), nl=False)
+    if reviewed:
+        _refuse_unreviewed(plan, Path(reviewed))
     if not plan.has_changes:
         return
     if not (auto_approve or _confirmed(plan.tenant)):

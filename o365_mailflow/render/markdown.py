@@ -73,11 +73,13 @@ def marker(stack: str) -> str:
 
 
 def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | None = None,
-                    impact: Impact | None = None, diagram: str | None = None) -> str:
+                    impact: Impact | None = None, diagram: str | None = None, artifact: str | None = None) -> str:
     """The PR comment for ``plan``, at most ``limit`` characters, ending with a newline.
 
     ``impact`` (:func:`o365_mailflow.impact.compute_impact`) and ``diagram`` (Mermaid text of what the plan
     changes, :func:`o365_mailflow.graph.change_diagram`) make a **Mail flow** section before the field tables.
+    ``artifact``: the name of the CI run's artifact that holds the whole plan (markdown and JSON); when the
+    comment is trimmed, its notes send the reader there instead of to a job summary that is trimmed too.
     """
     if limit < MIN_LIMIT:
         raise ValueError(f"limit must be at least {MIN_LIMIT} characters, got {limit}")
@@ -118,7 +120,7 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, run_url: str | No
     def build() -> str:
         return _assemble(
             plan, head, changes, resource_blocks, resource_lines, drift_lines, warning_lines, unmanaged, guidance,
-            details, kept, run_url, impact_lines, diagram_block,
+            details, kept, _Where(run_url, artifact), impact_lines, diagram_block,
         )
 
     text = build()
@@ -381,7 +383,11 @@ def _unmanaged_section(plan: Plan) -> str:
     if not plan.unmanaged:
         return ""
     intro = "The tenant holds these objects that the stack does not declare; this plan does not change them."
-    if not plan.prune:
+    if plan.engine == "pulumi":
+        # prune does not apply: Pulumi touches only what its state holds, and deletes it once undeclared.
+        intro += (" Pulumi never touches objects its state does not hold (`prune:` applies only to"
+                  " `mailflow apply`); to manage one, declare it with `adopt: true`.")
+    elif not plan.prune:
         intro += " Set `prune: true` in the stack file to delete connectors that are not in the stack."
     items = [f"- {u.type_name} {_code(u.name)}" for u in plan.unmanaged[:_DETAILS_LIST]]
     if len(plan.unmanaged) > _DETAILS_LIST:
@@ -471,7 +477,7 @@ def _assemble(
     guidance: str,
     details: str,
     kept: _Kept,
-    run_url: str | None,
+    where: "_Where",
     impact_lines: Sequence[str] = (),
     diagram: str = "",
 ) -> str:
@@ -485,10 +491,9 @@ def _assemble(
                 parts.append("\n".join(impact_lines[: kept.impact]))
             if kept.impact < len(impact_lines):
                 what = f"{_plural(len(impact_lines) - kept.impact, 'more route change')} not shown"
-                parts.append(_trim_note(what, plan.stack, run_url))
+                parts.append(_trim_note(what, plan, where))
         if diagram:
-            parts.append(diagram if kept.diagram else _trim_note("The mail-flow diagram is omitted", plan.stack,
-                                                                  run_url))
+            parts.append(diagram if kept.diagram else _trim_note("The mail-flow diagram is omitted", plan, where))
     if changes:
         parts.append("#### Changes")
         parts += [resource_blocks[id(rc)] for rc in changes if kept.level[id(rc)] == _FULL]
@@ -497,7 +502,7 @@ def _assemble(
             parts.append("_✂️ Without their tables, to fit the comment:_\n\n" + "\n".join(short))
         hidden = sum(1 for rc in changes if kept.level[id(rc)] == _HIDDEN)
         if hidden:
-            parts.append(_trim_note(f"{_plural(hidden, 'more changed object')} not shown", plan.stack, run_url))
+            parts.append(_trim_note(f"{_plural(hidden, 'more changed object')} not shown", plan, where))
     if drift_lines:
         parts.append("#### Drift")
         parts.append(
@@ -510,30 +515,45 @@ def _assemble(
             parts.append("\n".join(table + list(drift_lines[: kept.drift])))
         if kept.drift < len(drift_lines):
             what = f"{_plural(len(drift_lines) - kept.drift, 'more drifted field')} not shown"
-            parts.append(_trim_note(what, plan.stack, run_url))
+            parts.append(_trim_note(what, plan, where))
     if warning_lines:
         parts.append("#### Warnings")
         if kept.warnings:
             parts.append("\n".join(warning_lines[: kept.warnings]))
         if kept.warnings < len(warning_lines):
             what = f"{_plural(len(warning_lines) - kept.warnings, 'more warning')} not shown"
-            parts.append(_trim_note(what, plan.stack, run_url))
+            parts.append(_trim_note(what, plan, where))
     if unmanaged:
         if kept.unmanaged:
             parts.append(unmanaged)
         else:
             what = f"The list of {_plural(len(plan.unmanaged), 'object')} not in the stack is omitted"
-            parts.append(_trim_note(what, plan.stack, run_url))
+            parts.append(_trim_note(what, plan, where))
     if guidance and kept.guidance:
         parts.append(guidance)
     if details:
-        parts.append(details if kept.details else _trim_note("The full plan is omitted", plan.stack, run_url))
+        parts.append(details if kept.details else _trim_note("The full plan is omitted", plan, where))
     return "\n\n".join(parts) + "\n"
 
 
-def _trim_note(what: str, stack: str, run_url: str | None) -> str:
-    where = f"see the [CI run]({_url(run_url)}) or run" if run_url else "run"
-    return f"_✂️ {what} to fit GitHub's comment size limit; {where} `mailflow plan --stack {stack}` for all of it._"
+@dataclass(frozen=True)
+class _Where:
+    """Where the whole plan can be read when the comment is trimmed."""
+
+    run_url: str | None
+    artifact: str | None
+
+
+def _trim_note(what: str, plan: Plan, where: _Where) -> str:
+    command = f"`mailflow {'pulumi-preview' if plan.engine == 'pulumi' else 'plan'} --stack {plan.stack}`"
+    if where.artifact:
+        run = f" of the [CI run]({_url(where.run_url)})" if where.run_url else " of this CI run"
+        tail = f"the whole plan (markdown and JSON) is in the artifact {_code(where.artifact)}{run}, or run {command}."
+    elif where.run_url:
+        tail = f"see the [CI run]({_url(where.run_url)}) or run {command} for all of it."
+    else:
+        tail = f"run {command} for all of it."
+    return f"_✂️ {what} to fit GitHub's comment size limit; {tail}_"
 
 
 # --------------------------------------------------------------------------------------------- values

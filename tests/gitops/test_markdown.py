@@ -10,8 +10,10 @@ Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1`` an
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -443,3 +445,13 @@ def test_the_summary_fits_the_minimum_limit_even_with_long_names_and_many_risky_
     assert len(text) <= MIN_LIMIT
     assert "> [!CAUTION]" in text and "> [!WARNING]" in text
     assert "| 20 | 20 | 0 | 0 | 0 | 0 |" in text
+
+
+def test_a_trimmed_comment_sends_the_reader_to_the_artifact_with_the_whole_plan():
+    plan = dataclasses.replace(plan_too_large(), engine="pulumi")
+    text = render_markdown(plan, limit=8000, run_url=RUN_URL, artifact="mailflow-plan-prod")
+    notes = [line for line in text.splitlines() if "comment size limit" in line]
+    assert notes and all("the whole plan (markdown and JSON) is in the artifact `mailflow-plan-prod` of the "
+                         f"[CI run]({RUN_URL})" in n and "`mailflow pulumi-preview --stack prod`" in n for n in notes)
+    whole = render_markdown(plan, limit=sys.maxsize, run_url=RUN_URL, artifact="mailflow-plan-prod")
+    assert "comment size limit" not in whole and len(whole) > 65536  # the artifact's plan.md: nothing dropped

@@ -109,3 +109,23 @@ def test_a_stack_written_by_export_validates_against_the_generated_schema(projec
     schema = json.loads((ROOT / "docs" / "stack.schema.json").read_text(encoding="utf-8"))
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(exported)]
     assert errors == []
+
+
+def test_apply_with_the_reviewed_plan_applies_it_and_refuses_a_plan_that_changed_since(project):
+    # The mailflow CLI path's rule (docs/gitops.md): the PR reviews `plan --format json`, apply checks it.
+    mailflow("plan", "--stack", "dev", "--format", "json", "--out", "reviewed.json")
+    doc = yaml.safe_load((project / "stacks" / "dev.yaml").read_text(encoding="utf-8"))
+    doc["outboundConnectors"][0]["smartHosts"] = ["mx9.example.net"]  # a commit after the review
+    (project / "stacks" / "dev.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    refused = CliRunner().invoke(main, ["apply", "--stack", "dev", "--auto-approve", "--reviewed", "reviewed.json"])
+    assert refused.exit_code == 1
+    assert "planned now but never reviewed: create OutboundConnector" in refused.output
+    assert "Nothing was changed" in refused.output
+    creates = [c["name"] for c in json.loads(Path("reviewed.json").read_text())["changes"] if c["action"] == "create"]
+    mailflow("plan", "--stack", "dev", "--format", "json", "--out", "now.json")
+    assert creates and creates == [c["name"] for c in json.loads(Path("now.json").read_text())["changes"]
+                                   if c["action"] == "create"]  # the tenant is untouched
+
+    mailflow("plan", "--stack", "dev", "--format", "json", "--out", "reviewed.json")
+    mailflow("apply", "--stack", "dev", "--auto-approve", "--reviewed", "reviewed.json")
+    assert "**No changes.**" in markdown_plan()
