@@ -796,8 +796,13 @@ def _relay_recipient(recipient: str, decision: InboundDecision, route: RouteDeci
                        fix=(f"Send from an address in an accepted domain ({names}), or relay with a certificate "
                             f"whose domain is an accepted domain and put it in tlsSenderCertificateName of "
                             f"{decision.connector}."))
-    on_prem = [str(c.get("Name")) for c in inbound
-               if c.get("ConnectorType") == "OnPremises" and c.get("Enabled", True)]
+    # The connector to suggest: one that already recognises servers the way this one connects (by IP, else by
+    # certificate), then by name, so that the advice does not depend on the order the service lists them in.
+    by_ip = bool(decision.ip)
+    candidates = sorted((c for c in inbound if c.get("ConnectorType") == "OnPremises" and c.get("Enabled", True)),
+                        key=lambda c: (not (c.get("SenderIPAddresses") if by_ip else c.get("TlsSenderCertificateName")),
+                                       str(c.get("Name")).lower()))
+    on_prem = [str(c.get("Name")) for c in candidates]
     fix = _attribution_fix(decision, on_prem)
     sender_domain = domain_of(decision.sender) if decision.sender else None
     ours = bool(sender_domain) and _accepted_entry(str(sender_domain), accepted) is not None
