@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "docs" / "stack.schema.json"
 
 # Files the CLI refuses and the schema accepts, and why JSON Schema cannot refuse them. Keep it short: a rule that
-# JSON Schema can express belongs in the schema (generated from specs.py), not here.
+# JSON Schema can express belongs in the schema (generated from the specs package), not here.
 KNOWN_DIFFERENCES: dict[str, str] = {
     "duplicate-names-in-other-case": "names must be unique across the list, compared case-insensitively; "
     "uniqueItems compares whole items, exactly, and nothing compares one property across items",
@@ -129,7 +129,7 @@ def _boundary_texts() -> list[str]:
     """Addresses on both sides of every reserved range's edges, bare and with prefixes around each range's own."""
     from ipaddress import IPv4Address
 
-    from o365_mailflow.specs import _RESERVED_V4
+    from o365_mailflow.specs.kinds import _RESERVED_V4
 
     texts = []
     for net, _ in _RESERVED_V4:
