@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from .errors import AlreadyExists, ExoError, MailflowError, NotFound
-from .plan import TYPE_ORDER, Action, Plan, ResourceChange, diff_object
+from .plan import Action, Plan, ResourceChange, diff_object
 from .snapshot import FoundValues, LiveObject, live_object
-from .specs import SPECS, Mode, split_create, to_parameters
+from .specs import SPECS, Mode, is_late, split_create, to_parameters, write_order, write_phases
 
 __all__ = [
     "ApplyReport",
@@ -114,29 +114,26 @@ class ApplyReport:
         return sum(s.writes for s in self.done)
 
 
-def _routes_via_outbound(change: ResourceChange) -> bool:
-    """An accepted domain this change makes InternalRelay: mail for its unknown recipients goes out through an
-    OnPremises outbound connector, so the domain changes only once the connectors are written (else the tenant
-    bounces that mail in between, and the service warns that no connector routes the domain)."""
-    return change.type_name == "AcceptedDomain" and any(
-        c.field == "domainType" and c.after == "InternalRelay" for c in change.changes)
+def _late(change: ResourceChange) -> bool:
+    """A change that makes its object wait for a type written after its own (the spec's late dependencies: an
+    accepted domain made InternalRelay waits for the outbound connectors that route its mail)."""
+    return is_late(SPECS[change.type_name], {c.field: c.after for c in change.changes})
 
 
 def phases(plan: Plan) -> list[list[ResourceChange]]:
     """The plan's writes in groups that run one after the other; the writes inside a group are independent.
 
-    Creates, updates, adoptions and restores by type (accepted domains, inbound, outbound; an accepted domain
-    that becomes InternalRelay after the outbound connectors), then deletes in the reverse type order. Inside a
-    group the stack's order is kept.
+    Creates, updates, adoptions and restores by type in the specs' write order (accepted domains, inbound,
+    outbound; an accepted domain that becomes InternalRelay after the outbound connectors), then deletes in the
+    reverse type order. Inside a group the stack's order is kept.
     """
     writes = [c for c in plan.changes if c.action not in (Action.NOOP, Action.DELETE)]
     deletes = [c for c in plan.changes if c.action is Action.DELETE]
     groups: list[list[ResourceChange]] = []
-    for type_name in TYPE_ORDER:
-        groups.append([c for c in writes if c.type_name == type_name and not _routes_via_outbound(c)])
-    groups.append([c for c in writes if _routes_via_outbound(c)])
-    for type_name in reversed(TYPE_ORDER):
-        groups.append([c for c in deletes if c.type_name == type_name])
+    for phase in write_phases():
+        groups.append([c for c in writes if c.type_name == phase.spec.type_name and _late(c) is phase.late])
+    for spec in reversed(write_order()):
+        groups.append([c for c in deletes if c.type_name == spec.type_name])
     return [g for g in groups if g]
 
 

@@ -16,14 +16,9 @@ from typing import Any
 
 import yaml
 
-from .plan import TYPE_ORDER
-from .specs import SPECS, UNSET, Mode
+from .specs import UNSET, Mode, write_order
 
 __all__ = ["export_stack", "tenant_section"]
-
-# Set-only fields that describe a validation run, not configuration.
-_SKIP_FIELDS: frozenset[str] = frozenset({"isValidated", "lastValidationTimestamp"})
-
 
 def tenant_section(config: Any) -> dict[str, Any]:
     """The ``tenant:`` mapping of a stack file for a TenantConfig (never any credential)."""
@@ -42,15 +37,15 @@ def tenant_section(config: Any) -> dict[str, Any]:
 def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {spec.identity_field: fields[spec.identity_field]}
     for f in spec.fields:
-        if f.name in out or f.name in _SKIP_FIELDS or f.mode is Mode.READ_ONLY:
+        if f.name in out or not f.exported or f.mode is Mode.READ_ONLY:
             continue
         if not spec.creatable and f.default is UNSET:
             continue  # undocumented accepted-domain fields: not ours to pin
         value = fields.get(f.name)
         if value is None:
             continue
-        if spec.creatable and f.mode is Mode.SET_ONLY and value in ([], "", False):
-            continue  # set-only connector fields at their empty value say nothing worth managing
+        if spec.creatable and f.mode is Mode.SET_ONLY and value == f.default:
+            continue  # a set-only connector field at its service default says nothing worth managing
         out[f.name] = value
     return out
 
@@ -58,9 +53,8 @@ def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
 def export_stack(snapshot: Any, tenant: dict[str, Any], *, prune: bool = False, header: str = "") -> str:
     """YAML text of a stack file declaring everything in ``snapshot``."""
     doc: dict[str, Any] = {"tenant": tenant, "prune": prune}
-    for type_name in TYPE_ORDER:
-        spec = SPECS[type_name]
-        objects = sorted(snapshot.of_type(type_name), key=lambda o: o.name.casefold())
+    for spec in write_order():
+        objects = sorted(snapshot.of_type(spec.type_name), key=lambda o: o.name.casefold())
         doc[spec.stack_key] = [_exported_fields(spec, o.fields) for o in objects]
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
     prefix = "".join(f"# {line}\n" for line in header.splitlines()) if header else ""

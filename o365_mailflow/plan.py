@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from .errors import Diagnostic, PlanError, Severity, StackError
 from .routing import Guidance, review
-from .specs import SPECS, Mode, check_rules, effective, name_key, spec_for_stack_key
+from .specs import SPECS, Mode, check_rules, effective, name_key, spec_for_stack_key, write_order
 
 __all__ = [
     "Action",
@@ -154,17 +154,12 @@ class Plan:
 # Computing a plan: desired (stack) x live (snapshot) [x baseline] -> Plan
 # --------------------------------------------------------------------------------------------------------------
 
-# Writes go in this order (creates and updates); deletes go in the reverse order. Accepted domains first because
-# inbound connectors may name them (AssociatedAcceptedDomains); inbound before outbound because centralized
-# transport (RouteAllMessagesViaOnPremises) needs a tenant-scoped OnPremises inbound connector to exist.
-TYPE_ORDER: tuple[str, ...] = ("AcceptedDomain", "InboundConnector", "OutboundConnector")
-
 # What an accepted domain looked like before this tool first changed it, kept by ``apply`` (see
 # ``snapshot.FoundValues``): type name -> casefolded domain -> field -> value. Accepted domains cannot be deleted,
 # so when one leaves a stack that sets ``prune: true`` the plan puts these values back.
 Found = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
-__all__ += ["TYPE_ORDER", "Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of"]
+__all__ += ["Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of"]
 
 
 def live_of(snapshot: Any, obj: Any) -> tuple[Any | None, bool]:
@@ -275,8 +270,8 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
     deleted = {(c.type_name, (c.identity or c.name).casefold()) for c in plan_changes if c.action is Action.DELETE}
     restored = {(c.type_name, name_key(c.name)): c for c in plan_changes if c.action is Action.RESTORE}
     result: dict[str, list[dict[str, Any]]] = {}
-    for type_name in TYPE_ORDER:
-        spec = SPECS[type_name]
+    for spec in write_order():
+        type_name = spec.type_name
         objects: list[dict[str, Any]] = []
         declared: set[str] = set()
         for obj in stack.of_type(type_name):
@@ -509,9 +504,8 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
     written.
     """
     planner = _Planner(stack, snapshot, baseline, found or {})
-    for type_name in TYPE_ORDER:
-        spec = SPECS[type_name]
-        for index, obj in enumerate(stack.of_type(type_name)):
+    for spec in write_order():  # the specs' write order; deletes go in the reverse order
+        for index, obj in enumerate(stack.of_type(spec.type_name)):
             planner.declared(spec, index, obj)
     if planner.collisions:
         raise PlanError(
@@ -529,9 +523,10 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
         raise StackError(planner.errors)
 
     deletes: list[ResourceChange] = []
-    for type_name in TYPE_ORDER:
+    order = [spec.type_name for spec in write_order()]
+    for type_name in order:
         deletes.extend(planner.undeclared(SPECS[type_name]))
-    deletes.sort(key=lambda c: -TYPE_ORDER.index(c.type_name))  # outbound first: the reverse of creation
+    deletes.sort(key=lambda c: -order.index(c.type_name))  # outbound first: the reverse of creation
     changes = planner.changes + deletes
 
     warnings, guidance = _routing(stack, snapshot, changes)

@@ -49,7 +49,7 @@ __all__ = [
     "load_stack",
     "load_stack_text",
     "validate_stack",
-    "TOP_LEVEL_KEYS",
+    "top_level_keys",
     "TENANT_KEYS",
     "TENANT_KINDS",
     "SECRET_KEYS",
@@ -69,7 +69,12 @@ TENANT_KEYS: dict[str, str] = {
 }
 # Value kinds of the tenant keys that have one (docgen writes the editor schema from these same objects).
 TENANT_KINDS: dict[str, Kind] = {"emulator": Bool(), "initialDomain": Domain(), "cloud": Choice(CLOUD_NAMES)}
-TOP_LEVEL_KEYS: tuple[str, ...] = ("tenant", "prune", *(spec.stack_key for spec in SPECS.values()))
+
+
+def top_level_keys() -> tuple[str, ...]:
+    """The keys of a stack file: tenant, prune and one list per registered resource type."""
+    return ("tenant", "prune", *(spec.stack_key for spec in SPECS.values()))
+
 
 # Keys that would put a credential in version control, compared case-insensitively and without - or _. Broad
 # words such as "certificate" or "key" are left out on purpose: they are more likely a misspelt field name.
@@ -645,9 +650,9 @@ def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Pa
         return None, ctx.diags
     if not isinstance(data, Mapping):
         ctx.error((), "a stack file must be a mapping with tenant:, prune: and the resource lists",
-                  allowed=", ".join(TOP_LEVEL_KEYS), code="stack.shape")
+                  allowed=", ".join(top_level_keys()), code="stack.shape")
         return None, ctx.diags
-    _check_keys(ctx, data, TOP_LEVEL_KEYS, (), "the stack file")
+    _check_keys(ctx, data, top_level_keys(), (), "the stack file")
     tenant = _tenant(ctx, data.get("tenant"), path.parent if str(path) else None)
     prune = False
     if "prune" in data:

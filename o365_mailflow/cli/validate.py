@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from ..errors import Diagnostic, Severity
-from ..plan import TYPE_ORDER
 from ..routing import check_stack
+from ..specs import write_order
 from ..stack import stack_path, validate_stack
 
 __all__ = ["command"]
@@ -87,7 +87,7 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str,
             continue
         if stack is not None and not errors:
             counts = ", ".join(
-                f"{len(stack.of_type(t))} {t}" for t in TYPE_ORDER
+                f"{len(stack.of_type(s.type_name))} {s.type_name}" for s in write_order()
             )
             note = f", {warnings} warning(s)" if warnings else ""
             click.echo(f"{path}: valid ({counts}; {stack.tenant.label}){note}")

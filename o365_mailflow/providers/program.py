@@ -5,9 +5,11 @@ and testable with ``pulumi.runtime.set_mocks``. The stack file is read with the 
 CLI (:func:`o365_mailflow.stack.load_stack`), so a bad field fails ``pulumi preview`` with the same
 ``FILE:LINE: path: message`` diagnostics before anything reaches the tenant.
 
-Dependencies are explicit because the service enforces an order: accepted domains before connectors (inbound
-connectors may name them), and an enabled OnPremises inbound connector before an outbound connector with
-``routeAllMessagesViaOnPremises`` (centralized transport needs it, exo-cmdlets §4.2 rule 5).
+Dependencies are explicit because the service enforces an order, and they come from the specs (each
+:class:`~o365_mailflow.specs.ResourceSpec`'s ``after``): accepted domains before connectors (inbound connectors
+may name them), an enabled OnPremises inbound connector before an outbound connector with
+``routeAllMessagesViaOnPremises`` (centralized transport needs it, exo-cmdlets §4.2 rule 5), and an InternalRelay
+accepted domain after the OnPremises outbound connectors that route its mail.
 
 Pulumi logical names are the object names in lower case (connector name, domain name). Exchange compares names
 case-insensitively, so a change of case only must not change the URN: with the declared spelling as the
@@ -30,9 +32,10 @@ from pulumi.runtime.config import get_config, is_config_secret
 
 from ..errors import Severity
 from ..routing import check_stack, guidance
+from ..specs import SPECS, effective, holds, is_late, write_phases
 from ..stack import stack_path, validate_stack
 from .config import CONFIG_NAMESPACE, SECRET_KEYS
-from .resources import RESOURCE_CLASSES
+from .resources import resource_class
 
 __all__ = ["declare_stack", "run"]
 
@@ -71,11 +74,12 @@ def _options(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.Resource
 
 
 def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str, pulumi.CustomResource]]:
-    """Declare every object of ``stack`` as a resource, with the service's ordering as dependencies."""
-    declared: dict[str, dict[str, pulumi.CustomResource]] = {name: {} for name in RESOURCE_CLASSES}
+    """Declare every object of ``stack`` as a resource, with the specs' ordering as dependencies."""
+    declared: dict[str, dict[str, pulumi.CustomResource]] = {name: {} for name in SPECS}
+    values: dict[int, dict[str, Any]] = {}  # id(resource) -> its object's values over the service defaults
 
     def declare(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.CustomResource:
-        cls = RESOURCE_CLASSES[obj.spec.type_name]
+        cls = resource_class(obj.spec)
         props: dict[str, Any] = dict(obj.fields)
         if obj.adopt:
             props["adopt"] = True
@@ -83,23 +87,26 @@ def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str
         declared[obj.spec.type_name][obj.name] = resource
         return resource
 
-    domains = [declare(o, ()) for o in stack.of_type("AcceptedDomain")]
-    on_premises_inbound = []
-    for obj in stack.of_type("InboundConnector"):
-        resource = declare(obj, domains)
-        if obj.fields.get("connectorType") == "OnPremises" and obj.fields.get("enabled", True):
-            on_premises_inbound.append(resource)
-    for obj in stack.of_type("OutboundConnector"):
-        needs = list(domains)
-        if obj.fields.get("routeAllMessagesViaOnPremises"):
-            needs += on_premises_inbound
-        declare(obj, needs)
+    def waits_for(obj: Any, own: dict[str, Any]) -> list[pulumi.Resource]:
+        needs: list[pulumi.Resource] = []
+        for dep in obj.spec.after:
+            if holds(dep.when, own):
+                needs += [r for r in declared[dep.type_name].values()
+                          if holds(dep.on, values[id(r)]) and r not in needs]
+        return needs
+
+    for phase in write_phases():
+        for obj in stack.of_type(phase.spec.type_name):
+            own = effective(obj.spec, obj.fields)
+            if is_late(obj.spec, own) is phase.late:
+                values[id(declare(obj, waits_for(obj, own)))] = own
 
     cloud = cloud or getattr(stack.tenant, "cloud", None) or "commercial"
     mx, spf = _guidance(stack, cloud)
     pulumi.export("tenant", stack.tenant.label)
-    pulumi.export("inboundConnectorIds", {n: r.id for n, r in declared["InboundConnector"].items()})
-    pulumi.export("outboundConnectorIds", {n: r.id for n, r in declared["OutboundConnector"].items()})
+    for spec in SPECS.values():  # inboundConnectorIds, outboundConnectorIds: the ids of the types we create
+        if spec.creatable:
+            pulumi.export(f"{spec.stack_key.removesuffix('s')}Ids", {n: r.id for n, r in declared[spec.type_name].items()})
     pulumi.export("acceptedDomains", {
         name: {"mxEndpoint": mx.get(name), "spfRecord": spf} for name in declared["AcceptedDomain"]
     })

@@ -21,22 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+import types
 from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 from pulumi.dynamic import Resource
 
-from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, UNSET, Bool, ListOf, Mode, ResourceSpec
-from .base import (
-    IGNORE_KEY,
-    REPLACE_KEY,
-    NULLS_KEY,
-    PROVIDER_KEY,
-    AcceptedDomainProvider,
-    InboundConnectorProvider,
-    MailflowProvider,
-    OutboundConnectorProvider,
-)
+from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, SPECS, UNSET, Bool, ListOf, Mode, ResourceSpec
+from . import base
+from .base import IGNORE_KEY, NULLS_KEY, PROVIDER_KEY, REPLACE_KEY, AcceptedDomainProvider, MailflowProvider
 
 __all__ = [
     "TYPE_MODULE",
@@ -46,7 +40,9 @@ __all__ = [
     "OutboundConnectorArgs",
     "AcceptedDomain",
     "AcceptedDomainArgs",
-    "RESOURCE_CLASSES",
+    "resource_classes",
+    "resource_class",
+    "provider_class",
     "snake_case",
     "args_class",
 ]
@@ -181,32 +177,52 @@ class _ConnectorResource(_MailflowResource):
     _output_keys = ("guid", "live", "adopted")
 
 
-class InboundConnector(_ConnectorResource, module=TYPE_MODULE, name="InboundConnector"):
-    """An Exchange Online inbound connector; the Pulumi id is its Guid (a rename is an update)."""
-
-    _spec = INBOUND
-    _provider_class = InboundConnectorProvider
-
-
-class OutboundConnector(_ConnectorResource, module=TYPE_MODULE, name="OutboundConnector"):
-    """An Exchange Online outbound connector; the Pulumi id is its Guid (a rename is an update)."""
-
-    _spec = OUTBOUND
-    _provider_class = OutboundConnectorProvider
-
-
-class AcceptedDomain(_MailflowResource, module=TYPE_MODULE, name="AcceptedDomain"):
-    """An accepted domain that already exists (verified in the Microsoft 365 admin center): create adopts it,
-    delete restores the values it had. The Pulumi id is the domain name."""
+class _AdoptedResource(_MailflowResource):
+    """A resource of a type that Exchange Online cannot create (an accepted domain): create adopts the existing object,
+    delete restores the values it had. The Pulumi id is its identity (the domain name)."""
 
     restoreValues: pulumi.Output[dict]  # noqa: N815 - output names are the camelCase property names
-    _spec = ACCEPTED_DOMAIN
-    _provider_class = AcceptedDomainProvider
     _output_keys = ("live", "adopted", "restoreValues")
 
 
-RESOURCE_CLASSES: dict[str, type[_MailflowResource]] = {
-    "InboundConnector": InboundConnector,
-    "OutboundConnector": OutboundConnector,
-    "AcceptedDomain": AcceptedDomain,
-}
+def provider_class(spec: ResourceSpec) -> type[MailflowProvider]:
+    """The provider class of a type: the named one in base.py (existing Pulumi state pickles it by that name), or
+    one made here for a type added later, bound in this module so that it pickles by reference too."""
+    name = f"{spec.type_name}Provider"
+    existing = getattr(base, name, None) or getattr(sys.modules[__name__], name, None)
+    if isinstance(existing, type) and issubclass(existing, MailflowProvider):
+        return existing
+    parent: type[MailflowProvider] = MailflowProvider if spec.creatable else AcceptedDomainProvider
+    cls = types.new_class(name, (parent,), exec_body=lambda ns: ns.update(type_name=spec.type_name,
+                                                                          __module__=__name__))
+    setattr(sys.modules[__name__], name, cls)
+    return cls
+
+
+_CLASSES: dict[str, type[_MailflowResource]] = {}
+
+
+def resource_class(spec: ResourceSpec) -> type[_MailflowResource]:
+    """The Pulumi resource class of a type, made from its spec: type token ``pulumi-python:dynamic/exo:<TypeName>``
+    (the token is part of every URN, so it never changes), outputs by what the type is (connector: ``guid``; a type
+    that cannot be created: ``restoreValues``)."""
+    made = _CLASSES.get(spec.type_name)
+    if made is not None and made._spec is spec:
+        return made
+    parent = _ConnectorResource if spec.renamable else (_MailflowResource if spec.creatable else _AdoptedResource)
+    body = {"_spec": spec, "_provider_class": provider_class(spec), "__module__": __name__,
+            "__doc__": f"An Exchange Online {spec.what} (see docs/stack-reference.md for its arguments)."}
+    cls = types.new_class(spec.type_name, (parent,), {"module": TYPE_MODULE, "name": spec.type_name},
+                          lambda ns: ns.update(body))
+    _CLASSES[spec.type_name] = cls
+    return cls
+
+
+def resource_classes() -> dict[str, type[_MailflowResource]]:
+    """Every registered type's resource class, by type name."""
+    return {name: resource_class(spec) for name, spec in SPECS.items()}
+
+
+InboundConnector = resource_class(INBOUND)
+OutboundConnector = resource_class(OUTBOUND)
+AcceptedDomain = resource_class(ACCEPTED_DOMAIN)

@@ -27,7 +27,8 @@ from .engine import (adopt_of, adopting_schema, check_rules, effective, name_key
 from .kinds import (META_KEYS, RENAMED_FROM, UNSET, Bool, Choice, Domain, Email, Kind, KindError, ListOf, Mode, Problem,
                     SenderDomain, SenderIp, SkipIp, SmartHost, Text, Timestamp, did_you_mean, reserved_reason, suggest)
 from .rules import AllOf, AnyOf, Cond, Has, Is, IsSet, Not, StartsWith
-from .tables import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, SPECS, Field, ResourceSpec, spec_for_stack_key
+from .tables import (ACCEPTED_DOMAIN, INBOUND, OUTBOUND, SPECS, After, Field, Phase, ResourceSpec, register,
+                     spec_for_stack_key, write_order, write_phases, late_after, is_late, holds)
 
 __all__ = [
     "UNSET",
@@ -75,6 +76,14 @@ __all__ = [
     "RENAMED_FROM",
     "renamed_from_of",
     "reserved_reason",
+    "After",
+    "register",
+    "write_order",
+    "Phase",
+    "write_phases",
+    "late_after",
+    "is_late",
+    "holds",
     "name_key",
     "KindError",
 ]

@@ -8,7 +8,7 @@ from typing import Any, Collection, Mapping
 
 from ..errors import Diagnostic, Severity
 from .kinds import META_KEYS, RENAMED_FROM, UNSET, Bool, Mode, did_you_mean
-from .tables import RULES, Field, ResourceSpec
+from .tables import Field, ResourceSpec
 
 __all__ = [
     "normalise_desired", "effective", "check_rules", "adopting_schema", "rule_schemas", "normalise_live", "name_key",
@@ -141,7 +141,7 @@ def check_rules(
     """
     present = set(declared) if declared is not None else set(obj)
     diags: list[Diagnostic] = []
-    for rule in RULES.get(spec.type_name, ()):
+    for rule in spec.rules:
         if any(name not in obj for name in rule.needs):
             continue
         if not rule.broken.test(obj):
@@ -164,7 +164,7 @@ def rule_schemas(spec: ResourceSpec) -> list[dict[str, Any]]:
     service default (:func:`effective`). Fields without a default must be declared.
     """
     out: list[dict[str, Any]] = []
-    for rule in RULES.get(spec.type_name, ()):
+    for rule in spec.rules:
         always = [n for n in rule.needs if spec.field(n).default is UNSET or not spec.creatable]
         defaulted = [n for n in rule.needs if n not in always]
         known: list[dict[str, Any]] = [{"required": always}] if always else []

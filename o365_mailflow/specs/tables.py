@@ -1,5 +1,9 @@
-"""The field tables: one :class:`ResourceSpec` per resource type, each a table of :class:`Field` rows, and the
-cross-field rules that the service applies to each type (exo-cmdlets.md §2.2, §4.2, §6.2, §12).
+"""The field tables: one :class:`ResourceSpec` per resource type, each a table of :class:`Field` rows, the
+cross-field rules that the service applies to each type (exo-cmdlets.md §2.2, §4.2, §6.2, §12) and the order in
+which the service needs the types written (:class:`After`, :func:`write_order`).
+
+Everything that lists resource types (plan, apply, export, validate's summary, the Pulumi program and its resource
+classes, docs and schema) reads :data:`SPECS`, so a new type is one :class:`ResourceSpec` passed to :func:`register`.
 """
 
 from __future__ import annotations
@@ -7,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from .kinds import UNSET, Bool, Choice, Domain, Email, Kind, ListOf, Mode, SenderDomain, SenderIp, SkipIp, SmartHost
 from .kinds import Text, Timestamp
-from .rules import AllOf, AnyOf, Has, Is, IsSet, Not, Rule, StartsWith
+from .rules import AllOf, AnyOf, Cond, Has, Is, IsSet, Not, Rule, StartsWith
 
-__all__ = ["Field", "ResourceSpec", "INBOUND", "OUTBOUND", "ACCEPTED_DOMAIN", "SPECS", "RULES", "spec_for_stack_key"]
+__all__ = ["Field", "After", "ResourceSpec", "INBOUND", "OUTBOUND", "ACCEPTED_DOMAIN", "SPECS", "spec_for_stack_key",
+           "register", "write_order", "Phase", "write_phases", "late_after", "is_late", "holds"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -31,6 +36,22 @@ class Field:
     risky: bool = False  # flagged in PR previews
     required_on_create: bool = False
     description: str = ""
+    exported: bool = True  # written by `mailflow export`; False for state the service keeps, not configuration
+
+
+@dataclass(frozen=True)
+class After:
+    """This type's objects are written after the objects of ``type_name`` (and removed before them).
+
+    ``when`` (on this object's values) limits the dependency to some objects; ``on`` (on the other object's values)
+    to some of the objects waited for. Without ``when`` the dependency orders the types themselves (see
+    :func:`write_order`); with ``when`` it may point at a type written later: the objects it holds for then wait
+    in a late phase (an InternalRelay accepted domain waits for the OnPremises outbound connectors that route it).
+    """
+
+    type_name: str
+    when: Cond | None = None
+    on: Cond | None = None
 
 
 @dataclass(frozen=True)
@@ -43,10 +64,20 @@ class ResourceSpec:
     creatable: bool = True
     deletable: bool = True
     label: str = ""  # what a mail admin calls one ("inbound connector"), in messages; the type name when empty
+    # Cross-field rules the service applies to one object of this type (checked on the merged object).
+    rules: tuple[Rule, ...] = dc_field(default=(), hash=False, compare=False)
+    # Types whose objects are written first (see After and write_order).
+    after: tuple[After, ...] = dc_field(default=(), hash=False, compare=False)
 
     @property
     def what(self) -> str:
         return self.label or self.type_name
+
+    @property
+    def force_new(self) -> tuple[str, ...]:
+        """Fields that New-* takes and Set-* does not: a change replaces the object (Pulumi ``replaces``; the CLI
+        refuses it)."""
+        return tuple(f.name for f in self.fields if f.mode is Mode.CREATE_ONLY)
 
     @cached_property
     def _by_name(self) -> dict[str, Field]:
@@ -79,21 +110,131 @@ class ResourceSpec:
     def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[Field, Any], ...]]:
         return {}
 
-    @cached_property
-    def _by_param(self) -> dict[str, Field]:
-        return {f.param.lower(): f for f in reversed(self.fields)}  # reversed: the first of a repeated param wins
-
-    def by_param(self, param: str) -> Field:
-        try:
-            return self._by_param[param.lower()]
-        except KeyError:
-            raise KeyError(f"{self.type_name} has no parameter {param!r}") from None
-
 
 _C, _CO, _S, _R = Mode.CREATE_AND_SET, Mode.CREATE_ONLY, Mode.SET_ONLY, Mode.READ_ONLY
 # Columns of a row: name, param, kind, default, mode, risky, required_on_create, description. "risky" marks the
 # fields whose change can stop, reject or misroute mail (which connector applies, where mail goes, TLS), so PR
 # previews call them out; comments and bookkeeping fields are not risky.
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Cross-field rules (on a merged object, as the service validates the merged state, §2.2 / §4.2)
+# ---------------------------------------------------------------------------------------------------------------------
+
+_ON_PREM = Is("connectorType", "OnPremises")
+
+
+_INTERNAL_RELAY = Is("domainType", "InternalRelay")
+# Connectors wait for the accepted domains, except those that wait for the connectors (see ACCEPTED_DOMAIN.after).
+_NOT_LATE_DOMAIN = Not(_INTERNAL_RELAY)
+
+_INBOUND_RULES: tuple[Rule, ...] = (
+    # §2.2 rule 1, §12 (InboundConnectorMissingTlsCertificateOrSenderIP) [X]
+    Rule("inbound.onpremises-needs-ip-or-cert",
+         AllOf(_ON_PREM, Not(IsSet("senderIpAddresses")), Not(IsSet("tlsSenderCertificateName"))),
+         ("connectorType", "senderIpAddresses", "tlsSenderCertificateName"),
+         "an OnPremises inbound connector needs senderIpAddresses or tlsSenderCertificateName",
+         "declare senderIpAddresses or tlsSenderCertificateName"),
+    # §2.2 rule 2, §12 (InboundConnectorRequiredTlsSettingsInvalid) [X]
+    Rule("inbound.certificate-needs-require-tls", AllOf(IsSet("tlsSenderCertificateName"), Not(IsSet("requireTls"))),
+         ("requireTls", "tlsSenderCertificateName"),
+         "requireTls must be true when tlsSenderCertificateName is set", "requireTls: true"),
+    # §2.2 rule 3, §12 (InboundConnectorInvalidRestrictDomainsToIPAddresses) [X]
+    Rule("inbound.restrict-ip-needs-ips",
+         AllOf(IsSet("restrictDomainsToIpAddresses"), Not(IsSet("senderIpAddresses"))),
+         ("restrictDomainsToIpAddresses",),
+         "restrictDomainsToIpAddresses needs senderIpAddresses", "declare senderIpAddresses, or false"),
+    # §2.2 rule 4, §12 (InboundConnectorInvalidIPCertificateCombinations) [X]
+    Rule("inbound.restrict-ip-and-certificate",
+         AllOf(IsSet("restrictDomainsToIpAddresses"), IsSet("restrictDomainsToCertificate")),
+         ("restrictDomainsToCertificate", "restrictDomainsToIpAddresses"),
+         "restrictDomainsToCertificate and restrictDomainsToIpAddresses cannot both be true",
+         "at most one of them true; use two connectors"),
+    # §2.2 rule 5, §12 (InboundConnectorInvalidRestrictDomainsToCertificate) [X]
+    Rule("inbound.restrict-certificate-needs-certificate",
+         AllOf(IsSet("restrictDomainsToCertificate"), Not(IsSet("tlsSenderCertificateName"))),
+         ("restrictDomainsToCertificate",),
+         "restrictDomainsToCertificate needs tlsSenderCertificateName",
+         "declare tlsSenderCertificateName, or false"),
+    # §2.2 rule 6, §12 (InboundConnectorIncorrectCloudServicesMailEnabled) [X]
+    Rule("inbound.cloud-services-mail-needs-onpremises", AllOf(IsSet("cloudServicesMailEnabled"), Not(_ON_PREM)),
+         ("cloudServicesMailEnabled", "connectorType"),
+         "cloudServicesMailEnabled is only allowed on OnPremises connectors", "connectorType: OnPremises"),
+    # §2.2 rule 7 and §2.1 TreatMessagesAsInternal [D]
+    Rule("inbound.treat-as-internal-needs-onpremises", AllOf(IsSet("treatMessagesAsInternal"), Not(_ON_PREM)),
+         ("treatMessagesAsInternal", "connectorType"),
+         "treatMessagesAsInternal is only allowed on OnPremises connectors", "connectorType: OnPremises"),
+    Rule("inbound.treat-as-internal-excludes-cloud-services-mail",
+         AllOf(IsSet("treatMessagesAsInternal"), IsSet("cloudServicesMailEnabled")),
+         ("treatMessagesAsInternal", "cloudServicesMailEnabled"),
+         "treatMessagesAsInternal cannot be true while cloudServicesMailEnabled is true",
+         "at most one of them true"),
+)
+
+_OUTBOUND_RULES: tuple[Rule, ...] = (
+    # §4.2 rule 1, §12 (OutboundConnectorIncorrectTransportRuleScopedParameters) [X]
+    Rule("outbound.rule-scoped-has-no-domains",
+         AllOf(IsSet("isTransportRuleScoped"), AnyOf(IsSet("recipientDomains"), IsSet("allAcceptedDomains"))),
+         ("recipientDomains", "allAcceptedDomains", "isTransportRuleScoped"),
+         "a transport-rule-scoped connector cannot have recipientDomains or allAcceptedDomains",
+         "isTransportRuleScoped: true with no domains, or domains with isTransportRuleScoped: false"),
+    Rule("outbound.needs-domains-or-rule-scope",
+         AllOf(Not(IsSet("isTransportRuleScoped")), Not(IsSet("recipientDomains")),
+                Not(IsSet("allAcceptedDomains"))),
+         ("recipientDomains", "allAcceptedDomains", "isTransportRuleScoped"),
+         "an outbound connector needs recipientDomains or allAcceptedDomains: true, unless isTransportRuleScoped is true",
+         "recipientDomains, allAcceptedDomains: true, or isTransportRuleScoped: true"),
+    # §4.2 rule 2, §12 (…InvalidDomainValidationWithoutTlsDomain / …InvalidTlsDomainWithoutDomainValidation) [X]
+    Rule("outbound.domain-validation-needs-tls-domain",
+         AllOf(Is("tlsSettings", "DomainValidation"), Not(IsSet("tlsDomain"))), ("tlsDomain", "tlsSettings"),
+         "tlsSettings DomainValidation needs tlsDomain", "declare tlsDomain"),
+    Rule("outbound.tls-domain-needs-domain-validation",
+         AllOf(IsSet("tlsDomain"), Not(Is("tlsSettings", "DomainValidation"))), ("tlsSettings", "tlsDomain"),
+         "tlsDomain can only be set when tlsSettings is DomainValidation", "tlsSettings: DomainValidation"),
+    # §4.2 rule 3, §12 (OutboundConnectorSmartHostShouldBePresentIfUseMXRecordFalse) [D][X]
+    Rule("outbound.no-mx-needs-smart-hosts", AllOf(Is("useMxRecord", False), Not(IsSet("smartHosts"))),
+         ("smartHosts", "useMxRecord"),
+         "useMxRecord false needs smartHosts", "declare smartHosts"),
+    # §4.2 rule 3 (…UseMXRecordShouldBeFalseIfSmartHostsIsPresent) [X]: the service silently clears smart hosts
+    # when UseMXRecord is true, so declaring both could never be reached.
+    Rule("outbound.mx-excludes-smart-hosts", AllOf(Is("useMxRecord", True), IsSet("smartHosts")),
+         ("smartHosts", "useMxRecord"),
+         "smartHosts are only used with useMxRecord: false (Exchange clears them when useMxRecord is true)",
+         "useMxRecord: false"),
+    # §4.2 rule 4, §12 (Partner + OnPremises-only flags) [D][X]
+    *(
+        Rule(f"outbound.{flag}-needs-onpremises", AllOf(IsSet(flag), Not(_ON_PREM)), (flag, "connectorType"),
+             f"{flag} is only allowed on OnPremises connectors", "connectorType: OnPremises")
+        for flag in ("routeAllMessagesViaOnPremises", "cloudServicesMailEnabled", "allAcceptedDomains",
+                     "senderRewritingEnabled")
+    ),
+    # §4.2 rule 5, §12 (OnPremisesConnectorHasRouteUsingMX) [X]
+    Rule("outbound.onpremises-excludes-mx", AllOf(_ON_PREM, Is("useMxRecord", True)),
+         ("useMxRecord", "connectorType"),
+         "an OnPremises outbound connector must use smart hosts: set useMxRecord: false", "useMxRecord: false"),
+    # §4.2 rule 5, §12 (RecipientDomainStarOnPremiseOutboundConnector) [X]
+    Rule("outbound.onpremises-star-needs-route-all",
+         AllOf(_ON_PREM, Has("recipientDomains", "*"), Not(IsSet("routeAllMessagesViaOnPremises"))),
+         ("recipientDomains", "routeAllMessagesViaOnPremises"),
+         "recipientDomains * on an OnPremises connector needs routeAllMessagesViaOnPremises: true",
+         "routeAllMessagesViaOnPremises: true, or list the domains"),
+    # Not checked offline: RouteAllMessagesViaOnPremises needs an enabled OnPremises inbound connector without
+    # AssociatedAcceptedDomains (§4.2 rule 5); the tenant may hold one that the stack does not manage.
+)
+
+_ACCEPTED_DOMAIN_RULES: tuple[Rule, ...] = (
+    # §6.2, §12 (MatchSubDomainsIsInternalRelayOnlyException) [C][X]
+    Rule("accepted-domain.match-subdomains-needs-internal-relay",
+         AllOf(IsSet("matchSubDomains"), Not(Is("domainType", "InternalRelay"))),
+         ("matchSubDomains", "domainType"),
+         "matchSubDomains is only allowed on InternalRelay domains", "domainType: InternalRelay"),
+    # §6.2 EnableNego2Authentication [X]: not with a wildcard domain name.
+    Rule("accepted-domain.nego2-excludes-wildcard",
+         AllOf(IsSet("enableNego2Authentication"), StartsWith("domainName", "*")),
+         ("enableNego2Authentication",),
+         "enableNego2Authentication cannot be used with a wildcard domain", "false"),
+    # ExternalRelay is refused by the domainType value kind itself (§6.2, §12).
+)
+
 
 _CONNECTOR_TYPE = Choice(["OnPremises", "Partner"])
 # Get-* returns AdminUI for connectors made in the admin center, and old objects may have no source at all;
@@ -123,6 +264,9 @@ INBOUND = ResourceSpec(
     noun="InboundConnector",
     identity_field="name",
     label="inbound connector",
+    rules=_INBOUND_RULES,
+    # Inbound connectors may name accepted domains (AssociatedAcceptedDomains).
+    after=(After("AcceptedDomain", on=_NOT_LATE_DOMAIN),),
     fields=(
         _CONNECTOR_NAME,
         _CONNECTOR_ENABLED,
@@ -170,6 +314,12 @@ OUTBOUND = ResourceSpec(
     noun="OutboundConnector",
     identity_field="name",
     label="outbound connector",
+    rules=_OUTBOUND_RULES,
+    # Centralized transport (RouteAllMessagesViaOnPremises) needs an enabled OnPremises inbound connector (§4.2
+    # rule 5): such a connector waits for those (in Pulumi), and inbound connectors are written first (the CLI).
+    after=(After("AcceptedDomain", on=_NOT_LATE_DOMAIN),
+           After("InboundConnector", when=IsSet("routeAllMessagesViaOnPremises"),
+                 on=AllOf(_ON_PREM, Is("enabled", True)))),
     fields=(
         _CONNECTOR_NAME,
         _CONNECTOR_ENABLED,
@@ -209,10 +359,12 @@ OUTBOUND = ResourceSpec(
         # Microsoft365DSC does for ValidationRecipients.
         Field("validationRecipients", "ValidationRecipients", ListOf(Email()), [], _S, False, False,
               "Addresses used by Validate-OutboundConnector. Set-only: applied right after creation."),
+        # A validation run's outcome, not configuration: `mailflow export` leaves them out.
         Field("isValidated", "IsValidated", Bool(), False, _S, False, False,
-              "Whether the connector was validated; Validate-OutboundConnector does not set it. Set-only."),
+              "Whether the connector was validated; Validate-OutboundConnector does not set it. Set-only.",
+              exported=False),
         Field("lastValidationTimestamp", "LastValidationTimestamp", Timestamp(), None, _S, False, False,
-              "When the connector was last validated (UTC). Set-only."),
+              "When the connector was last validated (UTC). Set-only.", exported=False),
     ),
 )
 
@@ -222,6 +374,11 @@ ACCEPTED_DOMAIN = ResourceSpec(
     noun="AcceptedDomain",
     identity_field="domainName",
     label="accepted domain",
+    rules=_ACCEPTED_DOMAIN_RULES,
+    # Mail for an InternalRelay domain's unknown recipients leaves through an OnPremises outbound connector, so the
+    # domain turns InternalRelay only once those connectors are written (else the tenant bounces that mail in
+    # between, and the service warns that no connector routes the domain).
+    after=(After("OutboundConnector", when=_INTERNAL_RELAY, on=_ON_PREM),),
     # New-/Remove-AcceptedDomain do not exist in Exchange Online (§6.1): domains are added and verified in the
     # Microsoft 365 admin center. The resource adopts an existing domain and only ever calls Set-AcceptedDomain,
     # so every settable field is SET_ONLY and the identity is READ_ONLY.
@@ -253,7 +410,7 @@ ACCEPTED_DOMAIN = ResourceSpec(
     ),
 )
 
-SPECS: dict[str, ResourceSpec] = {s.type_name: s for s in (INBOUND, OUTBOUND, ACCEPTED_DOMAIN)}
+SPECS: dict[str, ResourceSpec] = {}
 
 
 def spec_for_stack_key(stack_key: str) -> ResourceSpec | None:
@@ -263,113 +420,110 @@ def spec_for_stack_key(stack_key: str) -> ResourceSpec | None:
     return None
 
 
-_ON_PREM = Is("connectorType", "OnPremises")
+def register(spec: ResourceSpec) -> Callable[[], None]:
+    """Add a resource type; returns the function that removes it again (for tests that add a type for a while).
+
+    Its fields, rules and dependencies are checked against each other here, so a mistake fails at import or in the
+    test, not in the middle of a plan.
+    """
+    if spec.type_name in SPECS or spec_for_stack_key(spec.stack_key) is not None:
+        raise ValueError(f"a resource type {spec.type_name} or stack key {spec.stack_key} is already registered")
+    if not spec.has_field(spec.identity_field):
+        raise ValueError(f"{spec.type_name}: identity field {spec.identity_field!r} is not one of its fields")
+    for dep in spec.after:
+        if dep.type_name not in SPECS:
+            raise ValueError(f"{spec.type_name} is written after {dep.type_name}, which is not registered")
+    SPECS[spec.type_name] = spec
+    try:
+        write_order()
+    except ValueError:
+        del SPECS[spec.type_name]
+        raise
+    return lambda: _unregister(spec)
 
 
-RULES: dict[str, tuple[Rule, ...]] = {
-    "InboundConnector": (
-        # §2.2 rule 1, §12 (InboundConnectorMissingTlsCertificateOrSenderIP) [X]
-        Rule("inbound.onpremises-needs-ip-or-cert",
-              AllOf(_ON_PREM, Not(IsSet("senderIpAddresses")), Not(IsSet("tlsSenderCertificateName"))),
-              ("connectorType", "senderIpAddresses", "tlsSenderCertificateName"),
-              "an OnPremises inbound connector needs senderIpAddresses or tlsSenderCertificateName",
-              "declare senderIpAddresses or tlsSenderCertificateName"),
-        # §2.2 rule 2, §12 (InboundConnectorRequiredTlsSettingsInvalid) [X]
-        Rule("inbound.certificate-needs-require-tls", AllOf(IsSet("tlsSenderCertificateName"), Not(IsSet("requireTls"))),
-              ("requireTls", "tlsSenderCertificateName"),
-              "requireTls must be true when tlsSenderCertificateName is set", "requireTls: true"),
-        # §2.2 rule 3, §12 (InboundConnectorInvalidRestrictDomainsToIPAddresses) [X]
-        Rule("inbound.restrict-ip-needs-ips",
-              AllOf(IsSet("restrictDomainsToIpAddresses"), Not(IsSet("senderIpAddresses"))),
-              ("restrictDomainsToIpAddresses",),
-              "restrictDomainsToIpAddresses needs senderIpAddresses", "declare senderIpAddresses, or false"),
-        # §2.2 rule 4, §12 (InboundConnectorInvalidIPCertificateCombinations) [X]
-        Rule("inbound.restrict-ip-and-certificate",
-              AllOf(IsSet("restrictDomainsToIpAddresses"), IsSet("restrictDomainsToCertificate")),
-              ("restrictDomainsToCertificate", "restrictDomainsToIpAddresses"),
-              "restrictDomainsToCertificate and restrictDomainsToIpAddresses cannot both be true",
-              "at most one of them true; use two connectors"),
-        # §2.2 rule 5, §12 (InboundConnectorInvalidRestrictDomainsToCertificate) [X]
-        Rule("inbound.restrict-certificate-needs-certificate",
-              AllOf(IsSet("restrictDomainsToCertificate"), Not(IsSet("tlsSenderCertificateName"))),
-              ("restrictDomainsToCertificate",),
-              "restrictDomainsToCertificate needs tlsSenderCertificateName",
-              "declare tlsSenderCertificateName, or false"),
-        # §2.2 rule 6, §12 (InboundConnectorIncorrectCloudServicesMailEnabled) [X]
-        Rule("inbound.cloud-services-mail-needs-onpremises", AllOf(IsSet("cloudServicesMailEnabled"), Not(_ON_PREM)),
-              ("cloudServicesMailEnabled", "connectorType"),
-              "cloudServicesMailEnabled is only allowed on OnPremises connectors", "connectorType: OnPremises"),
-        # §2.2 rule 7 and §2.1 TreatMessagesAsInternal [D]
-        Rule("inbound.treat-as-internal-needs-onpremises", AllOf(IsSet("treatMessagesAsInternal"), Not(_ON_PREM)),
-              ("treatMessagesAsInternal", "connectorType"),
-              "treatMessagesAsInternal is only allowed on OnPremises connectors", "connectorType: OnPremises"),
-        Rule("inbound.treat-as-internal-excludes-cloud-services-mail",
-              AllOf(IsSet("treatMessagesAsInternal"), IsSet("cloudServicesMailEnabled")),
-              ("treatMessagesAsInternal", "cloudServicesMailEnabled"),
-              "treatMessagesAsInternal cannot be true while cloudServicesMailEnabled is true",
-              "at most one of them true"),
-    ),
-    "OutboundConnector": (
-        # §4.2 rule 1, §12 (OutboundConnectorIncorrectTransportRuleScopedParameters) [X]
-        Rule("outbound.rule-scoped-has-no-domains",
-              AllOf(IsSet("isTransportRuleScoped"), AnyOf(IsSet("recipientDomains"), IsSet("allAcceptedDomains"))),
-              ("recipientDomains", "allAcceptedDomains", "isTransportRuleScoped"),
-              "a transport-rule-scoped connector cannot have recipientDomains or allAcceptedDomains",
-              "isTransportRuleScoped: true with no domains, or domains with isTransportRuleScoped: false"),
-        Rule("outbound.needs-domains-or-rule-scope",
-              AllOf(Not(IsSet("isTransportRuleScoped")), Not(IsSet("recipientDomains")),
-                    Not(IsSet("allAcceptedDomains"))),
-              ("recipientDomains", "allAcceptedDomains", "isTransportRuleScoped"),
-              "an outbound connector needs recipientDomains or allAcceptedDomains: true, unless isTransportRuleScoped is true",
-              "recipientDomains, allAcceptedDomains: true, or isTransportRuleScoped: true"),
-        # §4.2 rule 2, §12 (…InvalidDomainValidationWithoutTlsDomain / …InvalidTlsDomainWithoutDomainValidation) [X]
-        Rule("outbound.domain-validation-needs-tls-domain",
-              AllOf(Is("tlsSettings", "DomainValidation"), Not(IsSet("tlsDomain"))), ("tlsDomain", "tlsSettings"),
-              "tlsSettings DomainValidation needs tlsDomain", "declare tlsDomain"),
-        Rule("outbound.tls-domain-needs-domain-validation",
-              AllOf(IsSet("tlsDomain"), Not(Is("tlsSettings", "DomainValidation"))), ("tlsSettings", "tlsDomain"),
-              "tlsDomain can only be set when tlsSettings is DomainValidation", "tlsSettings: DomainValidation"),
-        # §4.2 rule 3, §12 (OutboundConnectorSmartHostShouldBePresentIfUseMXRecordFalse) [D][X]
-        Rule("outbound.no-mx-needs-smart-hosts", AllOf(Is("useMxRecord", False), Not(IsSet("smartHosts"))),
-              ("smartHosts", "useMxRecord"),
-              "useMxRecord false needs smartHosts", "declare smartHosts"),
-        # §4.2 rule 3 (…UseMXRecordShouldBeFalseIfSmartHostsIsPresent) [X]: the service silently clears smart hosts
-        # when UseMXRecord is true, so declaring both could never be reached.
-        Rule("outbound.mx-excludes-smart-hosts", AllOf(Is("useMxRecord", True), IsSet("smartHosts")),
-              ("smartHosts", "useMxRecord"),
-              "smartHosts are only used with useMxRecord: false (Exchange clears them when useMxRecord is true)",
-              "useMxRecord: false"),
-        # §4.2 rule 4, §12 (Partner + OnPremises-only flags) [D][X]
-        *(
-            Rule(f"outbound.{flag}-needs-onpremises", AllOf(IsSet(flag), Not(_ON_PREM)), (flag, "connectorType"),
-                  f"{flag} is only allowed on OnPremises connectors", "connectorType: OnPremises")
-            for flag in ("routeAllMessagesViaOnPremises", "cloudServicesMailEnabled", "allAcceptedDomains",
-                         "senderRewritingEnabled")
-        ),
-        # §4.2 rule 5, §12 (OnPremisesConnectorHasRouteUsingMX) [X]
-        Rule("outbound.onpremises-excludes-mx", AllOf(_ON_PREM, Is("useMxRecord", True)),
-              ("useMxRecord", "connectorType"),
-              "an OnPremises outbound connector must use smart hosts: set useMxRecord: false", "useMxRecord: false"),
-        # §4.2 rule 5, §12 (RecipientDomainStarOnPremiseOutboundConnector) [X]
-        Rule("outbound.onpremises-star-needs-route-all",
-              AllOf(_ON_PREM, Has("recipientDomains", "*"), Not(IsSet("routeAllMessagesViaOnPremises"))),
-              ("recipientDomains", "routeAllMessagesViaOnPremises"),
-              "recipientDomains * on an OnPremises connector needs routeAllMessagesViaOnPremises: true",
-              "routeAllMessagesViaOnPremises: true, or list the domains"),
-        # Not checked offline: RouteAllMessagesViaOnPremises needs an enabled OnPremises inbound connector without
-        # AssociatedAcceptedDomains (§4.2 rule 5); the tenant may hold one that the stack does not manage.
-    ),
-    "AcceptedDomain": (
-        # §6.2, §12 (MatchSubDomainsIsInternalRelayOnlyException) [C][X]
-        Rule("accepted-domain.match-subdomains-needs-internal-relay",
-              AllOf(IsSet("matchSubDomains"), Not(Is("domainType", "InternalRelay"))),
-              ("matchSubDomains", "domainType"),
-              "matchSubDomains is only allowed on InternalRelay domains", "domainType: InternalRelay"),
-        # §6.2 EnableNego2Authentication [X]: not with a wildcard domain name.
-        Rule("accepted-domain.nego2-excludes-wildcard",
-              AllOf(IsSet("enableNego2Authentication"), StartsWith("domainName", "*")),
-              ("enableNego2Authentication",),
-              "enableNego2Authentication cannot be used with a wildcard domain", "false"),
-        # ExternalRelay is refused by the domainType value kind itself (§6.2, §12).
-    ),
-}
+def _unregister(spec: ResourceSpec) -> None:
+    if SPECS.get(spec.type_name) is spec:
+        del SPECS[spec.type_name]
+
+
+def write_order(specs: Mapping[str, ResourceSpec] | None = None) -> tuple[ResourceSpec, ...]:
+    """Every type in the order its objects are written (creates, updates); deletes go in the reverse order.
+
+    A type comes after every type it has an :class:`After` for, except a conditional one (with ``when``) on a type
+    that itself waits for this one: that dependency is late (see :func:`late_after`). Otherwise registration order
+    holds.
+    """
+    specs = SPECS if specs is None else specs
+    done: list[str] = []
+    pending = list(specs.values())
+    while pending:
+        ready = next((s for s in pending
+                      if all(d.type_name in done or _is_late(s, d, specs) for d in s.after)), None)
+        if ready is None:
+            raise ValueError("resource types wait for each other in a circle: "
+                             + ", ".join(s.type_name for s in pending))
+        done.append(ready.type_name)
+        pending.remove(ready)
+    return tuple(specs[name] for name in done)
+
+
+def _is_late(spec: ResourceSpec, dep: After, specs: Mapping[str, ResourceSpec]) -> bool:
+    """A conditional dependency on a type that waits, unconditionally and maybe through others, for ``spec``."""
+    if dep.when is None:
+        return False
+    seen: set[str] = set()
+    todo = [dep.type_name]
+    while todo:
+        name = todo.pop()
+        if name == spec.type_name:
+            return True
+        if name in seen or name not in specs:
+            continue
+        seen.add(name)
+        todo += [d.type_name for d in specs[name].after if d.when is None]
+    return False
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of a write: the objects of ``spec`` that are ``late`` (or not)."""
+
+    spec: ResourceSpec
+    late: bool
+
+
+def late_after(spec: ResourceSpec) -> tuple[After, ...]:
+    """The conditional dependencies of ``spec`` on a type written after it: the objects they hold for are late."""
+    return tuple(d for d in spec.after if _is_late(spec, d, SPECS))
+
+
+def holds(cond: Cond | None, values: Mapping[str, Any]) -> bool:
+    """Whether ``cond`` holds on ``values``; a condition on a field ``values`` lacks does not (it is unknown)."""
+    if cond is None:
+        return True
+    return all(name in values for name in cond.fields()) and cond.test(values)
+
+
+def is_late(spec: ResourceSpec, values: Mapping[str, Any]) -> bool:
+    """Whether an object of ``spec`` with these (new) values waits for a type written after its own."""
+    return any(holds(d.when, values) for d in late_after(spec))
+
+
+def write_phases() -> tuple[Phase, ...]:
+    """The write phases in order: each type's objects, then the late objects of each type with a late dependency
+    (after the last type they wait for)."""
+    order = write_order()
+    phases = [Phase(s, False) for s in order]
+    for spec in order:
+        waits = late_after(spec)
+        if waits:
+            last = max(i for i, p in enumerate(phases) if any(p.spec.type_name == d.type_name for d in waits))
+            phases.insert(last + 1, Phase(spec, True))
+    return tuple(phases)
+
+
+for _spec in (INBOUND, OUTBOUND, ACCEPTED_DOMAIN):
+    SPECS[_spec.type_name] = _spec
+
+

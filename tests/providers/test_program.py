@@ -2,7 +2,8 @@
 
 Matrix:
 - stacks/dev.yaml and stacks/prod.yaml: resource types (own type tokens), names, inputs, dependencies
-  (every connector after every accepted domain), stack outputs (connector ids, MX endpoints, SPF);
+  (every connector after every accepted domain but an InternalRelay one, which waits for the OnPremises outbound
+  connectors), stack outputs (connector ids, MX endpoints, SPF);
 - a stack with centralized transport: the outbound connector depends on the OnPremises inbound connector;
 - a declared null travels as ``declaredNulls`` (Pulumi drops None-valued inputs);
 - a bad stack file fails the program with the loader's file:line diagnostics (routing warnings are warnings); so does a stack file naming
@@ -59,10 +60,14 @@ def test_the_program_declares_every_object_of_the_stack_file_with_its_own_type_t
     # Undeclared fields are not inputs: they are not managed.
     assert "enabled" not in relay and "testMode" not in outbound
 
-    domains = {"contoso.com", "sales.contoso.com", "fabrikam.com"}
+    # Connectors wait for the accepted domains, except the InternalRelay one (contoso.com), which waits for the
+    # OnPremises outbound connector that routes its mail.
+    domains = {"sales.contoso.com", "fabrikam.com"}
     for (type_token, name), entry in registered.items():
         if type_token.endswith("Connector"):
-            assert domains <= entry["deps"], f"{name} must wait for the accepted domains"
+            assert domains <= entry["deps"] and "contoso.com" not in entry["deps"], name
+        elif name == "contoso.com":
+            assert entry["deps"] == {"to on-premises exchange"}
         else:
             assert entry["deps"] == set()
 
@@ -112,9 +117,11 @@ def test_centralized_transport_waits_for_the_on_premises_inbound_connector(
     registered, _ = run_program(monkeypatch, "hybrid", lambda: run(tmp_path))
 
     central = registered[(TOKEN + "OutboundConnector", "centralized transport")]
-    assert central["deps"] == {"contoso.com", "from on-premises"}
+    assert central["deps"] == {"from on-premises"}
     partner = registered[(TOKEN + "OutboundConnector", "to partner")]
-    assert partner["deps"] == {"contoso.com"}
+    assert partner["deps"] == set()
+    # The InternalRelay domain waits for the OnPremises outbound connector that routes its mail, not the reverse.
+    assert registered[(TOKEN + "AcceptedDomain", "contoso.com")]["deps"] == {"centralized transport"}
     # tlsSettings: null is declared (opportunistic TLS) although Pulumi drops None-valued inputs.
     assert partner["inputs"]["declaredNulls"] == ["tlsSettings"]
     assert "tlsSettings" not in partner["inputs"]
