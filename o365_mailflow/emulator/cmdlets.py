@@ -34,7 +34,7 @@ from .errors import (
     not_found,
     validation,
 )
-from .params import UNAVAILABLE, Delta, bind, canonical_cmdlet
+from .params import UNAVAILABLE, Delta, Param, add_cmdlets, bind, canonical_cmdlet
 from .store import name_key
 from .settings import Settings
 from .store import Store, TenantState
@@ -49,6 +49,8 @@ __all__ = [
     "inbound_record",
     "outbound_record",
     "accepted_domain_record",
+    "ObjectType",
+    "register_object_type",
 ]
 
 INBOUND = "InboundConnector"
@@ -936,6 +938,93 @@ _MANDATORY: dict[str, tuple[str, ...]] = {
     "Validate-OutboundConnector": ("Identity", "Recipients"),
     "Set-AcceptedDomain": ("Identity",),
 }
+
+
+# an extra object type -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    """A plain configuration object with New-/Get-/Set-/Remove-<noun> cmdlets, identified by ``Name`` (unique,
+    case-insensitive), for trying out one more resource type (e.g. in a test) without writing its cmdlets by hand.
+
+    ``params``: the properties New-* and Set-* take (Set-* also takes ``Identity``); ``defaults``: each property's
+    value when New-* leaves it out (lists default to ``[]``, others to ``None``). No cross-field rules."""
+
+    noun: str
+    params: tuple[Param, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+def register_object_type(kind: ObjectType) -> Callable[[], None]:
+    """Add ``kind``'s four cmdlets to the catalogue; returns the function that removes them again."""
+    noun = kind.noun
+    table = {
+        f"Get-{noun}": (_s_identity(), Param("ResultSize", "resultsize")),
+        f"New-{noun}": kind.params,
+        f"Set-{noun}": kind.params + (_s_identity(),),
+        f"Remove-{noun}": (_s_identity(),),
+    }
+    remove_cmdlets = add_cmdlets(table)
+
+    def objects(call: _Call) -> _Call:
+        call.state.objects.setdefault(noun, {})  # a tenant made before the type was added
+        return call
+
+    handlers: dict[str, Callable[[_Call], CmdletResult]] = {
+        f"Get-{noun}": lambda c: _get(objects(c), noun),
+        f"New-{noun}": lambda c: _new_plain(objects(c), kind),
+        f"Set-{noun}": lambda c: _set_plain(objects(c), kind),
+        f"Remove-{noun}": lambda c: _remove(objects(c), noun),
+    }
+    _HANDLERS.update(handlers)
+    _MANDATORY.update({f"New-{noun}": ("Name",), f"Set-{noun}": ("Identity",), f"Remove-{noun}": ("Identity",)})
+
+    def remove() -> None:
+        remove_cmdlets()
+        for name in handlers:
+            _HANDLERS.pop(name, None)
+            _MANDATORY.pop(name, None)
+
+    return remove
+
+
+def _s_identity() -> Param:
+    return Param("Identity", "str")
+
+
+def _assign(call: _Call, kind: ObjectType, obj: dict[str, Any]) -> None:
+    for param in kind.params:
+        if param.name == "Name" or not call.given(param.name):
+            continue
+        value = call.bound[param.name]
+        obj[param.name] = _apply_mvp(obj.get(param.name) or [], value) if param.kind == "mvp" else value
+
+
+def _new_plain(call: _Call, kind: ObjectType) -> CmdletResult:
+    name = _check_name(call, kind.noun, call.bound.get("Name"))
+    guid = str(uuid.uuid4())
+    obj: dict[str, Any] = {"Name": name, "Identity": name, "Id": name, "Guid": guid, "ExchangeObjectId": guid,
+                           "DistinguishedName": _config_dn(call.state, kind.noun, name)}
+    for param in kind.params:
+        if param.name != "Name":
+            obj[param.name] = kind.defaults.get(param.name, [] if param.kind == "mvp" else None)
+    _assign(call, kind, obj)
+    _stamp(obj, created=True)
+    stopped = call.stopped(name)
+    if stopped:
+        return stopped
+    call.store.put(call.state, kind.noun, obj)
+    return CmdletResult([_present(obj, call.settings)])
+
+
+def _set_plain(call: _Call, kind: ObjectType) -> CmdletResult:
+    current = _require(call.state, kind.noun, _identity_param(call.bound))
+    obj = dict(current)
+    _assign(call, kind, obj)
+    if "Name" in call.bound:
+        _rename(call.state, kind.noun, obj, _check_name(call, kind.noun, call.bound["Name"], exclude=current["Guid"]))
+    return _save_changes(call, kind.noun, current, obj, [])
 
 
 def _check_mandatory(cmdlet: str, bound: dict[str, Any]) -> None:

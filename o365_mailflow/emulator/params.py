@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ambiguous, transformation
 
-__all__ = ["Param", "Delta", "CMDLETS", "UNAVAILABLE", "bind", "canonical_cmdlet", "COMMON"]
+__all__ = ["Param", "Delta", "CMDLETS", "UNAVAILABLE", "bind", "canonical_cmdlet", "COMMON", "add_cmdlets"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,22 @@ CMDLETS: dict[str, tuple[Param, ...]] = {
 UNAVAILABLE = ("New-AcceptedDomain", "Remove-AcceptedDomain")
 
 _CANONICAL_CMDLETS = {name.lower(): name for name in (*CMDLETS, *UNAVAILABLE)}
+
+
+def add_cmdlets(table: dict[str, tuple[Param, ...]]) -> Callable[[], None]:
+    """Add cmdlets to the catalogue (see cmdlets.register_object_type); returns the function that removes them."""
+    clash = sorted(name for name in table if name.lower() in _CANONICAL_CMDLETS)
+    if clash:
+        raise ValueError(f"cmdlets already in the catalogue: {', '.join(clash)}")
+    CMDLETS.update(table)
+    _CANONICAL_CMDLETS.update({name.lower(): name for name in table})
+
+    def remove() -> None:
+        for name in table:
+            CMDLETS.pop(name, None)
+            _CANONICAL_CMDLETS.pop(name.lower(), None)
+
+    return remove
 
 
 def canonical_cmdlet(name: str) -> str | None:
