@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from .errors import Diagnostic, PlanError, Severity, StackError
 from .routing import Guidance, review
-from .specs import SPECS, Mode, check_rules, effective, name_key, spec_for_stack_key, write_order
+from .specs import SPECS, check_rules, effective, name_key, spec_for_stack_key, write_order
 
 __all__ = [
     "Action",
@@ -22,10 +22,7 @@ __all__ = [
     "Unmanaged",
     "Guidance",  # defined in routing, which makes it; re-exported as part of the plan data
     "Plan",
-    "REDACTED",
 ]
-
-REDACTED = "(sensitive)"
 
 
 class Action(str, Enum):
@@ -46,14 +43,13 @@ class FieldChange:
     after: Any  # normalised desired value (None on delete)
     risky: bool = False  # from the spec table: SmartHosts, SenderIPAddresses, TlsSettings, ...
     drift: bool = False  # the tenant differs from the baseline stack while the stack did not change this field
-    sensitive: bool = False  # rendered as REDACTED
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "field": self.field,
             "param": self.param,
-            "before": REDACTED if self.sensitive else self.before,
-            "after": REDACTED if self.sensitive else self.after,
+            "before": self.before,
+            "after": self.after,
             "risky": self.risky,
             "drift": self.drift,
         }
@@ -238,7 +234,6 @@ def diff_object(
                 after=after,
                 risky=bool(getattr(f, "risky", False)),
                 drift=drift,
-                sensitive=bool(getattr(f, "sensitive", False)),
             )
         )
     return tuple(out)
@@ -418,7 +413,7 @@ class _Planner:
         warnings: list[Diagnostic] = []
         if action is not Action.NOOP:
             for change in field_changes:
-                if spec.field(change.field).mode is Mode.CREATE_ONLY:
+                if change.field in spec.force_new:
                     self.error(
                         obj, path + (change.field,),
                         f"{change.field} can only be set when the {spec.type_name} is created.",

@@ -27,7 +27,7 @@ from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known
 
 from .errors import Diagnostic, MailflowError, Severity
 from .plan import Action, FieldChange, Guidance, Plan, ResourceChange, Unmanaged, diff_object
-from .specs import SPECS, Mode, ResourceSpec
+from .specs import SPECS, ResourceSpec
 
 __all__ = [
     "PulumiError",
@@ -294,7 +294,7 @@ class _Planner:
     def _replace_reason(spec: ResourceSpec, changes: Iterable[FieldChange], live: Any) -> str:
         if live is None:
             return "deleted in the tenant outside Pulumi: it is created again"
-        forced = [c.field for c in changes if spec.field(c.field).mode is Mode.CREATE_ONLY]
+        forced = [c.field for c in changes if c.field in spec.force_new]
         if forced:
             return f"{', '.join(forced)} can only be set on creation: deleted first, then created (a new Guid)"
         return "replacement requested (replaceOnChanges or --target-replace): deleted first, then created"

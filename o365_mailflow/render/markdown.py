@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import Diagnostic, Severity
-from ..plan import REDACTED, Action, FieldChange, Plan, ResourceChange
+from ..plan import Action, FieldChange, Plan, ResourceChange
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..impact import Impact
@@ -560,8 +560,6 @@ def _trim_note(what: str, plan: Plan, where: _Where) -> str:
 
 
 def _before_after_cells(fc: FieldChange) -> tuple[str, str]:
-    if fc.sensitive:
-        return _redacted(), _redacted()
     b, a = fc.before, fc.after
     if isinstance(b, list) and isinstance(a, list):
         return _list_delta_cells(b, a)
@@ -569,11 +567,7 @@ def _before_after_cells(fc: FieldChange) -> tuple[str, str]:
 
 
 def _value_cell(fc: FieldChange, value: Any) -> str:
-    return _redacted() if fc.sensitive else _value(value)
-
-
-def _redacted() -> str:
-    return f"_{REDACTED}_"
+    return _value(value)
 
 
 def _value(value: Any) -> str:
@@ -633,8 +627,6 @@ def _scalar(value: Any) -> str:
 
 def _plain(fc: FieldChange, value: Any) -> str:
     """A value in the fenced full plan: JSON, one line."""
-    if fc.sensitive:
-        return REDACTED
     return json.dumps(value, ensure_ascii=False, sort_keys=True)  # escapes newlines itself: one line
 
 

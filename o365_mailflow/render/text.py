@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import Diagnostic, Severity
-from ..plan import REDACTED, Action, FieldChange, Plan, ResourceChange
+from ..plan import Action, FieldChange, Plan, ResourceChange
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..impact import Impact
@@ -57,7 +57,7 @@ def _notes(change: FieldChange, action: Action, color: bool) -> str:
 
 
 def _is_list_change(change: FieldChange, action: Action) -> bool:
-    return (action is not Action.CREATE and not change.sensitive
+    return (action is not Action.CREATE
             and isinstance(change.before, (list, type(None))) and isinstance(change.after, (list, type(None)))
             and (change.before is not None or change.after is not None))
 
@@ -85,8 +85,8 @@ def _list_lines(change: FieldChange, action: Action, color: bool) -> list[str]:
 def _field_lines(change: FieldChange, action: Action, color: bool) -> list[str]:
     if _is_list_change(change, action):
         return _list_lines(change, action, color)
-    before = REDACTED if change.sensitive else format_value(change.before)
-    after = REDACTED if change.sensitive else format_value(change.after)
+    before = format_value(change.before)
+    after = format_value(change.after)
     if action is Action.CREATE:
         text = f"{change.field}: {after}"
     else:

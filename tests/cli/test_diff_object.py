@@ -93,17 +93,3 @@ def test_the_diff_accepts_plain_mappings_and_unsorted_lists_from_pulumi_inputs()
     live = live_object(INBOUND, LIVE_INBOUND).fields
     desired = {"senderIpAddresses": ["203.0.113.11", "203.0.113.10"], "__provider": "ignored"}
     assert diff_object(INBOUND, desired, live) == ()
-
-
-def test_a_field_marked_sensitive_is_redacted_in_every_rendering() -> None:
-    from types import SimpleNamespace
-
-    from o365_mailflow.plan import REDACTED, Action, Plan, ResourceChange
-    from o365_mailflow.render.json import render_json
-    from o365_mailflow.render.text import render_text
-
-    spec = SimpleNamespace(fields=(SimpleNamespace(name="secretish", param="Secretish", risky=False, sensitive=True),))
-    (change,) = diff_object(spec, {"secretish": "hunter2"}, {"secretish": "old-value"})
-    plan = Plan("s", "t", (ResourceChange(Action.UPDATE, "InboundConnector", "x", "id", (change,)),))
-    for text in (render_text(plan, color=False), render_json(plan)):
-        assert "hunter2" not in text and "old-value" not in text and REDACTED in text

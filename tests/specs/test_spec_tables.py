@@ -239,3 +239,37 @@ def test_sets_are_sorted_in_address_order_and_deduplicated() -> None:
 def test_the_module_lists_its_public_names() -> None:
     assert {"Mode", "Field", "ResourceSpec", "SPECS", "INBOUND", "OUTBOUND", "ACCEPTED_DOMAIN", "normalise_desired",
             "check_rules", "effective", "normalise_live", "to_parameters"} <= set(specs.__all__)
+
+
+def test_write_order_and_force_new_come_from_the_specs() -> None:
+    """Accepted domains first (inbound connectors may name them), inbound before outbound (centralized transport
+    needs an OnPremises inbound connector); an accepted domain made InternalRelay waits in a late phase for the
+    outbound connectors. Create-only fields are the ones a change replaces."""
+    assert [s.type_name for s in specs.write_order()] == ["AcceptedDomain", "InboundConnector", "OutboundConnector"]
+    assert [(p.spec.type_name, p.late) for p in specs.write_phases()][-1] == ("AcceptedDomain", True)
+    assert specs.is_late(ACCEPTED_DOMAIN, {"domainType": "InternalRelay"})
+    assert not specs.is_late(ACCEPTED_DOMAIN, {"domainType": "Authoritative"})
+    assert not specs.is_late(ACCEPTED_DOMAIN, {"matchSubDomains": True})  # domainType unknown: not late
+    assert INBOUND.force_new == ()
+    fields = tuple(dataclasses.replace(f, mode=Mode.CREATE_ONLY) if f.name == "comment" else f for f in INBOUND.fields)
+    assert dataclasses.replace(INBOUND, fields=fields).force_new == ("comment",)
+
+
+def test_register_refuses_a_type_twice_and_orders_a_new_type_after_what_it_waits_for() -> None:
+    looping = dataclasses.replace(ACCEPTED_DOMAIN, type_name="Looping", stack_key="looping",
+                                  after=(specs.After("OutboundConnector"),))
+    blocked = dataclasses.replace(looping, type_name="Blocked", stack_key="blocked",
+                                  after=(specs.After("Looping"),))
+    remove = specs.register(looping)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            specs.register(looping)
+        assert [s.type_name for s in specs.write_order()][-1] == "Looping"
+        with pytest.raises(ValueError, match="not registered"):
+            specs.register(dataclasses.replace(blocked, after=(specs.After("Nowhere"),)))
+        specs.register(blocked)
+        assert [s.type_name for s in specs.write_order()][-2:] == ["Looping", "Blocked"]
+    finally:
+        specs.SPECS.pop("Blocked", None)
+        remove()
+    assert "Looping" not in specs.SPECS
