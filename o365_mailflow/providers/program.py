@@ -106,7 +106,8 @@ def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str
     pulumi.export("tenant", stack.tenant.label)
     for spec in SPECS.values():  # inboundConnectorIds, outboundConnectorIds: the ids of the types we create
         if spec.creatable:
-            pulumi.export(f"{spec.stack_key.removesuffix('s')}Ids", {n: r.id for n, r in declared[spec.type_name].items()})
+            ids = {n: r.id for n, r in declared[spec.type_name].items()}
+            pulumi.export(f"{spec.stack_key.removesuffix('s')}Ids", ids)
     pulumi.export("acceptedDomains", {
         name: {"mxEndpoint": mx.get(name), "spfRecord": spf} for name in declared["AcceptedDomain"]
     })

@@ -163,5 +163,6 @@ def test_the_provider_of_a_registered_type_creates_updates_and_deletes_it(
     assert updated.outs["live"]["autoReplyEnabled"] is True
 
     provider.delete(created.id, updated.outs)
-    names = [r["parameters"].get("Identity") for r in emulator_tenant.requests() if r["cmdlet"] == "Remove-RemoteDomain"]
-    assert names == [created.id]
+    removed = [r["parameters"].get("Identity") for r in emulator_tenant.requests()
+               if r["cmdlet"] == "Remove-RemoteDomain"]
+    assert removed == [created.id]
