@@ -949,7 +949,8 @@ class ObjectType:
     case-insensitive), for trying out one more resource type (e.g. in a test) without writing its cmdlets by hand.
 
     ``params``: the properties New-* and Set-* take (Set-* also takes ``Identity``); ``defaults``: each property's
-    value when New-* leaves it out (lists default to ``[]``, others to ``None``). No cross-field rules."""
+    value when New-* leaves it out (lists default to ``[]``, others to ``None``). No cross-field rules, and the
+    objects live as long as the server process (the store reloads only the service's own kinds from disk)."""
 
     noun: str
     params: tuple[Param, ...]
