@@ -233,7 +233,7 @@ def send_handling_retries(wire: Wire, request: Request) -> Outcome:
                 status=answer.status,
             )
         after_lost_answer = after_lost_answer or answer.status == 504
-        delay = retry_after(answer.headers)
+        delay = _retry_after(answer.headers)
         # The service's Retry-After is honoured as given; one longer than the deadline allows ends the call now
         # (as Throttled) instead of hammering the service early.
         _wait(wire, request, wire.retry.backoff(retries) if delay is None else delay, f"HTTP {answer.status}")
@@ -257,7 +257,7 @@ def _wait(wire: Wire, request: Request, delay: float, reason: str) -> None:
     wire.retry.sleep(max(0.0, delay))
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """``Retry-After`` in seconds: a (possibly fractional) number, or an HTTP date (§5)."""
     value = (headers.get("Retry-After") or "").strip()
     if not value:
