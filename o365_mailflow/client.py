@@ -2,9 +2,11 @@
 
 Why one module: every caller (snapshot, apply, export, the Pulumi providers) needs the same token handling,
 headers, paging, retries and error typing, and none of them should know that a cmdlet travels as JSON in a
-POST. This module follows ``reference/exo-admin-api.md`` (section numbers below refer to it); where the
-reference marks a behaviour as inferred, the constant that encodes it is named and commented so it is easy to
-change.
+POST. This module builds the request (§1.3 headers, §2.1 body), follows the pages (§3.3) and reads the envelope;
+the send path's steps (retries, auth, redirects, one request) are in :mod:`.transport`, the tokens in
+:mod:`.token_source`, and the meaning of an error answer in :mod:`.service_errors`. This follows
+``reference/exo-admin-api.md`` (section numbers below refer to it); where the reference marks a behaviour as
+inferred, the constant that encodes it is named and commented so it is easy to change.
 
 Secrets: the client never formats a token, secret, assertion or private key into a message, a log line or a
 repr. Log lines carry the cmdlet, the status, the attempt and the ``client-request-id`` only.
@@ -12,39 +14,35 @@ repr. Log lines carry the cmdlet, the status, the attempt and the ``client-reque
 
 from __future__ import annotations
 
-import gzip
-import builtins
 import json
 import logging
 import os
-import random
 import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any, Callable, Iterable, Mapping, NoReturn
-from urllib.parse import quote, urljoin, urlsplit
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import quote, urlsplit
 
 import jwt
-import msal
 import requests
 
-from .credentials import Credential, ManagedIdentity
-from .errors import (
-    AlreadyExists,
-    AuthenticationError,
-    ExoError,
-    NotFound,
-    PermissionDenied,
-    ServiceValidationError,
-    Throttled,
-    TransportError,
+from .credentials import Credential
+from .errors import AlreadyExists, ExoError, NotFound, TransportError
+from .service_errors import error_for_annotations, error_for_answer, parse_error
+from .tenant import TenantConfig, is_initial_domain, resolve_endpoints
+from .token_source import TokenEndpointUnavailable, token_source
+from .transport import (
+    CallStats,
+    ConnectionRetriesExhausted,
+    Request,
+    RetryPolicy,
+    Wire,
+    new_session,
+    send_handling_retries,
 )
-from .tenant import Endpoints, TenantConfig, is_initial_domain, resolve_endpoints
 
 __all__ = [
     "ExoClient",
@@ -66,87 +64,6 @@ log = logging.getLogger(__name__)
 ANCHOR_SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
 # §3.3: the per-page warning the module suppresses while it follows @odata.nextLink.
 _MORE_RESULTS_WARNING = "There are more results available than are currently displayed"
-# §5: plain-text throttling answer (status unknown, [INF] 429 or 503): retried whatever the status.
-_CONCURRENCY_TEXT = "maximum number of concurrent requests per tenant"
-# §5: transient server-side exceptions the module retries when they appear in details[0].message.
-_TRANSIENT_EXCEPTIONS = (
-    "DCOverloadedException",
-    "SuitabilityDirectoryException",
-    "ServerInMMException",
-    "ADServerSettingsChangedException",
-    "StorageTransientException",
-)
-_RETRY_STATUSES = frozenset({429, 503, 504})
-_NOT_FOUND_TYPES = ("ManagementObjectNotFoundException",)
-# Duplicate names: ADObjectAlreadyExistsException, ManagementObjectAlreadyExistsException and its subclasses, whose
-# names do not contain that string: the connector tasks raise ErrorInboundConnectorAlreadyExistsException /
-# ErrorOutboundConnectorAlreadyExistsException ([DECOMPILED], exo-admin-api.md). So match "AlreadyExists"; a
-# duplicate *member* of a group is not a duplicate object.
-_ALREADY_EXISTS_MARK = "AlreadyExists"
-_NOT_ALREADY_EXISTS = ("MemberAlreadyExists",)
-_REDIRECT_STATUSES = frozenset({301, 302, 307, 308})
-# exo-admin-api.md §1.4: regional redirects may name port 446; production clients (go-exoscc) rewrite it to 443.
-_REDIRECT_PORT_REWRITE = {446: 443}
-# Token endpoint answers worth retrying (Entra's OAuth error codes for a transient failure, RFC 6749 §5.2 + Entra).
-_TOKEN_TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
-_MAX_MESSAGE = 600  # service messages are truncated to this many characters in exceptions
-_CONSENT_HINT = (
-    "grant the app registration the 'Exchange.ManageAsApp' application permission on 'Office 365 Exchange "
-    "Online' and give admin consent"
-)
-_ROLE_HINT = (
-    "assign the app's service principal the 'Exchange Administrator' role in Entra ID (or an Exchange role "
-    "group that allows this cmdlet); role changes can take a while to reach Exchange Online"
-)
-
-
-def _is_already_exists(exception_type: str) -> bool:
-    return _ALREADY_EXISTS_MARK in exception_type and not any(t in exception_type for t in _NOT_ALREADY_EXISTS)
-
-
-class TokenEndpointUnavailable(AuthenticationError, Throttled):
-    """Entra ID's token endpoint kept failing (5xx, 429, network) through every retry.
-
-    An :class:`AuthenticationError` (no token) and a :class:`Throttled` (the retry budget is spent): the service is
-    at fault, not the credential, so the message says to wait rather than to check the app registration.
-    """
-
-
-class ConnectionRetriesExhausted(TransportError, Throttled):
-    """The connection kept failing (dropped, refused, timed out) through every retry.
-
-    It is a :class:`TransportError` (the network is at fault) and also a :class:`Throttled` (the retry budget is
-    spent), so callers that treat "still failing after retries" alike catch it either way.
-    """
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to retry (§5). ``sleep`` and ``random`` are injectable so tests run without waiting."""
-
-    max_retries: int = 5  # retries after the first attempt (the module: 5)
-    base_delay: float = 1.0  # seconds; doubled per retry
-    max_delay: float = 60.0  # cap for one back-off wait (a service Retry-After is honoured as given)
-    jitter: float = 0.5  # fraction of the back-off that is randomised
-    not_found_retries: int = 6  # bounded read-after-create retries for get(..., retry_not_found=True) (§3.5)
-    not_found_delay: float = 1.0  # seconds, doubled per retry, capped by max_delay
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
-
-    def backoff(self, retry: int) -> float:
-        """Exponential back-off with jitter for the ``retry``-th retry (0-based)."""
-        delay = min(self.max_delay, self.base_delay * (2**retry))
-        return delay * (1 - self.jitter) + delay * self.jitter * self.random()
-
-
-@dataclass
-class CallStats:
-    """What a client has sent: the reconciler reports it and the tests count calls with it."""
-
-    requests: int = 0  # HTTP requests sent to the admin API (every page and every retry)
-    by_cmdlet: Counter[str] = field(default_factory=Counter)  # InvokeCommand calls per cmdlet (pages counted)
-    retries: int = 0  # requests that were repeats after a retryable failure
-    token_requests: int = 0  # times a token was requested from MSAL (cache hits included)
 
 
 @dataclass(frozen=True)
@@ -205,376 +122,6 @@ def strip_annotations(value: Any) -> Any:
     return value
 
 
-# --------------------------------------------------------------------------------------------- errors
-
-
-def _split_detail(text: str) -> tuple[str, str, str] | None:
-    """Parse §4.3 format A (``Id|Type|message``) or format B (JSON in the string) into (id, type, message)."""
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(stripped)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            localized: dict[str, Any] = data["localizedString"] if isinstance(data.get("localizedString"), dict) else {}
-            type_name = str(data.get("TypeName") or data.get("ClassName") or "")
-            message = str(data.get("Message") or localized.get("Message") or "")
-            error_id = str(localized.get("stringId") or "")
-            if type_name or message:
-                return error_id, type_name, message
-    parts = text.split("|", 2)
-    if len(parts) == 3 and "." in parts[1] and " " not in parts[1].strip():
-        return parts[0].strip(), parts[1].strip(), parts[2].strip()
-    return None
-
-
-def parse_error(body: Any) -> tuple[str, str, str]:
-    """(error id, .NET exception type, message) from an admin-API error envelope (§4.2 precedence)."""
-    if not isinstance(body, dict):
-        return "", "", ""
-    error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
-    details: list[Any] = error["details"] if isinstance(error.get("details"), list) else []
-    for detail in details:
-        if isinstance(detail, dict) and isinstance(detail.get("message"), str) and detail["message"].strip():
-            parsed = _split_detail(detail["message"])
-            if parsed:
-                return parsed
-            return "", "", detail["message"].strip()
-    inner: dict[str, Any] = error["innererror"] if isinstance(error.get("innererror"), dict) else {}
-    internal: dict[str, Any] = inner["internalexception"] if isinstance(inner.get("internalexception"), dict) else {}
-    if internal.get("message"):
-        text = str(internal["message"])
-        parsed = _split_detail(text)
-        if parsed:
-            return parsed
-        return "", str(internal.get("type") or ""), text
-    return "", str(inner.get("type") or ""), str(error.get("message") or "")
-
-
-def _truncate(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
-def _raw_body(response: requests.Response) -> bytes:
-    """An error answer's bytes without trusting ``Content-Encoding``.
-
-    403 bodies are NUL runs sometimes declared gzip although they are not gzip (§1.3, [LIVE]); requests would
-    raise ContentDecodingError before the status could be looked at. So the body is read undecoded (the request
-    was streamed) and gunzipped only when it really is gzip.
-    """
-    raw = getattr(response, "raw", None)
-    if raw is None or getattr(response, "_content", False) is not False:  # already read (or a test transport)
-        try:
-            return response.content or b""
-        except requests.RequestException:
-            return b""
-    try:
-        data = raw.read(decode_content=False) or b""
-    except Exception:  # noqa: BLE001 - a cut or broken error body must not hide the status
-        data = b""
-    finally:
-        response.close()
-    if "gzip" in response.headers.get("Content-Encoding", "").lower() and data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError):
-            pass
-    return data
-
-
-def _body_text(data: bytes) -> str:
-    return data.replace(b"\0", b"").decode("utf-8", "replace").strip()
-
-
-def _json_or_none(text: str) -> Any:
-    if not text.startswith(("{", "[")):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-# --------------------------------------------------------------------------------------------- HTTP session
-
-
-class _TrustingSession(requests.Session):
-    """A Session whose own ``verify`` wins over ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``.
-
-    requests lets those variables replace ``Session.verify`` when a call passes no ``verify`` (MSAL never
-    does), so a session told to trust the emulator's CA would still fail. Proxies and the rest of the
-    environment (``trust_env``) keep working.
-    """
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if verify is None or verify is True:
-            settings["verify"] = self.verify
-        return settings
-
-
-def _new_session(ca_file: str | None) -> requests.Session:
-    session = _TrustingSession()
-    if ca_file:
-        session.verify = ca_file
-    return session
-
-
-# --------------------------------------------------------------------------------------------- tokens
-
-
-class _TokenEndpointFailure(Exception):
-    """A transient token-endpoint failure, retried by :meth:`_TokenSource.token`; never leaves this module."""
-
-    def __init__(self, reason: str, status: int | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-# AADSTS700024: "Client assertion is not within its valid time range" (an expired federated token).
-_EXPIRED_ASSERTION_CODES = frozenset({700024})
-
-
-class _ExpiredAssertion(Exception):
-    """Entra refused the client assertion as expired (AADSTS700024); :meth:`_TokenSource.token` asks once more."""
-
-
-class _TimeoutSession(_TrustingSession):
-    """MSAL's managed-identity calls pass no timeout; on a machine without IMDS they would hang for minutes."""
-
-    def request(self, method, url, **kwargs):  # type: ignore[no-untyped-def, override]
-        kwargs.setdefault("timeout", _MANAGED_IDENTITY_TIMEOUT)
-        return super().request(method, url, **kwargs)
-
-
-_MANAGED_IDENTITY_TIMEOUT = (5, 30)  # connect, read (seconds)
-
-
-class _ManagedIdentityApp:
-    """MSAL's ManagedIdentityClient behind the two things :class:`_TokenSource` uses of an MSAL app.
-
-    It takes a resource, not scopes (the managed-identity endpoints speak the v1 ``resource`` parameter).
-    """
-
-    def __init__(self, credential: ManagedIdentity, ca_file: str | None, http_cache: dict[Any, Any]) -> None:
-        session = _TimeoutSession()
-        if ca_file:
-            session.verify = ca_file
-        self.token_cache = msal.TokenCache()
-        self._client = msal.ManagedIdentityClient(
-            credential.msal_managed_identity(), http_client=session, token_cache=self.token_cache,
-            http_cache=http_cache,
-        )
-
-    def acquire_token_for_client(self, scopes: list[str]) -> dict[str, Any]:
-        scope = scopes[0]
-        resource = scope[: -len("/.default")] if scope.endswith("/.default") else scope
-        result: dict[str, Any] = self._client.acquire_token_for_client(resource=resource)
-        return result
-
-
-def _status_of(exc: Exception) -> int | None:
-    digits = "".join(ch for ch in str(exc).rsplit(" ", 1)[-1] if ch.isdigit())
-    return int(digits) if digits else None
-
-
-class _TokenSource:
-    """One MSAL ConfidentialClientApplication per (authority, credential) with its token cache reused."""
-
-    def __init__(self, endpoints: Endpoints, credential: Credential, ca_file: str | None) -> None:
-        self._endpoints = endpoints
-        self._credential = credential
-        self._ca_file = ca_file
-        self._app: msal.ConfidentialClientApplication | _ManagedIdentityApp | None = None
-        self._lock = threading.Lock()
-        self._http_cache: dict[Any, Any] = {}  # MSAL's throttling memory, ours so a retry can clear it
-
-    def _build(self) -> msal.ConfidentialClientApplication | _ManagedIdentityApp:
-        if isinstance(self._credential, ManagedIdentity):
-            return _ManagedIdentityApp(self._credential, self._ca_file, self._http_cache)
-        try:
-            client_credential = self._credential.msal_credential()
-        except ExoError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a credential problem must not leak its content
-            raise AuthenticationError(
-                f"cannot use the {self._credential.describe()}: {type(exc).__name__}"
-            ) from None
-        known = self._endpoints.known_authority
-        try:
-            return msal.ConfidentialClientApplication(
-                self._credential.client_id,
-                client_credential=client_credential,
-                authority=self._endpoints.authority,
-                # A custom authority (the emulator, a private endpoint) is not in Microsoft's instance
-                # discovery list: MSAL must not ask login.microsoftonline.com about it.
-                instance_discovery=None if known else False,
-                validate_authority=known,
-                http_client=_new_session(self._ca_file),
-                token_cache=msal.TokenCache(),
-                http_cache=self._http_cache,
-            )
-        except ValueError as exc:
-            # MSAL raises ValueError for a malformed credential or an unreachable OIDC discovery document.
-            raise AuthenticationError(
-                f"cannot set up token requests for the {self._credential.describe()} at "
-                f"{self._endpoints.authority}: {_redacted_reason(exc)}"
-            ) from None
-        except requests.RequestException as exc:
-            raise self._unreachable(exc) from None
-
-    def _unreachable(self, exc: requests.RequestException) -> TransportError:
-        """The authority could not be reached: an untrusted certificate, or the network (never the content)."""
-        if isinstance(exc, requests.exceptions.SSLError):
-            return TransportError(_tls_message(self._endpoints.authority, self._ca_file))
-        return TransportError(f"cannot reach the token authority {self._endpoints.authority} ({type(exc).__name__})")
-
-    def _app_locked(self) -> msal.ConfidentialClientApplication | _ManagedIdentityApp:
-        if self._app is None:
-            self._app = self._build()
-        return self._app
-
-    def token(self, retry: RetryPolicy | None = None) -> str:
-        """An access token; a failing token endpoint (5xx, 429, network) is retried like the admin API (§5)."""
-        retry = retry or RetryPolicy()
-        attempt = 0
-        asked_again = False
-        while True:
-            try:
-                return self._token_once()
-            except _ExpiredAssertion:
-                # The platform may have refreshed the token since it was read: one more sign-in reads (or
-                # fetches) it again. A token that is still expired is reported with its expiry and the fix.
-                if asked_again:
-                    raise self._expired() from None
-                asked_again = True
-                log.warning("token request: the federated token had expired; reading it again")
-            except _TokenEndpointFailure as failure:
-                if attempt >= retry.max_retries:
-                    raise TokenEndpointUnavailable(
-                        f"Entra ID's token endpoint ({self._endpoints.authority}) is still unavailable "
-                        f"({failure.reason}) after {attempt} retries. This is on Microsoft's side (or the network "
-                        "to it), not a problem with the app's credential: wait a few minutes and run again.",
-                        status=failure.status,
-                    ) from None
-                delay = retry.backoff(attempt)
-                log.warning("token request: %s, retrying in %.1fs", failure.reason, delay)
-                retry.sleep(delay)
-                attempt += 1
-                with self._lock:
-                    # MSAL remembers a 5xx for its Retry-After (5 s by default) and would answer the retry from
-                    # that memory without asking; our own back-off decides when to ask again.
-                    self._http_cache.clear()
-
-    def _token_once(self) -> str:
-        with self._lock:
-            app = self._app_locked()
-            try:
-                result = app.acquire_token_for_client(scopes=[self._endpoints.scope])
-            except ExoError:
-                raise
-            except msal.exceptions.MsalServiceError as exc:
-                # MSAL raises this for an HTTP status >= 500 from the token endpoint.
-                raise _TokenEndpointFailure(str(exc).split(":")[-1].strip() or "HTTP 5xx", _status_of(exc)) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if isinstance(exc, requests.exceptions.SSLError):
-                    raise self._unreachable(exc) from None
-                if isinstance(self._credential, ManagedIdentity):
-                    raise self._no_managed_identity(type(exc).__name__) from None
-                raise _TokenEndpointFailure(type(exc).__name__, None) from None
-            except requests.RequestException as exc:
-                raise self._unreachable(exc) from None
-            except ValueError as exc:
-                raise AuthenticationError(
-                    f"cannot request a token with the {self._credential.describe()}: {_redacted_reason(exc)}"
-                ) from None
-        if not isinstance(result, dict) or not result.get("access_token"):
-            raise self._refused(result if isinstance(result, dict) else {})
-        return str(result["access_token"])
-
-    def _refused(self, result: Mapping[str, Any]) -> ExoError:
-        error = str(result.get("error") or "no token")
-        description = str(result.get("error_description") or "").split("\r\n")[0]
-        codes = {int(c) for c in result.get("error_codes") or [] if str(c).isdigit()}
-        if error in _TOKEN_TRANSIENT_ERRORS:
-            raise _TokenEndpointFailure(error, None)
-        if codes & _EXPIRED_ASSERTION_CODES:
-            raise _ExpiredAssertion()
-        if isinstance(self._credential, ManagedIdentity):
-            return self._no_managed_identity(f"{error}: {_truncate(description)}")
-        return AuthenticationError(
-            f"Entra ID refused a token for the {self._credential.describe()} "
-            f"(tenant {self._endpoints.authority.rsplit('/', 1)[-1]}, scope {self._endpoints.scope}): "
-            f"{error}: {_truncate(description)} Check the tenant id, the client id and the credential; "
-            f"the app also needs the 'Exchange.ManageAsApp' permission with admin consent."
-        )
-
-    def _expired(self) -> AuthenticationError:
-        advice = getattr(self._credential, "expiry_advice", None)
-        return AuthenticationError(
-            f"Entra ID refused the {self._credential.describe()}: the federated token (client assertion) has "
-            "expired or is not valid yet (AADSTS700024). "
-            + (advice() if callable(advice) else "Federated tokens live minutes: the platform must issue a fresh "
-               "one for each sign-in; check this machine's clock.")
-        )
-
-    def _no_managed_identity(self, reason: str) -> AuthenticationError:
-        return AuthenticationError(
-            f"cannot get a token for the {self._credential.describe()} ({reason}). A managed identity works only on "
-            "an Azure machine or service that has one: enable it (or attach the user-assigned identity named by "
-            "AZURE_CLIENT_ID), grant its service principal 'Exchange.ManageAsApp' and the 'Exchange Administrator' "
-            "role, or unset AZURE_TOKEN_CREDENTIALS to use an app registration's credential instead."
-        )
-
-    def invalidate(self, token: str) -> None:
-        """Forget ``token`` so that the next :meth:`token` asks Entra ID for a new one (after a 401)."""
-        with self._lock:
-            if self._app is None:
-                return
-            cache = self._app.token_cache
-            for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
-                if item.get("secret") == token:
-                    cache.remove_at(item)
-
-
-_TOKEN_SOURCES: dict[tuple[str, ...], _TokenSource] = {}
-_TOKEN_SOURCES_LOCK = threading.Lock()
-
-
-def _token_source(endpoints: Endpoints, credential: Credential, ca_file: str | None) -> _TokenSource:
-    """The process-wide token source for this authority, scope, CA and credential.
-
-    Shared so that every client for the same tenant and credential (the CLI's commands, a Pulumi host's
-    re-configures, parallel resources) reuses one MSAL app and its token cache. The key holds no secret:
-    :meth:`Credential.cache_key` is a digest.
-    """
-    key = (endpoints.authority, endpoints.scope, ca_file or "", credential.client_id, credential.cache_key())
-    with _TOKEN_SOURCES_LOCK:
-        source = _TOKEN_SOURCES.get(key)
-        if source is None:
-            source = _TOKEN_SOURCES[key] = _TokenSource(endpoints, credential, ca_file)
-        return source
-
-
-def _redacted_reason(exc: Exception) -> str:
-    """A reason safe to show: the exception type and the start of its message, with no key material."""
-    text = str(exc)
-    if "-----BEGIN" in text or len(text) > 200 or "eyJ" in text:
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
-
-
-def _tls_message(url: str, ca_file: str | None) -> str:
-    hint = (
-        f"the server's certificate is not signed by the CA in {ca_file}"
-        if ca_file
-        else "the server's certificate is not trusted by this machine (set the tenant's caFile for a private CA)"
-    )
-    return f"TLS verification failed for {url}: {hint}. Verification is never turned off."
-
 
 def _check_ca_file(ca_file: str | None) -> None:
     """A missing CA file fails here, by name, instead of as requests' OSError on the first call."""
@@ -611,10 +158,10 @@ class ExoClient:
         self.retry = retry
         self.stats = CallStats()
         self._credential = credential
-        self._session = session or _new_session(config.ca_file)
+        self._session = session or new_session(config.ca_file)
         # A caller's own session may not trust the CA file: a per-call verify wins over the environment.
         self._verify: str | bool = config.ca_file or True
-        self._tokens = _token_source(self.endpoints, credential, config.ca_file)
+        self._tokens = token_source(self.endpoints, credential, config.ca_file)
         self._stats_lock = threading.Lock()
         self.connection_id = str(uuid.uuid4())
         self._anchor = self._anchor_mailbox()
@@ -716,7 +263,7 @@ class ExoClient:
                 warnings.append(str(warning))
             errors = page.get("@adminapi.errors")
             if errors:
-                self._raise_annotation_errors(cmdlet, errors)
+                raise error_for_annotations(cmdlet, errors)
             for item in page.get("value") or []:
                 values.append(strip_annotations(item) if isinstance(item, dict) else {"value": item})
             url = self._check_next_link(str(next_link)) if next_link else ""
@@ -797,203 +344,43 @@ class ExoClient:
         """``Remove-<noun> -Identity -Confirm:$false`` (``Confirm: true`` would only ask, §7.3)."""
         return self.invoke(f"Remove-{noun}", {"Identity": identity, "Confirm": False})
 
-    # typed wrappers: raw service records; normalisation belongs to the specs layer
-
-    def list_inbound_connectors(self) -> builtins.list[dict[str, Any]]:
-        return self.list("InboundConnector")
-
-    def get_inbound_connector(self, identity: str, *, retry_not_found: bool = False) -> dict[str, Any]:
-        return self.get("InboundConnector", identity, retry_not_found=retry_not_found)
-
-    def new_inbound_connector(self, parameters: Mapping[str, Any]) -> InvokeResult:
-        return self.new("InboundConnector", parameters)
-
-    def set_inbound_connector(self, identity: str, parameters: Mapping[str, Any]) -> InvokeResult:
-        return self.set("InboundConnector", identity, parameters)
-
-    def remove_inbound_connector(self, identity: str) -> InvokeResult:
-        return self.remove("InboundConnector", identity)
-
-    def list_outbound_connectors(self) -> builtins.list[dict[str, Any]]:
-        return self.list("OutboundConnector")
-
-    def get_outbound_connector(self, identity: str, *, retry_not_found: bool = False) -> dict[str, Any]:
-        return self.get("OutboundConnector", identity, retry_not_found=retry_not_found)
-
-    def new_outbound_connector(self, parameters: Mapping[str, Any]) -> InvokeResult:
-        return self.new("OutboundConnector", parameters)
-
-    def set_outbound_connector(self, identity: str, parameters: Mapping[str, Any]) -> InvokeResult:
-        return self.set("OutboundConnector", identity, parameters)
-
-    def remove_outbound_connector(self, identity: str) -> InvokeResult:
-        return self.remove("OutboundConnector", identity)
-
-    def validate_outbound_connector(self, identity: str, recipients: Iterable[str]) -> InvokeResult:
-        """``Validate-OutboundConnector``: tests the smart hosts and sends real test mail to ``recipients``."""
-        return self.invoke("Validate-OutboundConnector", {"Identity": identity, "Recipients": list(recipients)})
-
-    def list_accepted_domains(self) -> builtins.list[dict[str, Any]]:
-        return self.list("AcceptedDomain")
-
-    def get_accepted_domain(self, identity: str) -> dict[str, Any]:
-        return self.get("AcceptedDomain", identity)
-
-    def set_accepted_domain(self, identity: str, parameters: Mapping[str, Any]) -> InvokeResult:
-        return self.set("AcceptedDomain", identity, parameters)
-
     # ------------------------------------------------------------------ sending
 
-    def _count(self, cmdlet: str, *, retry: bool) -> None:
-        with self._stats_lock:
-            self.stats.requests += 1
-            self.stats.by_cmdlet[cmdlet] += 1
-            if retry:
-                self.stats.retries += 1
-
     def _token(self) -> str:
-        with self._stats_lock:
-            self.stats.token_requests += 1
+        self.stats.count_token()
         return self._tokens.token(self.retry)
 
-    def _send(
-        self, url: str, body: bytes, headers: Mapping[str, str], cmdlet: str, ends_at: float
-    ) -> dict[str, Any]:
-        """POST one page with retries (§5) and one token refresh on 401; return the parsed JSON envelope."""
-        retries = 0
-        refreshed = False
-        repeat = False
-        redirects = 0
-        lost_answer = False  # a previous attempt may have run on the server (its answer never came back)
-        while True:
-            remaining = ends_at - time.monotonic()
-            if remaining <= 0:
-                raise TransportError(
-                    f"gave up after the overall deadline of {self.deadline:g}s", cmdlet=cmdlet
-                )
-            token = self._token()
-            request_id = str(uuid.uuid4())
-            sent = dict(headers, Authorization=f"Bearer {token}")
-            sent["client-request-id"] = request_id
-            self._count(cmdlet, retry=repeat)
-            repeat = True
-            try:
-                response, data = self._post_once(url, body, sent, min(self.timeout, remaining))
-            except requests.exceptions.SSLError:
-                raise TransportError(_tls_message(self.endpoints.api_base, self.config.ca_file), cmdlet=cmdlet) from None
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                reason = type(exc).__name__
-                lost_answer = lost_answer or not isinstance(exc, requests.ConnectTimeout)
-                log.warning("%s: %s (request %s, attempt %d)", cmdlet, reason, request_id, retries + 1)
-                if retries >= self.retry.max_retries:
-                    raise ConnectionRetriesExhausted(
-                        f"the connection to {self.endpoints.api_base} failed {retries + 1} times ({reason}); "
-                        "check the network, proxy and firewall, then try again",
-                        cmdlet=cmdlet,
-                    ) from None
-                self._wait(self.retry.backoff(retries), ends_at, cmdlet, reason)
-                retries += 1
-                continue
-
-            status = response.status_code
-            self._observe(cmdlet, response, data)
-            text = _body_text(data) if status != 200 else ""
-            log.debug("%s: HTTP %d (request %s, attempt %d)", cmdlet, status, request_id, retries + 1)
-            if status == 200:
-                return self._parse_page(data, cmdlet)
-            if status == 204:
-                return {}
-            if status in _REDIRECT_STATUSES and response.headers.get("Location") and redirects < 3:
-                # A regional redirect (§1.4): the Authorization header is re-sent by this loop (requests would
-                # drop it), only to an admin-API host of this cloud, and the host is pinned for later calls.
-                url = self._follow_redirect(url, response.headers["Location"], cmdlet)
-                redirects += 1
-                continue
-            if status == 401 and not refreshed:
-                # An expired or revoked token: drop it from the cache and try once more with a fresh one.
-                log.info("%s: HTTP 401, refreshing the token once (request %s)", cmdlet, request_id)
-                self._tokens.invalidate(token)
-                refreshed = True
-                continue
-            retryable = status in _RETRY_STATUSES or _CONCURRENCY_TEXT in text or (
-                status in (400, 500) and any(t in text for t in _TRANSIENT_EXCEPTIONS)
-            )
-            if retryable:
-                log.warning("%s: HTTP %d, will retry (request %s, attempt %d)", cmdlet, status, request_id,
-                            retries + 1)
-                if retries >= self.retry.max_retries:
-                    raise Throttled(
-                        f"Exchange Online is still throttling or unavailable (HTTP {status}) after "
-                        f"{retries} retries; wait a few minutes and run again",
-                        cmdlet=cmdlet,
-                        status=status,
-                    )
-                lost_answer = lost_answer or status == 504
-                delay = _retry_after(response)
-                # The service's Retry-After is honoured as given; one longer than the deadline allows ends
-                # the call now (as Throttled) instead of hammering the service early.
-                self._wait(self.retry.backoff(retries) if delay is None else delay, ends_at, cmdlet,
-                           f"HTTP {status}")
-                retries += 1
-                continue
-            try:
-                self._raise_for(status, text, cmdlet, response)
-            except ExoError as exc:
-                exc.after_lost_answer = lost_answer  # type: ignore[attr-defined]
-                raise
-
-    def _post_once(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
-    ) -> tuple[requests.Response, bytes]:
-        """One POST and its whole body. Streamed, so that an error body that lies about its encoding (the 403's
-        NUL bytes declared gzip) is read raw instead of failing inside requests before the status is seen."""
-        response = self._session.post(
-            url, data=body, headers=headers, timeout=timeout, verify=self._verify, allow_redirects=False,
-            stream=True,
+    def _wire(self) -> Wire:
+        """The send path's view of this client, read afresh per page (``retry``/``deadline`` may change)."""
+        return Wire(
+            session=self._session, verify=self._verify, tokens=self._tokens, retry=self.retry, timeout=self.timeout,
+            deadline=self.deadline, endpoints=self.endpoints, cloud=self.config.cloud, ca_file=self.config.ca_file,
+            stats=self.stats, pin=self._pin, observer=self.observer,
         )
-        if response.status_code != 200:
-            return response, _raw_body(response)
-        try:
-            return response, response.content or b""
-        except requests.exceptions.ContentDecodingError:
-            raise TransportError(
-                "the answer declared a compression it did not use; a proxy in between may have changed it",
-                cmdlet=headers.get("X-CmdletName"),
-                status=200,
-            ) from None
 
-    def _follow_redirect(self, url: str, location: str, cmdlet: str) -> str:
-        """The redirect's target with :446 rewritten to 443, if it is an admin-API host of this cloud; pinned."""
-        target = urlsplit(urljoin(url, location))
-        host = (target.hostname or "").lower()
-        if target.scheme != "https" or not self.endpoints.may_receive_token(host):
-            raise TransportError(
-                f"the service redirected to {target.scheme}://{host}, which is not an Exchange admin-API host of "
-                f"the {self.config.cloud} cloud; refusing to send the token there",
-                cmdlet=cmdlet,
-            )
-        port = _REDIRECT_PORT_REWRITE.get(target.port or 443, target.port)
-        netloc = host if port in (None, 443) else f"{host}:{port}"
-        if ":" in host:
-            netloc = f"[{host}]" if port in (None, 443) else f"[{host}]:{port}"
-        base = f"https://{netloc}"
+    def _pin(self, base: str, cmdlet: str) -> None:
+        """A regional redirect named the tenant's own host (§1.4): later calls go there directly."""
         with self._stats_lock:
             if base != self._base:
                 log.info("%s: the tenant lives on %s (regional redirect); later calls go there", cmdlet, base)
             self._base = base
-        return target._replace(netloc=netloc).geturl()
 
-    def _observe(self, cmdlet: str, response: requests.Response, data: bytes) -> None:
-        if self.observer is not None:
-            self.observer(cmdlet, response.status_code, dict(response.headers), data)
-
-    def _wait(self, delay: float, ends_at: float, cmdlet: str, reason: str) -> None:
-        if time.monotonic() + delay > ends_at:
-            raise Throttled(
-                f"still failing ({reason}) and the next retry would pass the overall deadline of {self.deadline:g}s",
-                cmdlet=cmdlet,
-            )
-        self.retry.sleep(max(0.0, delay))
+    def _send(
+        self, url: str, body: bytes, headers: Mapping[str, str], cmdlet: str, ends_at: float
+    ) -> dict[str, Any]:
+        """POST one page through the send path (:mod:`.transport`); the parsed envelope, or a typed error."""
+        outcome = send_handling_retries(self._wire(), Request(url, body, headers, cmdlet, ends_at))
+        answer = outcome.answer
+        if answer.status == 200:
+            return self._parse_page(answer.data, cmdlet)
+        if answer.status == 204:
+            return {}
+        error = error_for_answer(
+            answer.status, answer.error_text, cmdlet,
+            scope=self.endpoints.scope, tenant=self.config.tenant, api_base=self.endpoints.api_base,
+        )
+        error.after_lost_answer = outcome.after_lost_answer  # type: ignore[attr-defined]
+        raise error
 
     def _parse_page(self, raw: bytes, cmdlet: str) -> dict[str, Any]:
         try:
@@ -1008,74 +395,6 @@ class ExoClient:
         if not isinstance(data, dict):
             raise TransportError("the answer was not an admin-API envelope", cmdlet=cmdlet, status=200)
         return data
-
-    def _raise_for(self, status: int, text: str, cmdlet: str, response: requests.Response) -> NoReturn:
-        body = _json_or_none(text)
-        error_id, exception_type, message = parse_error(body)
-        message = _truncate(message)
-        if status == 401:
-            raise AuthenticationError(
-                f"Exchange Online refused the app's token (HTTP 401) even after a refresh. Check that the token is "
-                f"for {self.endpoints.scope} in tenant {self.config.tenant}, and {_CONSENT_HINT}."
-                + (f" Service said: {message}" if message else ""),
-                cmdlet=cmdlet,
-                status=status,
-            )
-        if status == 403:
-            raise PermissionDenied(
-                f"Exchange Online accepted the token but will not run {cmdlet} for this app (HTTP 403). To fix: "
-                f"{_ROLE_HINT}; and {_CONSENT_HINT}.",
-                cmdlet=cmdlet,
-                status=status,
-            )
-        if status == 404 or any(t in exception_type for t in _NOT_FOUND_TYPES):
-            raise NotFound(message or "the object does not exist", cmdlet=cmdlet, status=status)
-        if _is_already_exists(exception_type):
-            raise AlreadyExists(message or "an object with that name already exists", cmdlet=cmdlet, status=status)
-        if (body is not None and exception_type) or (isinstance(body, dict) and "error" in body):
-            raise ServiceValidationError(
-                message or "Exchange refused the parameters",
-                exception_type=exception_type,
-                error_id=error_id,
-                cmdlet=cmdlet,
-                status=status,
-            )
-        raise TransportError(
-            f"unexpected HTTP {status} from {self.endpoints.api_base}"
-            + (f": {_truncate(text)[:200]}" if text and body is None and text.isprintable() else ""),
-            cmdlet=cmdlet,
-            status=status,
-        )
-
-    def _raise_annotation_errors(self, cmdlet: str, errors: Any) -> NoReturn:
-        """``@adminapi.errors`` on a 200: non-terminating cmdlet errors, treated as errors (§3.1)."""
-        first = errors[0] if isinstance(errors, list) and errors else errors
-        text = first if isinstance(first, str) else json.dumps(first)
-        parsed = _split_detail(text) if isinstance(first, str) else parse_error({"error": first})
-        error_id, exception_type, message = parsed or ("", "", text)
-        if any(t in exception_type for t in _NOT_FOUND_TYPES):
-            raise NotFound(_truncate(message), cmdlet=cmdlet, status=200)
-        if _is_already_exists(exception_type):
-            raise AlreadyExists(_truncate(message), cmdlet=cmdlet, status=200)
-        raise ServiceValidationError(
-            _truncate(message), exception_type=exception_type, error_id=error_id, cmdlet=cmdlet, status=200
-        )
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """``Retry-After`` in seconds: a (possibly fractional) number, or an HTTP date (§5)."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _union_by_guid(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:

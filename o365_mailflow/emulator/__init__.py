@@ -10,6 +10,10 @@ MSAL + requests + TLS path as production. It is written from the service contrac
     server.front_door.host, server.front_door.port  # the tenants' SMTP front door (emulator.smtp)
     info = ensure_running(state_dir)             # reuse `mailflow emulator serve`, or start one in-process
 
+Layout: :mod:`.lifecycle` (reuse, server.json), :mod:`.statedir` (one server per directory), :mod:`.server` (one
+in-process server: start, stop), :mod:`.wsgi` (werkzeug serving), one module per API: :mod:`.admin_api`, :mod:`.entra`, :mod:`.control`; their
+shared state in :mod:`.context`, the starting tenants in :mod:`.seed`.
+
 The default tenant and its app are :data:`DEFAULT_SEED` (``seed.json``): tenant
 ``6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f`` (``contoso.onmicrosoft.com``), app
 ``0e0e0e0e-1111-4222-8333-444444444444`` with the emulator-only secret in that file.
@@ -17,34 +21,41 @@ The default tenant and its app are :data:`DEFAULT_SEED` (``seed.json``): tenant
 
 from __future__ import annotations
 
-import atexit
-import json
-import os
-import ssl
-import threading
-import time
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .server import EmulatorServer
+from .lifecycle import (
+    STATE_DIR_ENV,
+    EmulatorBusy,
+    EmulatorInfo,
+    default_state_dir,
+    ensure_running,
+    info_for,
+    read_server_json,
+    remove_server_json,
+    write_server_json,
+)
 
-# The server (flask, werkzeug, the cmdlets) loads on first use: a CLI that reuses an emulator already running
-# (`mailflow emulator serve`, a test session) only reads server.json and checks its health URL, and importing
-# flask alone costs it about 0.15 s per run.
-_FROM_SERVER = ("DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_INITIAL_DOMAIN", "DEFAULT_SEED",
-                "DEFAULT_TENANT_ID", "EmulatorBusy", "EmulatorServer", "load_seed")
+# The server (flask, werkzeug, the cmdlets) and the seed (which runs the cmdlet layer) load on first use: a CLI
+# that reuses an emulator already running (`mailflow emulator serve`, a test session) only reads server.json and
+# checks its health URL, and importing flask alone costs it about 0.15 s per run.
+_LAZY = {
+    "EmulatorServer": "server",
+    "DEFAULT_CLIENT_ID": "seed",
+    "DEFAULT_CLIENT_SECRET": "seed",
+    "DEFAULT_INITIAL_DOMAIN": "seed",
+    "DEFAULT_SEED": "seed",
+    "DEFAULT_TENANT_ID": "seed",
+    "load_seed": "seed",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_SERVER:
-        from . import server
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(server, name)
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EmulatorServer",
@@ -64,147 +75,3 @@ __all__ = [
     "STATE_DIR_ENV",
     "load_seed",
 ]
-
-STATE_DIR_ENV = "MAILFLOW_STATE_DIR"
-SERVER_JSON = "server.json"
-
-
-@dataclass(frozen=True)
-class EmulatorInfo:
-    """How to reach a running emulator and its default tenant's well-known app."""
-
-    base_url: str
-    ca_path: Path
-    tenant_id: str
-    initial_domain: str
-    client_id: str
-    client_secret: str | None
-    smtp_host: str | None = None  # the SMTP front door (emulator.smtp); None for a server.json from before it
-    smtp_port: int | None = None
-
-    def __repr__(self) -> str:  # the secret is emulator-only, but keep the habit: never print secrets
-        return (
-            f"EmulatorInfo(base_url={self.base_url!r}, ca_path={str(self.ca_path)!r}, tenant_id={self.tenant_id!r}, "
-            f"initial_domain={self.initial_domain!r}, client_id={self.client_id!r}, client_secret=***)"
-        )
-
-
-def default_state_dir(root: Path | None = None) -> Path:
-    """``$MAILFLOW_STATE_DIR/emulator`` if set, else ``<root or cwd>/.mailflow/emulator``."""
-    env = os.environ.get(STATE_DIR_ENV)
-    if env:
-        return Path(env) / "emulator"
-    return (root or Path.cwd()) / ".mailflow" / "emulator"
-
-
-def _effective_state_dir(state_dir: Path | None) -> Path:
-    # Callers pass the project default `<root>/.mailflow/emulator`; MAILFLOW_STATE_DIR must still win there, so
-    # tests never touch a project's own .mailflow (an explicit other directory is kept as given).
-    if state_dir is None or (os.environ.get(STATE_DIR_ENV) and Path(state_dir).parts[-2:] == (".mailflow", "emulator")):
-        return default_state_dir()
-    return Path(state_dir)
-
-
-_RUNNING: dict[Path, EmulatorServer] = {}
-_RUNNING_LOCK = threading.Lock()
-
-
-def read_server_json(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((Path(state_dir) / SERVER_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_server_json(server: EmulatorServer) -> Path:
-    """Record a running server so other processes (the CLI, Pulumi's provider host) reuse it."""
-    info = info_for(server)
-    data = {**asdict(info), "ca_path": str(info.ca_path), "pid": os.getpid(), "started": time.time()}
-    path = server.state_dir / SERVER_JSON
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the emulator-only secret
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
-    return path
-
-
-def remove_server_json(server: EmulatorServer) -> None:
-    data = read_server_json(server.state_dir)
-    if data and data.get("pid") == os.getpid() and data.get("base_url") == server.base_url:
-        (server.state_dir / SERVER_JSON).unlink(missing_ok=True)
-
-
-def info_for(server: EmulatorServer) -> EmulatorInfo:
-    tenant = server.default_tenant()
-    return EmulatorInfo(
-        base_url=server.base_url,
-        ca_path=Path(server.ca_path),
-        tenant_id=tenant.get("tenant_id", ""),
-        initial_domain=tenant.get("initial_domain", ""),
-        client_id=tenant.get("client_id", ""),
-        client_secret=tenant.get("client_secret"),
-        smtp_host=server.front_door.host if server.front_door else None,
-        smtp_port=server.front_door.port if server.front_door else None,
-    )
-
-
-def _alive(data: dict[str, Any]) -> bool:
-    """Does the recorded server answer its health check over TLS (verified with its own CA)?"""
-    try:
-        context = ssl.create_default_context(cafile=str(data["ca_path"]))
-        # A local server: never through a proxy from the environment.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
-        with opener.open(f"{data['base_url']}/_emulator/health", timeout=3) as resp:
-            return bool(resp.status == 200)
-    except (OSError, KeyError, ValueError, urllib.error.URLError, ssl.SSLError):
-        return False
-
-
-def _info_from_json(data: dict[str, Any]) -> EmulatorInfo:
-    return EmulatorInfo(
-        base_url=str(data["base_url"]),
-        ca_path=Path(data["ca_path"]),
-        tenant_id=str(data["tenant_id"]),
-        initial_domain=str(data["initial_domain"]),
-        client_id=str(data["client_id"]),
-        client_secret=data.get("client_secret"),
-        smtp_host=data.get("smtp_host"),
-        smtp_port=data.get("smtp_port"),
-    )
-
-
-def ensure_running(state_dir: Path | None = None, *, wait: float = 15.0) -> EmulatorInfo:
-    """Reuse the emulator recorded in ``state_dir/server.json`` if it answers; otherwise start one in this
-    process (a daemon thread that ends with the process) and record it there."""
-    state_dir = _effective_state_dir(state_dir).resolve()
-    with _RUNNING_LOCK:
-        server = _RUNNING.get(state_dir)
-        if server is not None and server.running:
-            return info_for(server)
-        deadline = time.monotonic() + wait
-        while True:
-            data = read_server_json(state_dir)
-            if data and _alive(data):
-                return _info_from_json(data)
-            from .server import EmulatorBusy, EmulatorServer
-
-            server = EmulatorServer(state_dir)
-            try:
-                server.start()
-            except EmulatorBusy:
-                # Another process owns the directory and is still starting: wait for its server.json.
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-                continue
-            write_server_json(server)
-            _RUNNING[state_dir] = server
-            atexit.register(_stop_at_exit, server)
-            return info_for(server)
-
-
-def _stop_at_exit(server: EmulatorServer) -> None:
-    # The in-process server dies with the process; do not leave a server.json pointing at nothing.
-    remove_server_json(server)
-    server.stop()

@@ -90,8 +90,8 @@ def test_each_credential_kind_gets_a_token_and_lists_connectors(
         "federated": lambda: FederatedToken(tenant.client_id, str(federated_token_file(tenant, tmp_path / "t"))),
     }[kind]()
     client = ExoClient(tenant.config, credential, retry=fast_retry())
-    client.new_inbound_connector(inbound("Partner A"))
-    assert [c["Name"] for c in client.list_inbound_connectors()] == ["Partner A"]
+    client.new("InboundConnector", inbound("Partner A"))
+    assert [c["Name"] for c in client.list("InboundConnector")] == ["Partner A"]
     assert [e["status"] for e in tenant.requests(kind="token")] == [200]  # one token, reused from the cache
 
 
@@ -99,7 +99,7 @@ def test_listing_follows_every_page_at_page_size_two(emulator_tenant: Any) -> No
     client = secret_client(emulator_tenant)
     names = [f"Partner {i}" for i in range(5)]
     for name in names:
-        client.new_inbound_connector(inbound(name))
+        client.new("InboundConnector", inbound(name))
     emulator_tenant.clear_requests()
     before = client.stats.requests
     result = client.invoke("Get-InboundConnector", {"ResultSize": "Unlimited"}, page_size=2)
@@ -131,9 +131,9 @@ def test_injected_faults_are_survived_within_the_retry_cap(fault: str, emulator_
     client = ExoClient(emulator_tenant.config,
                        ClientSecret(emulator_tenant.client_id, emulator_tenant.client_secret),
                        retry=RetryPolicy(sleep=waits.append))
-    client.list_accepted_domains()  # token first, so only InvokeCommand requests are faulted below
+    client.list("AcceptedDomain")  # token first, so only InvokeCommand requests are faulted below
     emulator_tenant.faults(**_times(FAULTS[fault], 5))
-    domains = client.list_accepted_domains()
+    domains = client.list("AcceptedDomain")
     assert "contoso.com" in {d["DomainName"] for d in domains}
     assert client.stats.retries == 5
     if fault == "429":
@@ -145,7 +145,7 @@ def test_faults_beyond_the_retry_cap_are_reported_as_throttled(fault: str, emula
     client = secret_client(emulator_tenant)
     emulator_tenant.faults(**_times(FAULTS[fault], 6))
     with pytest.raises(Throttled) as info:
-        client.list_inbound_connectors()
+        client.list("InboundConnector")
     assert "Get-InboundConnector" in str(info.value)
     assert len(emulator_tenant.requests()) == 6
 
@@ -169,7 +169,7 @@ def test_a_401_for_an_expired_token_refreshes_it_once_and_succeeds(emulator_tena
     client._tokens.token()
     _pretend_cached_tokens_are_fresh(client)
     emulator_tenant.clear_faults()
-    assert client.list_inbound_connectors() == []
+    assert client.list("InboundConnector") == []
     assert [e["status"] for e in emulator_tenant.requests()] == [401, 200]
     assert len(emulator_tenant.requests(kind="token")) == 2
 
@@ -178,22 +178,22 @@ def test_a_second_401_after_the_refresh_is_an_authentication_error(emulator_tena
     client = secret_client(emulator_tenant)
     emulator_tenant.faults(token_lifetime=-60)  # every token is expired: the refresh cannot help
     with pytest.raises(AuthenticationError, match="Exchange.ManageAsApp"):
-        client.list_inbound_connectors()
+        client.list("InboundConnector")
     assert [e["status"] for e in emulator_tenant.requests()] == [401, 401]
 
 
 def test_not_found_already_exists_and_validation_errors_are_typed(emulator_tenant: Any) -> None:
     client = secret_client(emulator_tenant)
     with pytest.raises(NotFound) as missing:
-        client.get_inbound_connector("No such connector")
+        client.get("InboundConnector", "No such connector")
     assert missing.value.cmdlet == "Get-InboundConnector"
     with pytest.raises(NotFound, match="couldn't be found"):
-        client.set_inbound_connector("No such connector", {"Comment": "x"})
-    client.new_inbound_connector(inbound("Partner A"))
+        client.set("InboundConnector", "No such connector", {"Comment": "x"})
+    client.new("InboundConnector", inbound("Partner A"))
     with pytest.raises(AlreadyExists, match="already exists"):
-        client.new_inbound_connector(inbound("Partner A"))
+        client.new("InboundConnector", inbound("Partner A"))
     with pytest.raises(ServiceValidationError) as invalid:
-        client.new_inbound_connector({**inbound("Partner B"), "ConnectorType": "Sideways"})
+        client.new("InboundConnector", {**inbound("Partner B"), "ConnectorType": "Sideways"})
     assert invalid.value.exception_type.endswith("Exception")
     assert "Sideways" in str(invalid.value)
 
@@ -210,13 +210,13 @@ def test_missing_permissions_say_what_to_fix(app: dict[str, Any], expected: type
                                              emulator_tenant_factory: Callable[..., Any]) -> None:
     tenant = emulator_tenant_factory(apps=[app])
     with pytest.raises(expected, match=hint):
-        secret_client(tenant).list_inbound_connectors()
+        secret_client(tenant).list("InboundConnector")
 
 
 def test_a_wrong_secret_is_an_authentication_error_from_entra(emulator_tenant: Any) -> None:
     client = ExoClient(emulator_tenant.config, ClientSecret(emulator_tenant.client_id, "not-the-secret-123"))
     with pytest.raises(AuthenticationError) as info:
-        client.list_inbound_connectors()
+        client.list("InboundConnector")
     assert "invalid_client" in str(info.value)
     assert "not-the-secret-123" not in str(info.value)
 
@@ -239,11 +239,11 @@ def test_outbound_listing_includes_test_mode_connectors_under_both_readings(
 ) -> None:
     tenant = emulator_tenant_factory(settings={"test_mode_listing": reading})
     client = secret_client(tenant)
-    client.new_outbound_connector(outbound("Live route"))
-    client.new_outbound_connector(outbound("Trial route", test_mode=True))
-    names = [c["Name"] for c in client.list_outbound_connectors()]
+    client.new("OutboundConnector", outbound("Live route"))
+    client.new("OutboundConnector", outbound("Trial route", test_mode=True))
+    names = [c["Name"] for c in client.list("OutboundConnector")]
     assert sorted(names) == ["Live route", "Trial route"]
-    assert client.get_outbound_connector("Trial route")["TestMode"] is True
+    assert client.get("OutboundConnector", "Trial route")["TestMode"] is True
 
 
 def test_a_read_right_after_a_create_waits_out_replication_lag(emulator_tenant: Any) -> None:
@@ -251,10 +251,10 @@ def test_a_read_right_after_a_create_waits_out_replication_lag(emulator_tenant: 
                        ClientSecret(emulator_tenant.client_id, emulator_tenant.client_secret),
                        retry=RetryPolicy(not_found_delay=0.2))
     emulator_tenant.faults(read_lag=0.5)
-    client.new_inbound_connector(inbound("Fresh"))
+    client.new("InboundConnector", inbound("Fresh"))
     with pytest.raises(NotFound):
-        client.get_inbound_connector("Fresh")  # a plain read reports absence at once
-    assert client.get_inbound_connector("Fresh", retry_not_found=True)["Name"] == "Fresh"
+        client.get("InboundConnector", "Fresh")  # a plain read reports absence at once
+    assert client.get("InboundConnector", "Fresh", retry_not_found=True)["Name"] == "Fresh"
 
 
 def test_no_secret_token_or_key_appears_in_logs_or_errors(
@@ -268,15 +268,15 @@ def test_no_secret_token_or_key_appears_in_logs_or_errors(
     )
     secret = tenant.client_secret
     client = secret_client(tenant)
-    client.new_inbound_connector(inbound("Partner A"))
+    client.new("InboundConnector", inbound("Partner A"))
     token_file = federated_token_file(tenant, tmp_path / "federated-token")
     assertion = token_file.read_text()
     ExoClient(tenant.config, Certificate(tenant.apps[1]["client_id"], str(cert_files.pem))).list("InboundConnector")
     ExoClient(tenant.config, FederatedToken(tenant.apps[2]["client_id"], str(token_file))).list("InboundConnector")
     errors: list[str] = []
     for action in (
-        lambda: client.new_inbound_connector(inbound("Partner A")),
-        lambda: client.get_inbound_connector("missing"),
+        lambda: client.new("InboundConnector", inbound("Partner A")),
+        lambda: client.get("InboundConnector", "missing"),
         lambda: ExoClient(tenant.config, ClientSecret(tenant.client_id, secret + "x")).list("InboundConnector"),
         lambda: ExoClient(tenant.config, Certificate(tenant.apps[1]["client_id"], str(cert_files.pfx), "bad-pw"))
         .list("InboundConnector"),
@@ -298,7 +298,7 @@ def test_no_secret_token_or_key_appears_in_logs_or_errors(
 
 def test_open_client_for_the_emulator_uses_its_well_known_tenant(tmp_path: Path) -> None:
     client = open_client(TenantConfig(emulator=True), env={}, state_dir=tmp_path / "emulator")
-    domains = {d["DomainName"] for d in client.list_accepted_domains()}
+    domains = {d["DomainName"] for d in client.list("AcceptedDomain")}
     assert {"contoso.com", "contoso.onmicrosoft.com"} <= domains
     assert client.config.initial_domain == "contoso.onmicrosoft.com"
 
@@ -309,7 +309,7 @@ def test_open_client_reads_azure_identity_variables_for_a_real_style_tenant(emul
     config = replace(emulator_tenant.config, tenant_id=None)  # AZURE_TENANT_ID fills it in
     client = open_client(config, env=emulator_tenant.env)
     assert client.config.tenant_id == emulator_tenant.tenant_id
-    assert client.list_inbound_connectors() == []
+    assert client.list("InboundConnector") == []
 
 
 def test_open_client_without_credentials_names_the_variables(emulator_tenant: Any) -> None:
@@ -321,10 +321,10 @@ def test_a_slow_answer_hits_the_per_request_timeout_and_is_retried(emulator_tena
     client = ExoClient(emulator_tenant.config,
                        ClientSecret(emulator_tenant.client_id, emulator_tenant.client_secret),
                        timeout=0.3, retry=fast_retry(max_retries=1))
-    client.list_accepted_domains()
+    client.list("AcceptedDomain")
     emulator_tenant.faults(latency=1.0, cmdlets=["Get-InboundConnector"])
     with pytest.raises(Throttled, match="failed 2 times"):
-        client.list_inbound_connectors()
+        client.list("InboundConnector")
     assert client.stats.by_cmdlet["Get-InboundConnector"] == 2
 
 
@@ -340,8 +340,8 @@ def test_a_corrected_certificate_password_is_used_by_the_next_client(
 
 def test_select_trims_the_returned_records(emulator_tenant: Any) -> None:
     client = secret_client(emulator_tenant)
-    client.new_inbound_connector(inbound("Partner A"))
-    client.new_inbound_connector(inbound("Partner B"))
+    client.new("InboundConnector", inbound("Partner A"))
+    client.new("InboundConnector", inbound("Partner B"))
     result = client.invoke("Get-InboundConnector", select=["Name", "Guid"], page_size=1)
     assert sorted(r["Name"] for r in result.values) == ["Partner A", "Partner B"]
     assert all(set(r) == {"Name", "Guid"} for r in result.values)

@@ -4,7 +4,8 @@ Matrix (each test fails on the client before #14):
 - 403 without a directory role, NUL bytes declared ``Content-Encoding: gzip`` (fault ``forbidden_gzip``):
   PermissionDenied with the role advice, not requests' ContentDecodingError;
 - regional redirect (fault ``redirect_to``) to another host name on :446: followed with the token, :446 rewritten
-  to 443, the host pinned for later calls; a redirect outside the cloud's admin hosts is refused;
+  to 443, the host pinned for later calls; a failure at the regional host is retried there; a redirect outside
+  the cloud's admin hosts is refused;
 - the connector tasks' own duplicate-name exceptions (ErrorInboundConnectorAlreadyExistsException, outbound twin)
   are AlreadyExists; a New-* whose write committed but whose answer was lost (fault ``drop_after_next``) is read
   back, not duplicated and not an error;
@@ -87,6 +88,23 @@ def test_a_regional_redirect_on_port_446_is_followed_rewritten_and_pinned(emulat
     assert served and all(e["host"].startswith("localhost") for e in served)
     assert all(e["status"] == 200 for e in served)  # the token went along (no 401)
     assert client.api_base == "https://localhost"  # :446 became 443
+
+
+@pytest.mark.parametrize("fault", ["throttle_next", "drop_next", "error_next"])
+def test_a_failure_at_the_regional_host_is_retried_there_not_redirected_again(
+    emulator: Any, emulator_tenant: Any, fault: str
+) -> None:
+    """The retry step resends to where the redirect step ended (a 429, a dropped connection, a 503 at the
+    regional host), within the same call: one redirect in all."""
+    emulator_tenant.faults(redirect_to="localhost:446", **{fault: 1})
+    session = CASession(emulator_tenant.ca_path)
+    session.mount("https://", LoopbackPortMap(urlsplit(emulator.base_url).port or 0))
+    client = _client(emulator_tenant, session=session)
+    assert {d["DomainName"] for d in client.list("AcceptedDomain")} >= {"contoso.com"}
+    log = emulator_tenant.requests()
+    assert [e["fault"] for e in log].count("redirect") == 1
+    assert [e["host"].split(":")[0] for e in log[1:]] == ["localhost", "localhost"]  # the failure, then the retry
+    assert log[-1]["status"] == 200 and client.stats.retries == 2  # the redirected request and the retry
 
 
 def test_a_redirect_outside_the_admin_hosts_is_refused(emulator_tenant: Any) -> None:
