@@ -164,7 +164,14 @@ TYPE_ORDER: tuple[str, ...] = ("AcceptedDomain", "InboundConnector", "OutboundCo
 # so when one leaves a stack that sets ``prune: true`` the plan puts these values back.
 Found = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
-__all__ += ["TYPE_ORDER", "Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of"]
+__all__ += ["TYPE_ORDER", "Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of",
+            "force_new"]
+
+
+def force_new(spec: Any) -> tuple[str, ...]:
+    """The fields whose change replaces the object (New-* only): the CLI's plan refuses such a change, Pulumi's
+    diff reports it in ``replaces``, and the reconcile core never sends it to Set-*."""
+    return tuple(f.name for f in spec.fields if f.mode is Mode.CREATE_ONLY)
 
 
 def live_of(snapshot: Any, obj: Any) -> tuple[Any | None, bool]:
@@ -422,8 +429,9 @@ class _Planner:
             action, reason = Action.NOOP, "matches the stack"
         warnings: list[Diagnostic] = []
         if action is not Action.NOOP:
+            forced = force_new(spec)
             for change in field_changes:
-                if spec.field(change.field).mode is Mode.CREATE_ONLY:
+                if change.field in forced:
                     self.error(
                         obj, path + (change.field,),
                         f"{change.field} can only be set when the {spec.type_name} is created.",
