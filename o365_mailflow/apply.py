@@ -348,8 +348,7 @@ def apply_plan(
     ``verify_budget`` defaults to the core's (``MAILFLOW_VERIFY_BUDGET``, else 5 minutes).
     """
     del snapshot  # the plan already carries live identities; kept in the signature for the contract
-    lag = LagPolicy.from_env(sleep=sleep, clock=clock,
-                             **({} if verify_budget is None else {"budget": verify_budget}))
+    lag = LagPolicy.from_env(budget=verify_budget, sleep=sleep, clock=clock)
     runner = _Runner(client, stack, progress, lag, found, parallelism, stop)
     report = runner.run(phases(plan))
     if not report.stopped:

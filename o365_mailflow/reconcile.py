@@ -127,15 +127,17 @@ class LagPolicy:
     clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> LagPolicy:
-        """The default policy, with the budget from ``MAILFLOW_VERIFY_BUDGET`` when it is set."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, budget: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic
+                 ) -> LagPolicy:
+        """The default policy; the budget, unless given, from ``MAILFLOW_VERIFY_BUDGET`` when it is set."""
         raw = (os.environ if env is None else env).get(BUDGET_ENV, "").strip()
-        if raw and "budget" not in overrides:
+        if budget is None and raw:
             try:
-                overrides["budget"] = max(0.0, float(raw))
+                budget = max(0.0, float(raw))
             except ValueError:
                 raise MailflowError(f"{BUDGET_ENV} is {raw!r}; give a number of seconds, e.g. 300") from None
-        return cls(**overrides)
+        return cls(budget=VERIFY_BUDGET if budget is None else budget, sleep=sleep, clock=clock)
 
     def waits(self) -> list[float]:
         """The pauses before each re-read, adding up to the budget."""
@@ -359,8 +361,8 @@ def _verify_type(client: Client, written: Sequence[Written], indexes: list[int],
         if say is not None:
             say(f"could not read {spec.type_name} objects to verify ({exc}); trying again")
         return indexes
-    for i, obj in found.items():
-        result.seen[i] = obj if obj is not None else result.seen[i]
+    for i, latest in found.items():
+        result.seen[i] = latest
     return [i for i in indexes if not _shows(written[i], found[i])]
 
 
@@ -376,7 +378,7 @@ def as_written(written: Written, seen: LiveObject | None) -> LiveObject:
     written values over it. A write whose answer came back is trusted while the tenant replicates."""
     if seen is not None and _shows(written, seen):
         return seen
-    base = seen or written.answer
+    base: LiveObject | None = seen or written.answer
     fields = {**(base.fields if base is not None else {}), **(written.expected or {})}
     name = str(fields.get(written.spec.identity_field) or written.name)
     raw = base.raw if base is not None else {}
