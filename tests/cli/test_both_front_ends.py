@@ -14,6 +14,7 @@ Matrix, step by step, each compared:
 - delete (Remove-*) and restore (an accepted domain leaving gets back the values found, never Remove-*);
 - unconverged read-back: a new connector the tenant does not show within the verification budget is still done
   (New-* once, nothing else written, no failure) through both;
+- a force-new field (the one list): the CLI refuses to change it, Pulumi replaces, the core never sends it;
 - faults: a create (or its follow-up Set-*) committed and then its answer dropped: no duplicate through either
   front end (503/504 and dropped connections at random rates are tests/cli/test_apply_parallel_and_lag.py's).
 """
@@ -197,3 +198,48 @@ def test_faults_during_creates_leave_no_duplicate_through_either_front_end(runs:
         run.fixture.clear_faults()
         assert run.connectors("InboundConnector") == ["Partner 0", "Partner 1", "Partner 2"]
         assert run.connectors("OutboundConnector") == [OUT["name"]]
+
+
+def test_a_force_new_field_is_refused_by_the_cli_and_a_replacement_in_pulumi_from_the_one_field_list(
+    runs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No field of today's tables forces replacement, so the inbound connector's comment is given that mode. The
+    providers run in-process here (a monkeypatched table does not reach a host process)."""
+    import dataclasses
+
+    from pulumi.dynamic import Config
+
+    from o365_mailflow import reconcile
+    from o365_mailflow.plan import FieldChange
+    from o365_mailflow.providers import InboundConnectorProvider
+    from o365_mailflow.providers.config import register_settings, settings_from_config
+    from o365_mailflow.specs import SPECS, Mode
+
+    cli, pulumi = runs
+    cli.step([], [RELAY], [])
+    spec = SPECS["InboundConnector"]
+    fields = tuple(dataclasses.replace(f, mode=Mode.CREATE_ONLY) if f.name == "comment" else f for f in spec.fields)
+    monkeypatch.setitem(SPECS, "InboundConnector", dataclasses.replace(spec, fields=fields))
+
+    # The CLI: the plan refuses the change, pointing at the field; nothing is written.
+    cli.fixture.clear_requests()
+    cli.project.write_stack(yaml.safe_dump({"inboundConnectors": [{**RELAY, "comment": "new"}]}))
+    refused = cli.project.run("apply", "--stack", "test", "--auto-approve")
+    assert refused.exit_code == 1 and "inboundConnectors[0].comment: " in refused.stderr
+    assert cli.writes() == []
+
+    # Pulumi: the same change is a replacement (delete first), never an in-place update.
+    monkeypatch.setenv("PULUMI_PROJECT", "force-new-test")
+    raw = {f"o365-mailflow:{k}": v for k, v in provider_config(pulumi.fixture).items()}
+    register_settings(settings_from_config(Config(raw, "force-new-test")))
+    provider = InboundConnectorProvider()
+    created = provider.create(provider.check({}, dict(RELAY)).inputs)
+    diff = provider.diff(created.id, created.outs, provider.check({}, {**RELAY, "comment": "new"}).inputs)
+    assert diff.changes and diff.replaces == ["comment"] and diff.delete_before_replace is True
+
+    # The core itself never sends such a field to Set-* (whatever front end asks).
+    pulumi.fixture.clear_requests()
+    change = FieldChange("comment", "Comment", RELAY["comment"], "new")
+    with pytest.raises(reconcile.ReplacementRequired):
+        reconcile.update(Tenant(pulumi.fixture).admin_client(), SPECS["InboundConnector"], str(created.id), [change])
+    assert pulumi.writes() == []
