@@ -322,7 +322,8 @@ class _Runner:
             self.progress.verifying(text)
 
 
-_Result = tuple[ResourceChange, "StepResult | None", "BaseException | None"]
+# What a worker thread hands to the main thread: the change, and its step or the error it raised.
+_Result = tuple[ResourceChange, StepResult | None, BaseException | None]
 _Results = queue.Queue[_Result]
 
 
