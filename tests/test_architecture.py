@@ -130,7 +130,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("tenant access", frozenset({"client", "credentials", "snapshot", "connect", "transport", "token_source", "service_errors"})),
     ("reasoning", frozenset({"routing", "plan"})),
     ("consequences", frozenset({"impact", "graph"})),
-    ("actions", frozenset({"apply", "export", "pulumi_plan", "doctor"})),
+    ("actions", frozenset({"apply", "export", "pulumi_plan", "doctor", "reconcile"})),
     ("front ends", frozenset({"render", "cli", "providers", "docgen"})),
 )
 # The emulator is written from the service contract: it imports its own modules and routing_rules only; the client

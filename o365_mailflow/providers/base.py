@@ -11,6 +11,10 @@ center. ``diff`` and ``read`` look the object up in the shared per-process snaps
 updated in place after every write), and compare the *declared* inputs only, through the reconciler's
 :func:`o365_mailflow.plan.diff_object`. A rename is an update: the connector's Guid is the Pulumi id.
 
+Every write (create or adopt, update, rename, restore, delete) and its read-back go through the reconcile core
+(``o365_mailflow.reconcile``) that ``mailflow apply`` uses, with its one lag policy: what stays here is the
+engine's protocol, the shared listing, the claims of one deployment and the outputs.
+
 What the engine decides and these providers must survive (each found with the real Pulumi CLI):
 
 * Replacements are delete-before-replace (the resource classes set the option, because a replacement the
@@ -24,9 +28,11 @@ What the engine decides and these providers must survive (each found with the re
 * ``replaceOnChanges``: the engine needs the changed property names to apply it, and the SDK's dynamic-provider
   host never sends them, so the option did nothing. The resource classes pass the names as the
   ``replaceOnChanges`` input, and diff lists those fields as replacements when they change.
-* A changed ``CREATE_ONLY`` field is a replacement, not an update that Set-* would refuse.
+* A changed force-new field (``CREATE_ONLY``, :attr:`ResourceSpec.force_new <o365_mailflow.specs.ResourceSpec.force_new>`, the list the CLI's plan
+  refuses to change in place) is a replacement, not an update that Set-* would refuse.
 
-Outputs of every resource: the declared fields (as the tenant holds them after the write), ``adopt`` when
+Outputs of every resource: the declared fields (as the tenant holds them after the write; a write the tenant does
+not show within the lag budget is trusted, so its values), ``adopt`` when
 declared, ``live`` (every field of the spec, normalised) and ``adopted`` (whether create took over an existing
 object); connectors add ``guid``; accepted domains add ``restoreValues`` (what was found before the first write,
 put back on delete).
@@ -34,8 +40,8 @@ put back on delete).
 
 from __future__ import annotations
 
-import time
-from typing import Any, ClassVar, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, Iterator, Mapping
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -50,13 +56,14 @@ from pulumi.dynamic import (
 
 from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known yet (preview)
 
-from ..errors import AlreadyExists, Diagnostic, ExoError, NotFound, PlanError
-from ..plan import diff_object
+from .. import reconcile
+from ..errors import AlreadyExists, Diagnostic, NotFound
+from ..plan import FieldChange, diff_object
 from ..pulumi_plan import (IGNORE_KEY, NULLS_KEY, OPTION_KEYS, REPLACE_KEY, is_unknown, declared_nulls, declared_fields,
                            ignored_fields)
-from ..snapshot import LiveObject, live_object
-from ..specs import META_KEYS, SPECS, Mode, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
-from ..specs import split_create, to_parameters
+from ..reconcile import AdoptionRequired, LagPolicy, ReplacementRequired, Written
+from ..snapshot import LiveObject
+from ..specs import META_KEYS, SPECS, ResourceSpec, adopt_of, check_rules, effective, normalise_desired
 from .config import register_settings, settings_from_config
 from .session import TenantSession, session_for
 
@@ -75,16 +82,18 @@ PROVIDER_KEY = "__provider"
 # Properties that are not spec fields; never treated as declared inputs.
 OUTPUT_KEYS = ("guid", "live", "adopted", "restoreValues", NULLS_KEY, *OPTION_KEYS)
 
-# Read-back after a write (the service is eventually consistent): pauses before each retry, seconds.
-_READ_BACK_PAUSES = (0.25, 0.5, 1.0, 2.0)
-
-
-class AdoptionRequired(AlreadyExists):
-    """An object with the declared name exists and the declaration does not say ``adopt: true``."""
-
-
 class AlreadyManaged(AlreadyExists):
     """``adopt: true`` names an object that another resource of this deployment already created or adopted."""
+
+
+# What AdoptionRequired tells a Pulumi user to do.
+HOW_TO_ADOPT = (
+    "Pulumi cannot import it (`pulumi import` does not work for dynamic providers). To take it over, add "
+    "`adopt: true` to it in the stack file (or adopt=True in its Args) and run `pulumi up` again: the declared "
+    "fields will then be changed to the declared values, and the fields you do not declare are left as they are. "
+    "If another stack or project manages it, do not adopt it: give the declared one another name. If this is a "
+    "connector whose name you changed only in case, say so with `renamedFrom: <old name>` instead."
+)
 
 
 def _with_nulls(values: dict[str, Any]) -> dict[str, Any]:
@@ -124,23 +133,28 @@ class MailflowProvider(ResourceProvider):
     def _what(self, name: str) -> str:
         return f"{self.spec.what} {name!r}"
 
-    def _read_back(self, session: TenantSession, identity: str, expected: Mapping[str, Any]) -> Any:
-        """The object as the tenant shows it after a write; retries briefly until the declared values show.
+    def _read_back(self, session: TenantSession, written: Written) -> LiveObject:
+        """The object after a write, verified with the core's one lag policy (pauses within the budget).
 
-        The result replaces the object in the shared listing, so the next lookup needs no list call.
+        A write the tenant does not show within the budget was still accepted: its values are trusted (as apply
+        trusts them), and the next diff reads the tenant again. The result replaces the object in the shared
+        listing, so the next lookup needs no list call.
         """
-        spec = self.spec
-        obj: LiveObject | None = None
-        for pause in (0.0, *_READ_BACK_PAUSES):
-            if pause:
-                time.sleep(pause)
-            obj = live_object(spec, session.client.get(spec.noun, identity, retry_not_found=True))
-            if all(obj.fields.get(k) == v for k, v in expected.items()):
-                break
-        # Accepted but not (yet) visible: report what the tenant shows; the next diff will say if it differs.
-        assert obj is not None  # the loop runs at least once
-        session.record(spec, obj)
+        check = reconcile.verify(session.client, [written], LagPolicy.from_env(), list_first=False)
+        obj = reconcile.as_written(written, check.seen[0])
+        session.record(self.spec, obj)
         return obj
+
+    @contextmanager
+    def _writing(self, session: TenantSession) -> Iterator[None]:
+        """A write whose outcome is unknown (it failed) drops the type's listing: list again, never trust it."""
+        try:
+            yield
+        except (AdoptionRequired, ReplacementRequired):
+            raise  # refused before anything was sent
+        except BaseException:
+            session.invalidate(self.spec)
+            raise
 
     def _outputs(self, obj: Any, declared: Mapping[str, Any], props: Mapping[str, Any], **extra: Any) -> dict:
         outs: dict[str, Any] = _with_nulls({name: obj.fields.get(name) for name in declared})
@@ -151,21 +165,6 @@ class MailflowProvider(ResourceProvider):
             outs["guid"] = obj.identity
         outs.update(extra)
         return outs
-
-    def _set(self, session: TenantSession, identity: str, values: Mapping[str, Any]) -> None:
-        """One Set-* with exactly ``values`` (already minimal); the type's snapshot is dropped afterwards."""
-        spec = self.spec
-        try:
-            params = to_parameters(spec, values, create=False)
-        except ValueError as exc:  # a CREATE_ONLY field: no such field today, kept for the table's sake
-            raise PlanError(f"{self._what(identity)}: {exc}; it cannot be changed in place.") from exc
-        if not params:
-            return
-        try:
-            session.client.set(spec.noun, identity, params)
-        except BaseException:
-            session.invalidate(spec)  # outcome unknown: list again rather than trust the cached object
-            raise
 
     # ------------------------------------------------------------------------------------------------- check
 
@@ -239,16 +238,16 @@ class MailflowProvider(ResourceProvider):
         # A field Set-* cannot change, or one the program says to replace on: the object must be replaced
         # (delete first, see the module docstring).
         replace_on = ignored_fields(spec, news, REPLACE_KEY)
-        replaces = sorted(c.field for c in changes
-                          if spec.field(c.field).mode is Mode.CREATE_ONLY or c.field in replace_on)
-        pending_replaces = sorted(k for k in pending if spec.field(k).mode is Mode.CREATE_ONLY or k in replace_on)
+        replaces = reconcile.replacements(spec, changes, also=sorted(replace_on))
+        pending_replaces = sorted(k for k in pending if k in spec.force_new or k in replace_on)
         changed = bool(changes) or bool(pending) or bool(self._restore_now(olds, desired, live))
         return DiffResult(changes=changed, replaces=replaces + pending_replaces, stables=[],
                           delete_before_replace=True)
 
-    def _restore_now(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
+    def _restore_now(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: LiveObject
+                     ) -> tuple[FieldChange, ...]:
         """Accepted domains only: fields no longer declared go back to the value found (see AcceptedDomain)."""
-        return {}
+        return ()
 
     # ------------------------------------------------------------------------------------------------ create
 
@@ -258,59 +257,20 @@ class MailflowProvider(ResourceProvider):
         name = str(desired[spec.identity_field])
         session = self._session()
         existing = session.find_by_name(spec, name)
-        if existing is not None:
-            # Taking over an object is the user's explicit decision, even when it already matches: a silent
-            # take-over lets two resources (or stacks) own one connector, and destroying either deletes it.
-            if not adopt_of(props):
-                blocking = [c.field for c in diff_object(spec, desired, existing)
-                            if not (c.field == spec.identity_field and str(c.before).lower() == str(c.after).lower())]
-                raise AdoptionRequired(self._adopt_message(name, blocking))
-            if not session.claim(spec, existing.identity):
-                raise AlreadyManaged(
-                    f"The {self._what(name)} was already created or adopted by another resource of this "
-                    "deployment; one connector can be managed by one resource only. Remove the duplicate "
-                    "declaration (or give it another name)."
-                )
-            self._set(session, existing.identity, {c.field: c.after for c in diff_object(spec, desired, existing)})
-            obj = self._read_back(session, existing.identity, desired)
-            return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=True))
-        new_params, followup = split_create(spec, desired)
-        try:
-            result = session.client.new(spec.noun, new_params)
-        except BaseException:
-            session.invalidate(spec)  # outcome unknown: list again rather than trust the cache
-            raise
-        identity = self._new_identity(result, name)
-        session.claim(spec, identity)
-        if followup:
-            try:
-                session.client.set(spec.noun, identity, followup)
-            except ExoError:
-                # Create must be transactional: a half-made connector would be unknown to Pulumi's state.
-                try:
-                    session.client.remove(spec.noun, identity)
-                finally:
-                    session.invalidate(spec)
-                raise
-        obj = self._read_back(session, identity, desired)
-        return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=False))
-
-    def _new_identity(self, result: Any, name: str) -> str:
-        values = getattr(result, "values", None) or []
-        record = values[0] if values else {}
-        return str(record.get("Guid") or record.get("ExchangeObjectId") or record.get("Identity") or name)
-
-    def _adopt_message(self, name: str, fields: list[str]) -> str:
-        differs = f"differs from the declaration ({', '.join(fields)})" if fields else "matches the declaration"
-        return (
-            f"An {self._what(name)} already exists in the tenant and {differs}; it is not managed by this "
-            "resource, so it was left alone. Pulumi cannot import it (`pulumi import` does not work for dynamic "
-            "providers). To take it over, add `adopt: true` to it in the stack file (or adopt=True in its "
-            "Args) and run `pulumi up` again: the declared fields will then be changed to the declared values, "
-            "and the fields you do not declare are left as they are. If another stack or project manages it, "
-            "do not adopt it: give the declared one another name. If this is a connector whose name you "
-            "changed only in case, say so with `renamedFrom: <old name>` instead."
-        )
+        # Taking over an object is the user's explicit decision, even when it already matches: a silent take-over
+        # lets two resources (or stacks) own one connector, and destroying either deletes it.
+        if existing is not None and adopt_of(props) and not session.claim(spec, existing.identity):
+            raise AlreadyManaged(
+                f"The {self._what(name)} was already created or adopted by another resource of this "
+                "deployment; one connector can be managed by one resource only. Remove the duplicate "
+                "declaration (or give it another name)."
+            )
+        with self._writing(session):
+            written = reconcile.create(session.client, spec, desired, existing=existing, adopt=adopt_of(props),
+                                       how_to_adopt=HOW_TO_ADOPT, lag=LagPolicy.from_env())
+        session.claim(spec, written.identity)
+        obj = self._read_back(session, written)
+        return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=written.adopted))
 
     # -------------------------------------------------------------------------------------------------- read
 
@@ -341,10 +301,10 @@ class MailflowProvider(ResourceProvider):
             )
         ignored = ignored_fields(spec, news)
         desired = {k: v for k, v in desired.items() if k not in ignored}
-        values = {c.field: c.after for c in diff_object(spec, desired, live)}
-        values.update(self._restore_now(olds, desired, live))
-        self._set(session, id_, values)
-        obj = self._read_back(session, id_, desired)
+        changes = diff_object(spec, desired, live) + self._restore_now(olds, desired, live)
+        with self._writing(session):
+            written = reconcile.update(session.client, spec, id_, changes, name=live.name)
+        obj = self._read_back(session, written) if written.writes else live
         return UpdateResult(self._outputs(obj, desired, news, **self._carried(olds, desired, live)))
 
     def _carried(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
@@ -355,13 +315,11 @@ class MailflowProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         spec = self.spec
         session = self._session()
-        try:
-            session.client.remove(spec.noun, id_)
-        except NotFound:
-            pass  # already gone: what delete wanted
-        except BaseException:
-            session.invalidate(spec)  # outcome unknown
-            raise
+        with self._writing(session):
+            written = reconcile.delete(session.client, spec, id_)  # already gone: what delete wanted
+        if written.writes:
+            # Gone from reads before the engine goes on: a replacement's create must not meet the old one.
+            reconcile.verify(session.client, [written], LagPolicy.from_env(), list_first=False)
         session.forget(spec, id_)
         session.release(spec, id_)
 
@@ -396,16 +354,15 @@ class AcceptedDomainProvider(MailflowProvider):
             raise AlreadyManaged(f"The {self._what(domain)} is already managed by another resource of this "
                                  "deployment. Declare each accepted domain once.")
         found = {k: live.fields.get(k) for k in desired if k != spec.identity_field}
-        self._set(session, live.identity, {c.field: c.after for c in diff_object(spec, desired, live)})
-        obj = self._read_back(session, live.identity, desired)
+        with self._writing(session):
+            written = reconcile.create(session.client, spec, desired, existing=live, adopt=True, how_to_adopt="",
+                                       lag=LagPolicy.from_env())
+        obj = self._read_back(session, written)
         return CreateResult(obj.identity, self._outputs(obj, desired, props, adopted=True, restoreValues=found))
 
-    def _restore_now(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
-        found = olds.get("restoreValues") or {}
-        return {
-            k: v for k, v in found.items()
-            if k not in desired and spec_has(self.spec, k) and live.fields.get(k) != v
-        }
+    def _restore_now(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: LiveObject
+                     ) -> tuple[FieldChange, ...]:
+        return reconcile.restore_changes(self.spec, olds.get("restoreValues") or {}, live, declared=tuple(desired))
 
     def _carried(self, olds: Mapping[str, Any], desired: Mapping[str, Any], live: Any) -> dict[str, Any]:
         found = dict(olds.get("restoreValues") or {})
@@ -425,12 +382,9 @@ class AcceptedDomainProvider(MailflowProvider):
             return  # the domain left the tenant: nothing to restore
         # Nothing is declared any more: every remembered field goes back. Read back, so that a replacement's
         # create (delete runs first) finds, and remembers, the original values rather than ours.
-        values = self._restore_now(props, {}, live)
-        self._set(session, live.identity, values)
-        if values:
-            self._read_back(session, live.identity, values)
+        with self._writing(session):
+            written = reconcile.update(session.client, spec, live.identity, self._restore_now(props, {}, live),
+                                       name=live.name)
+        if written.writes:
+            self._read_back(session, written)
         session.release(spec, live.identity)
-
-
-def spec_has(spec: ResourceSpec, name: str) -> bool:
-    return spec.has_field(name) and name != spec.identity_field

@@ -329,27 +329,39 @@ def test_plan_writes_each_format_to_a_file(project: Project, tmp_path: Path, fmt
         jsonschema.validate(json.loads(text), SCHEMA)
 
 
-def test_a_create_that_meets_an_existing_object_converges_it_instead_of_duplicating(project: Project) -> None:
-    """The plan said create, but the object appeared meanwhile (e.g. a New whose answer was lost but went
-    through): apply sets the declared values on it and reports it, and the tenant ends with one such object."""
+@pytest.mark.parametrize("adopt", [False, True], ids=["refused-without-adopt", "adopted-with-adopt"])
+def test_a_create_that_meets_an_object_made_since_the_plan_adopts_it_only_when_the_stack_says_so(
+    project: Project, adopt: bool
+) -> None:
+    """The plan said create, but someone made an object of that name meanwhile (a New whose answer was lost is
+    the client's business: it reads that one back). Taking over a connector nobody reviewed is adoption, which
+    the stack must ask for (DESIGN): without adopt: true the write is refused and the object left as it is; with
+    it, the declared values are set. Never a duplicate."""
     from o365_mailflow.apply import apply_plan
     from o365_mailflow.plan import compute_plan
+    from o365_mailflow.reconcile import AdoptionRequired
     from o365_mailflow.snapshot import take_snapshot
     from o365_mailflow.stack import load_stack
 
-    path = project.write_stack(BASE)
-    stack = load_stack(path)
+    body = BASE.replace("  - name: From partner\n", "  - name: From partner\n    adopt: true\n") if adopt else BASE
+    stack = load_stack(project.write_stack(body))
     admin = project.tenant.admin_client()
     snapshot = take_snapshot(admin)
     plan = compute_plan(stack, snapshot)
     admin.new("InboundConnector", {"Name": "From partner", "ConnectorType": "Partner",
                                    "SenderDomains": ["partner.example.com"], "RequireTls": False})
     report = apply_plan(plan, stack, snapshot, admin)
-    assert report.ok, report.failed
-    outcome = next(s.outcome for s in report.done if s.change.name == "From partner")
-    assert outcome.startswith("already existed, converged")
     matching = [c for c in admin.list("InboundConnector") if c["Name"] == "From partner"]
-    assert len(matching) == 1 and matching[0]["RequireTls"] is True
+    assert len(matching) == 1
+    if adopt:
+        assert report.ok, report.failed
+        outcome = next(s.outcome for s in report.done if s.change.name == "From partner")
+        assert outcome.startswith("already existed, adopted")
+        assert matching[0]["RequireTls"] is True
+    else:
+        assert report.failed is not None and report.failed[0].name == "From partner"
+        assert isinstance(report.failed[1], AdoptionRequired) and "adopt: true" in str(report.failed[1])
+        assert matching[0]["RequireTls"] is False
 
 
 def test_a_domain_leaving_a_pruning_stack_with_no_recorded_values_is_left_alone_with_a_warning(
