@@ -46,6 +46,7 @@ from .routing_rules import (  # noqa: F401 - helpers the checks below share with
     _wildcard_depth,
     domain_of,
 )
+from .shapes import FieldMap, GuidanceJson, Value
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; stack imports nothing from here
@@ -76,7 +77,8 @@ __all__ = [
     "covering_patterns",
 ]
 
-Fields = Mapping[str, Any]
+# A normalised object under check (stack camelCase names), read only.
+Fields = FieldMap
 
 # Where each Microsoft 365 cloud receives mail and what SPF include covers its outbound servers. Commercial is
 # documented; the sovereign clouds' names are the published ones but were not checked against a tenant [I].
@@ -103,7 +105,7 @@ def covering_patterns(domain: str) -> tuple[str, ...]:
     return (*parents, *(f"*.{p}" for p in parents), "*")
 
 
-def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
+def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Value]]:
     return [effective(spec, o) for o in objs]
 
 
@@ -112,7 +114,7 @@ def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def service_records(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
+def service_records(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Value]]:
     """Normalised objects (declared values over the service defaults) renamed to the Get-* property names the
     rules read, through the specs table (``senderIpAddresses`` -> ``SenderIPAddresses``)."""
     return [{spec.field(name).param: value for name, value in values.items()} for values in _eff(spec, objs)]
@@ -154,8 +156,8 @@ class _Item:
 
     spec: ResourceSpec
     index: int
-    values: Mapping[str, Any]
-    source: Any = None  # DesiredObject when checking a Stack
+    values: Fields
+    source: DesiredObject | None = None  # when checking a Stack
 
     @property
     def name(self) -> str:
@@ -178,8 +180,14 @@ class _Finding:
     # No index inside list fields: values are normalised (sorted), so an index would not match the file.
 
 
-def _items(spec: ResourceSpec, objs: Sequence[Fields], sources: Sequence[Any] | None = None) -> list[_Item]:
+def _items(spec: ResourceSpec, objs: Sequence[Fields], sources: Sequence[DesiredObject] | None = None) -> list[_Item]:
     return [_Item(spec, i, effective(spec, o), sources[i] if sources else None) for i, o in enumerate(objs)]
+
+
+def _texts(obj: Fields, name: str) -> list[str]:
+    """A list field's items; an unset list reads as empty (None and a missing key both mean "none")."""
+    value = obj.get(name)
+    return value if isinstance(value, list) else []
 
 
 def _usable_outbound(c: Fields) -> bool:
@@ -190,7 +198,7 @@ def _covers_domain_outbound(c: Fields, domain: str) -> bool:
     """§4.2 rule 6: AllAcceptedDomains, or a RecipientDomains entry equal to or wildcard-matching the domain."""
     if c.get("allAcceptedDomains"):
         return True
-    return any(_domain_pattern_covers(p, domain) for p in c.get("recipientDomains") or ())
+    return any(_domain_pattern_covers(p, domain) for p in _texts(c, "recipientDomains"))
 
 
 def _suffixes(domain: str) -> Iterator[str]:
@@ -212,7 +220,7 @@ class _OutboundIndex:
             if c.values.get("allAcceptedDomains"):
                 self.every.append(i)
                 continue
-            for pattern in c.values.get("recipientDomains") or ():
+            for pattern in _texts(c.values, "recipientDomains"):
                 text = str(pattern).lower()
                 if text == "*":
                     self.every.append(i)
@@ -246,7 +254,7 @@ def _check_internal_relay(acc: list[_Item], out: list[_Item]) -> list[_Finding]:
         if a.values.get("matchSubDomains"):
             wildcard = f"*.{domain}"
             if not any(_wildcard_depth(str(p).lower(), "x." + domain) is not None or str(p) == "*"
-                       for o in covering for p in o.values.get("recipientDomains") or ()):
+                       for o in covering for p in _texts(o.values, "recipientDomains")):
                 names = ", ".join(o.name for o in covering)
                 found.append(_Finding(
                     a, "matchSubDomains", "routing.match-subdomains-without-wildcard",
@@ -285,7 +293,7 @@ def _check_ip_overlap(inb: list[_Item]) -> list[_Finding]:
     the same IPs are a documented pattern ("lock down to my MX provider", §2.3 [C]), so that pair is not
     reported. One finding per overlapping pair, in the order (later connector, earlier connector)."""
     enabled = [c for c in inb if c.values.get("enabled", True)]
-    nets = {j: _networks(c.values.get("senderIpAddresses") or ()) for j, c in enumerate(enabled)}
+    nets = {j: _networks(_texts(c.values, "senderIpAddresses")) for j, c in enumerate(enabled)}
     found = []
     for j, i in sorted(_overlapping_pairs(enabled, nets)):
         earlier, later = enabled[i], enabled[j]
@@ -350,7 +358,7 @@ def _check_duplicate_domains(out: list[_Item]) -> list[_Finding]:
     for c in out:
         if not _usable_outbound(c.values):
             continue
-        for pattern in c.values.get("recipientDomains") or ():
+        for pattern in _texts(c.values, "recipientDomains"):
             key = str(pattern).lower()
             first = claimed.setdefault(key, c)
             if first is not c:
@@ -461,7 +469,7 @@ class Guidance:
     spf_record: str | None = None
     spf_strings: tuple[str, ...] = ()  # the record cut into the <=255-byte strings of a TXT record
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> GuidanceJson:
         return {"mxEndpoints": dict(self.mx_endpoints), "spfRecord": self.spf_record,
                 "spfTxtStrings": list(self.spf_strings)}
 
@@ -494,7 +502,7 @@ def _spf_networks(inbound: Sequence[Fields]) -> list[ipaddress.IPv4Network]:
     nets: list[ipaddress.IPv4Network] = []
     for c in _eff(INBOUND, inbound):
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
-            nets.extend(_networks(c.get("senderIpAddresses") or ()))
+            nets.extend(_networks(_texts(c, "senderIpAddresses")))
     return list(ipaddress.collapse_addresses(nets))
 
 

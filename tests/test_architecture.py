@@ -115,7 +115,7 @@ def test_public_modules_declare_their_exports(module: str) -> None:
 # Bottom first. A module may import its own layer and the ones below. The stack loader builds TenantConfig, so the
 # tenant's plain data sits with it; the factory that opens a client for it (connect) sits with the client.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("data", frozenset({"o365_mailflow", "errors", "patterns", "routing_rules", "specs", "stack", "tenant"})),
+    ("data", frozenset({"o365_mailflow", "errors", "patterns", "routing_rules", "shapes", "specs", "stack", "tenant"})),
     ("tenant access", frozenset({"client", "credentials", "snapshot", "connect"})),
     ("reasoning", frozenset({"routing", "plan"})),
     ("consequences", frozenset({"impact", "graph"})),

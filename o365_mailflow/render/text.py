@@ -65,7 +65,9 @@ def _is_list_change(change: FieldChange, action: Action) -> bool:
 def _list_lines(change: FieldChange, action: Action, color: bool) -> list[str]:
     """A list change item by item (``+ 203.0.113.12``, ``- 203.0.113.10``), as the markdown renderer shows it:
     one changed address out of sixty is two short lines, not the whole list twice."""
-    before, after = list(change.before or []), list(change.after or [])
+    # _is_list_change admits only lists and None here
+    before = list(change.before) if isinstance(change.before, list) else []
+    after = list(change.after) if isinstance(change.after, list) else []
     b_keys = {json.dumps(v, sort_keys=True) for v in before}
     a_keys = {json.dumps(v, sort_keys=True) for v in after}
     added = [v for v in after if json.dumps(v, sort_keys=True) not in b_keys]
