@@ -480,7 +480,9 @@ def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, 
     partner = [c for c in enabled if c.get("ConnectorType") != "OnPremises"]
     base: dict[str, Any] = dict(ip=ip, cert_subject=cert_subject, sender=sender)
 
-    for how, test in (("certificate", lambda c: _cert_in(cert, c)), ("ip", lambda c: _ip_in(addr, c))):
+    tests: tuple[tuple[str, Callable[[Fields], bool]], ...] = (
+        ("certificate", lambda c: _cert_in(cert, c)), ("ip", lambda c: _ip_in(addr, c)))
+    for how, test in tests:
         hits = sorted((c for c in on_prem if test(c)), key=lambda c: str(c.get("Name")).casefold())
         if hits:
             chosen = hits[0]

@@ -95,7 +95,9 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        command: Any = getattr(importlib.import_module(module_name), attr)
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):  # COMMANDS names a click command in each module
+            raise TypeError(f"{target} is not a click command")
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
