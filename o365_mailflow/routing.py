@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import routing_rules as rules
 from .errors import Diagnostic, Severity
@@ -46,7 +46,7 @@ from .routing_rules import (  # noqa: F401 - helpers the checks below share with
     _wildcard_depth,
     domain_of,
 )
-from .shapes import FieldMap, GuidanceJson, Value
+from .shapes import FieldMap, GuidanceJson, Value, texts
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; stack imports nothing from here
@@ -184,12 +184,6 @@ def _items(spec: ResourceSpec, objs: Sequence[Fields], sources: Sequence[Desired
     return [_Item(spec, i, effective(spec, o), sources[i] if sources else None) for i, o in enumerate(objs)]
 
 
-def _texts(obj: Fields, name: str) -> list[str]:
-    """A list field's items; an unset list reads as empty (None and a missing key both mean "none")."""
-    value = obj.get(name)
-    return value if isinstance(value, list) else []
-
-
 def _usable_outbound(c: Fields) -> bool:
     return bool(c.get("enabled", True)) and not c.get("isTransportRuleScoped")
 
@@ -198,7 +192,7 @@ def _covers_domain_outbound(c: Fields, domain: str) -> bool:
     """§4.2 rule 6: AllAcceptedDomains, or a RecipientDomains entry equal to or wildcard-matching the domain."""
     if c.get("allAcceptedDomains"):
         return True
-    return any(_domain_pattern_covers(p, domain) for p in _texts(c, "recipientDomains"))
+    return any(_domain_pattern_covers(p, domain) for p in texts(c, "recipientDomains"))
 
 
 def _suffixes(domain: str) -> Iterator[str]:
@@ -220,7 +214,7 @@ class _OutboundIndex:
             if c.values.get("allAcceptedDomains"):
                 self.every.append(i)
                 continue
-            for pattern in _texts(c.values, "recipientDomains"):
+            for pattern in texts(c.values, "recipientDomains"):
                 text = str(pattern).lower()
                 if text == "*":
                     self.every.append(i)
@@ -254,7 +248,7 @@ def _check_internal_relay(acc: list[_Item], out: list[_Item]) -> list[_Finding]:
         if a.values.get("matchSubDomains"):
             wildcard = f"*.{domain}"
             if not any(_wildcard_depth(str(p).lower(), "x." + domain) is not None or str(p) == "*"
-                       for o in covering for p in _texts(o.values, "recipientDomains")):
+                       for o in covering for p in texts(o.values, "recipientDomains")):
                 names = ", ".join(o.name for o in covering)
                 found.append(_Finding(
                     a, "matchSubDomains", "routing.match-subdomains-without-wildcard",
@@ -293,7 +287,7 @@ def _check_ip_overlap(inb: list[_Item]) -> list[_Finding]:
     the same IPs are a documented pattern ("lock down to my MX provider", §2.3 [C]), so that pair is not
     reported. One finding per overlapping pair, in the order (later connector, earlier connector)."""
     enabled = [c for c in inb if c.values.get("enabled", True)]
-    nets = {j: _networks(_texts(c.values, "senderIpAddresses")) for j, c in enumerate(enabled)}
+    nets = {j: _networks(texts(c.values, "senderIpAddresses")) for j, c in enumerate(enabled)}
     found = []
     for j, i in sorted(_overlapping_pairs(enabled, nets)):
         earlier, later = enabled[i], enabled[j]
@@ -358,7 +352,7 @@ def _check_duplicate_domains(out: list[_Item]) -> list[_Finding]:
     for c in out:
         if not _usable_outbound(c.values):
             continue
-        for pattern in _texts(c.values, "recipientDomains"):
+        for pattern in texts(c.values, "recipientDomains"):
             key = str(pattern).lower()
             first = claimed.setdefault(key, c)
             if first is not c:
@@ -502,7 +496,7 @@ def _spf_networks(inbound: Sequence[Fields]) -> list[ipaddress.IPv4Network]:
     nets: list[ipaddress.IPv4Network] = []
     for c in _eff(INBOUND, inbound):
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
-            nets.extend(_networks(_texts(c, "senderIpAddresses")))
+            nets.extend(_networks(texts(c, "senderIpAddresses")))
     return list(ipaddress.collapse_addresses(nets))
 
 

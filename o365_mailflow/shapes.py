@@ -22,7 +22,10 @@ __all__ = [
     "UnmanagedJson",
     "DiagnosticJson",
     "GuidanceJson",
+    "ImpactRowJson",
+    "ImpactJson",
     "PlanJson",
+    "texts",
 ]
 
 # One normalised field value, as the spec kinds make it on both sides of a diff: text (names, domains, IP ranges,
@@ -84,6 +87,21 @@ class GuidanceJson(TypedDict):
     spfTxtStrings: list[str]
 
 
+class ImpactRowJson(TypedDict):
+    direction: str
+    kind: str
+    subject: str
+    probe: str
+    sentence: str
+    before: dict[str, Json]
+    after: dict[str, Json]
+
+
+class ImpactJson(TypedDict):
+    probes: int
+    rows: list[ImpactRowJson]
+
+
 class _PlanJsonRequired(TypedDict):
     schemaVersion: int
     stack: str
@@ -101,4 +119,10 @@ class _PlanJsonRequired(TypedDict):
 class PlanJson(_PlanJsonRequired, total=False):
     """The documented JSON plan (docs/plan-schema.json); ``impact`` only when the renderer was given one."""
 
-    impact: JsonObject
+    impact: ImpactJson
+
+
+def texts(obj: FieldMap, name: str) -> list[str]:
+    """The items of a list field of a normalised object; unset (None or absent) reads as no items."""
+    value = obj.get(name)
+    return value if isinstance(value, list) else []

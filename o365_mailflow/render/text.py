@@ -10,12 +10,13 @@ caller says the output is a terminal; the text is identical otherwise.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import Diagnostic, Severity
 from ..plan import REDACTED, Action, FieldChange, Plan, ResourceChange
+from ..shapes import Json
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..impact import Impact
@@ -42,7 +43,7 @@ _COLOURS: dict[Action, str] = {
 }
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Json) -> str:
     """A normalised value as JSON (``true``, ``null``, ``["a", "b"]``, ``"text"``)."""
     return json.dumps(value, ensure_ascii=False)
 
