@@ -330,7 +330,8 @@ def _mask_addresses(text: str) -> str:
 
 def _json(raw: bytes) -> Json:
     try:
-        return json.loads(raw)
+        value: Json = json.loads(raw)
+        return value
     except ValueError:
         return None
 

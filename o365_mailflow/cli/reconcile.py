@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Mapping, NoReturn, TypeAlias, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Mapping, NoReturn, ParamSpec, TypeAlias, TypeVar, Union
 
 import click
 
@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the commands import these l
 
 __all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base"]
 
-_F = TypeVar("_F", bound=Callable[..., object])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 # What signal.signal takes and returns (typeshed's private _HANDLER).
 _SignalHandler: TypeAlias = Union[Callable[[int, "FrameType | None"], object], int, signal.Handlers, None]
 
@@ -197,7 +198,7 @@ def _render(plan: Plan, fmt: str, *, color: bool, snapshot: Snapshot | None = No
     return render_text(plan, color=color, impact=impact)
 
 
-def _stack_options(func: _F) -> _F:
+def _stack_options(func: Callable[_P, _R]) -> Callable[_P, _R]:
     func = click.option(
         "--root", metavar="DIR", type=click.Path(file_okay=False),
         help="Project directory holding stacks/ (default: the current directory or the nearest parent with it).",

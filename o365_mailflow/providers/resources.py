@@ -27,10 +27,8 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, UNSET, Bool, ListOf, Mode, ResourceSpec
+from ..pulumi_plan import IGNORE_KEY, NULLS_KEY, REPLACE_KEY
 from .base import (
-    IGNORE_KEY,
-    REPLACE_KEY,
-    NULLS_KEY,
     PROVIDER_KEY,
     AcceptedDomainProvider,
     InboundConnectorProvider,
@@ -155,7 +153,7 @@ def _with_defaults(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOpt
 class _MailflowResource(Resource):
     """Common constructor: the provider instance is empty (see base.py), so pickling it leaks nothing."""
 
-    live: pulumi.Output[dict]
+    live: pulumi.Output[dict[str, Any]]
     adopted: pulumi.Output[bool]
 
     _spec: ResourceSpec
@@ -199,7 +197,7 @@ class AcceptedDomain(_MailflowResource, module=TYPE_MODULE, name="AcceptedDomain
     """An accepted domain that already exists (verified in the Microsoft 365 admin center): create adopts it,
     delete restores the values it had. The Pulumi id is the domain name."""
 
-    restoreValues: pulumi.Output[dict]  # noqa: N815 - output names are the camelCase property names
+    restoreValues: pulumi.Output[dict[str, Any]]  # noqa: N815 - output names are the camelCase property names
     _spec = ACCEPTED_DOMAIN
     _provider_class = AcceptedDomainProvider
     _output_keys = ("live", "adopted", "restoreValues")
