@@ -574,15 +574,12 @@ def spf_problem(record: str) -> tuple[str, str] | None:
     return summary, fix
 
 
-def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields], *,
-             cloud: str = "commercial", spf: str | None = None) -> Guidance:
+def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], *, cloud: str = "commercial", spf: str | None = None) -> Guidance:
     """The MX endpoint per accepted domain and the SPF record to publish (plan output, Pulumi stack outputs).
 
-    Wildcard and ``*.onmicrosoft.com`` domains get no MX endpoint (Microsoft manages those). ``outbound`` is
-    accepted for symmetry with the other seams; no guidance depends on it yet. ``spf``: the record when the
-    caller already computed it (see :func:`review`).
+    Wildcard and ``*.onmicrosoft.com`` domains get no MX endpoint (Microsoft manages those); outbound connectors
+    change no guidance. ``spf``: the record when the caller already computed it (see :func:`review`).
     """
-    del outbound
     mx: dict[str, str] = {}
     for a in _eff(ACCEPTED_DOMAIN, accepted):
         name = str(a.get("domainName") or "").lower()
@@ -604,4 +601,4 @@ def review(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequ
     if record is None and any(True for _ in accepted):
         record = spf_record(inbound, cloud=cloud)  # MX guidance alone still suggests the include
     diags = [_diagnostic(f) for f in _findings(acc, inb, out, cloud, record)]
-    return diags, guidance(accepted, inbound, outbound, cloud=cloud, spf=record)
+    return diags, guidance(accepted, inbound, cloud=cloud, spf=record)

@@ -495,15 +495,14 @@ def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, 
             if len(hits) > 1:
                 reason += (" Other OnPremises connectors match too (" + ", ".join(str(h.get("Name")) for h in hits[1:])
                            + "): remove the overlap so attribution does not depend on an undocumented order.")
-            allowed, why = _relay(how, chosen, cert, sender_domain, acc)
+            allowed, why = _relay(how, cert, sender_domain, acc)
             return InboundDecision(**base, reason=reason, relay_allowed=allowed, relay_reason=why,
                                    connector=str(chosen.get("Name")), connector_type="OnPremises", matched_by=how,
                                    notes=tuple(notes))
     return _partner_match(base, partner, on_prem, cert, addr, sender_domain, notes)
 
 
-def _relay(how: str, c: Fields, cert: str | None, sender_domain: str | None,
-           accepted: Sequence[Fields]) -> tuple[bool | None, str]:
+def _relay(how: str, cert: str | None, sender_domain: str | None, accepted: Sequence[Fields]) -> tuple[bool | None, str]:
     """The 2023 relay rules (§2.3, S11): an OnPremises connector matched, and the certificate domain or the
     MAIL FROM domain is an accepted domain. Otherwise 550 5.7.64 (TenantAttribution family)."""
     if not accepted:

@@ -42,7 +42,7 @@ def _guidance(stack: Any, cloud: str) -> tuple[dict[str, str], str | None]:
     def fields(type_name: str) -> list[dict[str, Any]]:
         return [dict(o.fields) for o in stack.of_type(type_name)]
 
-    result = guidance(fields("AcceptedDomain"), fields("InboundConnector"), fields("OutboundConnector"), cloud=cloud)
+    result = guidance(fields("AcceptedDomain"), fields("InboundConnector"), cloud=cloud)
     return dict(result.mx_endpoints), result.spf_record
 
 
