@@ -92,7 +92,8 @@ Observer: TypeAlias = Callable[[str, int, dict[str, str], bytes], None]
 SavedAnswer: TypeAlias = dict[str, Json]
 
 
-def run_doctor(config: TenantConfig, client_factory: Callable[[Observer], ExoClient]) -> tuple[DoctorReport, list[_Seen]]:
+def run_doctor(config: TenantConfig,
+               client_factory: Callable[[Observer], ExoClient]) -> tuple[DoctorReport, list[_Seen]]:
     """Run every check against ``config``; ``client_factory(observer)`` opens the client (CLI: ``open_client``)."""
     report = DoctorReport(config.label)
     seen: list[_Seen] = []
@@ -336,7 +337,8 @@ def _json(raw: bytes) -> Json:
         return None
 
 
-def write_record(directory: Path, records: list[SavedAnswer], report: DoctorReport, scrub: Callable[[str], str]) -> list[Path]:
+def write_record(directory: Path, records: list[SavedAnswer], report: DoctorReport,
+                 scrub: Callable[[str], str]) -> list[Path]:
     """``DIR/NN-<cmdlet>.json`` per answer and ``DIR/doctor.json``; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -330,7 +330,8 @@ class _Planner:
             }
         return self._baseline_index.get((type_name, name_key(name)))
 
-    def error(self, obj: DesiredObject, path: tuple[str | int, ...], summary: str, detail: str = "", code: str = "") -> None:
+    def error(self, obj: DesiredObject, path: tuple[str | int, ...], summary: str, detail: str = "",
+              code: str = "") -> None:
         self.errors.extend(_located([Diagnostic(Severity.ERROR, path, summary, detail, code=code)], obj))
 
     # -- declared objects -------------------------------------------------------------------------------------
@@ -365,7 +366,8 @@ class _Planner:
             f"unmanaged."
         )
 
-    def _create(self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject, base: FieldMap | None) -> None:
+    def _create(self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject,
+                base: FieldMap | None) -> None:
         if not spec.creatable:
             self.missing_domains.append(f"{obj.name} ({obj.file}:{obj.line})")
             return
@@ -391,7 +393,8 @@ class _Planner:
         )
 
     def _existing(
-        self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject, live: LiveObject, base: FieldMap | None,
+        self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject, live: LiveObject,
+        base: FieldMap | None,
         renamed_from: str | None = None,
     ) -> None:
         field_changes = diff_object(spec, obj.fields, live, baseline=base)
@@ -439,7 +442,8 @@ class _Planner:
             ResourceChange(action, spec.type_name, obj.name, live.identity, field_changes, tuple(warnings), reason)
         )
 
-    def _rules(self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject, merged: FieldMap) -> list[Diagnostic]:
+    def _rules(self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject,
+               merged: FieldMap) -> list[Diagnostic]:
         """Cross-field rules on the object as it will be; errors are kept, warnings returned."""
         diags = _located(check_rules(spec, merged, path, declared=tuple(obj.fields)), obj)
         self.errors.extend(d for d in diags if d.severity is Severity.ERROR)
@@ -500,7 +504,8 @@ class _Planner:
         )
 
 
-def compute_plan(stack: Stack, snapshot: Snapshot, *, baseline: Stack | None = None, found: Found | None = None) -> Plan:
+def compute_plan(stack: Stack, snapshot: Snapshot, *, baseline: Stack | None = None,
+                 found: Found | None = None) -> Plan:
     """Compare a loaded stack with a snapshot of the tenant and decide, per object, what ``apply`` does.
 
     ``baseline`` (a Stack: the stack file as last merged) turns on drift and adoption reporting; ``found``

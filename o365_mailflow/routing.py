@@ -574,7 +574,8 @@ def spf_problem(record: str) -> tuple[str, str] | None:
     return summary, fix
 
 
-def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], *, cloud: str = "commercial", spf: str | None = None) -> Guidance:
+def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], *, cloud: str = "commercial",
+             spf: str | None = None) -> Guidance:
     """The MX endpoint per accepted domain and the SPF record to publish (plan output, Pulumi stack outputs).
 
     Wildcard and ``*.onmicrosoft.com`` domains get no MX endpoint (Microsoft manages those); outbound connectors

@@ -502,7 +502,8 @@ def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, 
     return _partner_match(base, partner, on_prem, cert, addr, sender_domain, notes)
 
 
-def _relay(how: str, cert: str | None, sender_domain: str | None, accepted: Sequence[Fields]) -> tuple[bool | None, str]:
+def _relay(how: str, cert: str | None, sender_domain: str | None,
+           accepted: Sequence[Fields]) -> tuple[bool | None, str]:
     """The 2023 relay rules (§2.3, S11): an OnPremises connector matched, and the certificate domain or the
     MAIL FROM domain is an accepted domain. Otherwise 550 5.7.64 (TenantAttribution family)."""
     if not accepted:
