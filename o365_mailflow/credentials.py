@@ -226,7 +226,7 @@ class Certificate:
             cred["passphrase"] = self.password
         return cred
 
-    def not_after(self) -> Any:
+    def not_after(self) -> dt.datetime:
         """The certificate's expiry (an aware UTC datetime), for `mailflow doctor`."""
         # late: cryptography loads only for a certificate credential
         from cryptography import x509

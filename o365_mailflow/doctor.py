@@ -19,9 +19,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Callable, Sequence, TypeAlias
 
+from .client import ExoClient
+from .credentials import Certificate, ClientSecret, Credential
 from .errors import AuthenticationError, ExoError, MailflowError, PermissionDenied
+from .shapes import Json, JsonObject, Record
 from .tenant import TenantConfig, is_initial_domain, resolve_endpoints
 
 __all__ = ["Check", "DoctorReport", "run_doctor", "sanitise", "write_record", "READ_CMDLETS", "MAX_CLOCK_SKEW"]
@@ -69,7 +72,7 @@ class DoctorReport:
     def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
         self.checks.append(Check(name, status, detail, fix))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Json]:
         return {"tenant": self.tenant, "ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
 
@@ -83,7 +86,14 @@ class _Seen:
     body: bytes
 
 
-def run_doctor(config: TenantConfig, client_factory: Any) -> tuple[DoctorReport, list[_Seen]]:
+# What the client calls with each admin-API answer (ExoClient's ``observer``): cmdlet, status, headers, body.
+Observer: TypeAlias = Callable[[str, int, dict[str, str], bytes], None]
+# A sanitised answer as written by ``--record``: cmdlet, status, kept headers, the body (JSON or text).
+SavedAnswer: TypeAlias = dict[str, Json]
+
+
+def run_doctor(config: TenantConfig,
+               client_factory: Callable[[Observer], ExoClient]) -> tuple[DoctorReport, list[_Seen]]:
     """Run every check against ``config``; ``client_factory(observer)`` opens the client (CLI: ``open_client``)."""
     report = DoctorReport(config.label)
     seen: list[_Seen] = []
@@ -124,16 +134,15 @@ def _check_config(report: DoctorReport, config: TenantConfig) -> bool:
     return True
 
 
-def _check_cloud(report: DoctorReport, client: Any) -> None:
+def _check_cloud(report: DoctorReport, client: ExoClient) -> None:
     endpoints = client.endpoints
     custom = " (custom endpoint)" if client.config.endpoint else ""
     report.add("cloud", "pass", f"{client.config.cloud}{custom}: admin API {endpoints.api_base}, token authority "
                f"{endpoints.authority}, scope {endpoints.scope}")
 
 
-def _check_credential_expiry(report: DoctorReport, credential: Any) -> None:
-    kind = type(credential).__name__
-    if kind == "Certificate":
+def _check_credential_expiry(report: DoctorReport, credential: Credential) -> None:
+    if isinstance(credential, Certificate):
         try:
             not_after = credential.not_after()
         except MailflowError as exc:
@@ -150,7 +159,7 @@ def _check_credential_expiry(report: DoctorReport, credential: Any) -> None:
                        "rotate it before then (Certificates & secrets on the app registration)")
         else:
             report.add("credential expiry", "pass", f"the certificate is valid until {when}")
-    elif kind == "ClientSecret":
+    elif isinstance(credential, ClientSecret):
         report.add("credential expiry", "info",
                    "a client secret's expiry is unknown to the app itself (Entra does not tell it)",
                    "check the Expires column under App registrations > the app > Certificates & secrets")
@@ -158,7 +167,7 @@ def _check_credential_expiry(report: DoctorReport, credential: Any) -> None:
         report.add("credential expiry", "info", f"{credential.describe()}: short-lived tokens, fetched per sign-in")
 
 
-def _check_sign_in(report: DoctorReport, client: Any) -> dict[str, Any] | None:
+def _check_sign_in(report: DoctorReport, client: ExoClient) -> JsonObject | None:
     try:
         claims = client.token_claims()
     except AuthenticationError as exc:
@@ -172,14 +181,19 @@ def _check_sign_in(report: DoctorReport, client: Any) -> dict[str, Any] | None:
     return claims
 
 
-def _check_roles(report: DoctorReport, claims: Mapping[str, Any]) -> None:
-    roles = [str(r) for r in claims.get("roles") or []]
+def _strings(value: Json) -> list[str]:
+    """A token claim that lists values (roles, wids); missing or not a list reads as none."""
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _check_roles(report: DoctorReport, claims: JsonObject) -> None:
+    roles = _strings(claims.get("roles"))
     if EXCHANGE_APP_ROLE in roles:
         report.add("app permission", "pass", f"the token carries {EXCHANGE_APP_ROLE}")
     else:
         report.add("app permission", "fail",
                    f"the token does not carry {EXCHANGE_APP_ROLE} (roles: {', '.join(roles) or 'none'})", PERMISSION_FIX)
-    wids = {str(w).lower() for w in claims.get("wids") or []}
+    wids = {w.lower() for w in _strings(claims.get("wids"))}
     names = [DIRECTORY_ROLES[w] for w in wids if w in DIRECTORY_ROLES]
     if wids & set(WRITE_ROLE_IDS):
         report.add("directory role", "pass", f"the app holds {', '.join(sorted(names))}")
@@ -190,8 +204,8 @@ def _check_roles(report: DoctorReport, claims: Mapping[str, Any]) -> None:
         report.add("directory role", "fail", "the token lists no Exchange-capable directory role", ROLE_FIX)
 
 
-def _check_reads(report: DoctorReport, client: Any) -> dict[str, list[dict[str, Any]]]:
-    records: dict[str, list[dict[str, Any]]] = {}
+def _check_reads(report: DoctorReport, client: ExoClient) -> dict[str, Sequence[Record]]:
+    records: dict[str, Sequence[Record]] = {}
     for cmdlet in READ_CMDLETS:
         try:
             values = client.invoke(cmdlet, {"ResultSize": "Unlimited"}).values
@@ -209,7 +223,7 @@ def _check_reads(report: DoctorReport, client: Any) -> dict[str, list[dict[str, 
     return records
 
 
-def _check_redirect(report: DoctorReport, client: Any) -> None:
+def _check_redirect(report: DoctorReport, client: ExoClient) -> None:
     if client.api_base != client.endpoints.api_base:
         report.add("regional host", "info", f"the tenant was redirected to {client.api_base}; it was followed and "
                    "is used for every later call")
@@ -217,7 +231,7 @@ def _check_redirect(report: DoctorReport, client: Any) -> None:
         report.add("regional host", "pass", f"no redirect: {client.api_base}")
 
 
-def _check_anchor(report: DoctorReport, config: TenantConfig, domains: list[dict[str, Any]] | None) -> None:
+def _check_anchor(report: DoctorReport, config: TenantConfig, domains: Sequence[Record] | None) -> None:
     initial = next((str(d.get("DomainName")) for d in domains or [] if d.get("InitialDomain")), None)
     configured = config.initial_domain
     if configured and not is_initial_domain(configured):
@@ -265,7 +279,7 @@ _PLACEHOLDER_TENANT = "00000000-0000-0000-0000-000000000000"
 
 def sanitise(
     seen: list[_Seen], config: TenantConfig, *, include_addresses: bool = False
-) -> tuple[list[dict[str, Any]], Any]:
+) -> tuple[list[SavedAnswer], Callable[[str], str]]:
     """The answers without what identifies the tenant: no token (never in an answer; request headers are not
     kept), the tenant id and the tenant's domains replaced by placeholders, and, unless ``include_addresses``,
     IPv4 addresses mapped to documentation ranges and e-mail addresses to ``user<n>@example.com``."""
@@ -287,7 +301,7 @@ def sanitise(
             text = re.sub(re.escape(old), new, text, flags=re.IGNORECASE)
         return text if include_addresses else _mask_addresses(text)
 
-    out = []
+    out: list[SavedAnswer] = []
     for s in seen:
         text = scrub(s.body.replace(b"\0", b"").decode("utf-8", "replace"))
         headers = {k: v for k, v in s.headers.items() if k.lower() in _KEPT_HEADERS}
@@ -315,14 +329,16 @@ def _mask_addresses(text: str) -> str:
     return _IPV4.sub(ip, _EMAIL.sub(email, text))
 
 
-def _json(raw: bytes) -> Any:
+def _json(raw: bytes) -> Json:
     try:
-        return json.loads(raw)
+        value: Json = json.loads(raw)
+        return value
     except ValueError:
         return None
 
 
-def write_record(directory: Path, records: list[dict[str, Any]], report: DoctorReport, scrub: Any) -> list[Path]:
+def write_record(directory: Path, records: list[SavedAnswer], report: DoctorReport,
+                 scrub: Callable[[str], str]) -> list[Path]:
     """``DIR/NN-<cmdlet>.json`` per answer and ``DIR/doctor.json``; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Sequence
 
+from .shapes import DiagnosticJson
+
 __all__ = [
     "Severity",
     "Diagnostic",
@@ -75,7 +77,7 @@ class Diagnostic:
         path = f"{self.dotted_path}: " if self.path else ""
         return f"{where}{prefix}{path}{text}"
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> DiagnosticJson:
         return {
             "severity": self.severity.value,
             "path": self.dotted_path,

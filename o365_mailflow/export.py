@@ -12,19 +12,31 @@ with a known service default: ``domainType``, ``matchSubDomains``, ...), leaving
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Mapping, TypedDict
 
 import yaml
 
-from .specs import UNSET, Mode, write_order
+from .shapes import FieldMap, Fields
+from .snapshot import Snapshot
+from .specs import UNSET, Mode, ResourceSpec, write_order
+from .tenant import TenantConfig
 
-__all__ = ["export_stack", "tenant_section"]
+__all__ = ["export_stack", "tenant_section", "TenantSection"]
 
-def tenant_section(config: Any) -> dict[str, Any]:
+class TenantSection(TypedDict, total=False):
+    """The ``tenant:`` mapping of a stack file, as export writes it (stack.py reads the same keys)."""
+
+    emulator: bool
+    id: str
+    initialDomain: str
+    cloud: str
+
+
+def tenant_section(config: TenantConfig) -> TenantSection:
     """The ``tenant:`` mapping of a stack file for a TenantConfig (never any credential)."""
     if config.emulator:
         return {"emulator": True}
-    out: dict[str, Any] = {}
+    out: TenantSection = {}
     if config.tenant_id:
         out["id"] = config.tenant_id
     if config.initial_domain:
@@ -34,8 +46,8 @@ def tenant_section(config: Any) -> dict[str, Any]:
     return out
 
 
-def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {spec.identity_field: fields[spec.identity_field]}
+def _exported_fields(spec: ResourceSpec, fields: FieldMap) -> Fields:
+    out: Fields = {spec.identity_field: fields[spec.identity_field]}
     for f in spec.fields:
         if f.name in out or not f.exported or f.mode is Mode.READ_ONLY:
             continue
@@ -50,9 +62,10 @@ def _exported_fields(spec: Any, fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def export_stack(snapshot: Any, tenant: dict[str, Any], *, prune: bool = False, header: str = "") -> str:
+def export_stack(snapshot: Snapshot, tenant: Mapping[str, object], *, prune: bool = False, header: str = "") -> str:
     """YAML text of a stack file declaring everything in ``snapshot``."""
-    doc: dict[str, Any] = {"tenant": tenant, "prune": prune}
+    # The tenant section is copied as found in an existing stack file (any YAML), or made by tenant_section.
+    doc: dict[str, object] = {"tenant": tenant, "prune": prune}
     for spec in write_order():
         objects = sorted(snapshot.of_type(spec.type_name), key=lambda o: o.name.casefold())
         doc[spec.stack_key] = [_exported_fields(spec, o.fields) for o in objects]

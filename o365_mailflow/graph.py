@@ -19,11 +19,13 @@ import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from .errors import MailflowError
 from .impact import MailObject, TenantState, _Index
 from .plan import Plan
+from .shapes import texts
+from .snapshot import Snapshot
 
 __all__ = ["Node", "Edge", "Graph", "GraphDiff", "GraphvizMissing", "build_graph", "diff_graphs", "to_mermaid",
            "to_dot", "to_svg", "change_diagram", "EXO"]
@@ -106,11 +108,11 @@ def build_graph(state: TenantState) -> Graph:
 def _inbound(g: Graph, c: MailObject) -> None:
     f = c.fields
     node = g.add(Node(_id("in", c.identity), f"{c.name}\n{f.get('connectorType')}", "inbound"))
-    senders = [str(x) for x in f.get("senderIpAddresses") or ()]
+    senders = [str(x) for x in texts(f, "senderIpAddresses")]
     if f.get("tlsSenderCertificateName"):
         senders.append(f"cert {f.get('tlsSenderCertificateName')}")
     if not senders:
-        senders = [f"from {d}" for d in (f.get("senderDomains") or ["anyone"])]
+        senders = [f"from {d}" for d in (texts(f, "senderDomains") or ["anyone"])]
     src = g.add(Node(_id("src", c.identity), _listing(senders), "senders"))
     g.link(Edge(src, node))
     g.link(Edge(node, EXO, "" if f.get("enabled", True) else "disabled", dashed=not f.get("enabled", True)))
@@ -121,12 +123,12 @@ def _outbound(g: Graph, c: MailObject) -> None:
     label = f"{c.name}\n{f.get('connectorType')}"
     node = g.add(Node(_id("out", c.identity), label, "outbound"))
     scope = ["all accepted domains"] if f.get("allAcceptedDomains") else []
-    scope += [str(d) for d in f.get("recipientDomains") or ()]
+    scope += [str(d) for d in texts(f, "recipientDomains")]
     enabled = bool(f.get("enabled", True)) and not f.get("isTransportRuleScoped")
     why = "" if f.get("enabled", True) else "disabled: "
     why = why or ("rule-scoped: " if f.get("isTransportRuleScoped") else "")
     g.link(Edge(EXO, node, why + _listing(scope or ["no domains"]).replace("\n", ", "), dashed=not enabled))
-    hosts = sorted(str(h) for h in f.get("smartHosts") or ()) if f.get("useMxRecord") is False else []
+    hosts = sorted(str(h) for h in texts(f, "smartHosts")) if f.get("useMxRecord") is False else []
     target = g.add(Node(_id("host", "|".join(hosts)), _listing(hosts), "hosts")) if hosts else \
         g.add(Node("internet", "Internet (MX records)", "hosts"))
     g.link(Edge(node, target))
@@ -184,7 +186,7 @@ def diff_graphs(before: Graph, after: Graph, *, focus: bool = True) -> GraphDiff
     return _focus(diff) if focus else diff
 
 
-def change_diagram(snapshot: Any, plan: Plan) -> str | None:
+def change_diagram(snapshot: Snapshot, plan: Plan) -> str | None:
     """Mermaid text of what ``plan`` changes in the tenant of ``snapshot``, or None when nothing in the diagram
     changes (the PR comment and the Pulumi pipeline's comment call this; no I/O)."""
     before = build_graph(TenantState.from_snapshot(snapshot))

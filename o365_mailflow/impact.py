@@ -21,10 +21,12 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from .plan import Action, Plan
 from .routing import InboundDecision, RouteDecision, covering_patterns, match_inbound, route_outbound
+from .shapes import FieldMap, ImpactJson, ImpactRowJson, Json, texts
+from .snapshot import Snapshot
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
 
 __all__ = [
@@ -59,7 +61,7 @@ class MailObject:
     rename is not mistaken for a different connector."""
 
     identity: str
-    fields: Mapping[str, Any]
+    fields: FieldMap
 
     @property
     def name(self) -> str:
@@ -75,33 +77,33 @@ class TenantState:
     outbound: tuple[MailObject, ...] = ()
 
     @classmethod
-    def from_snapshot(cls, snapshot: Any) -> TenantState:
+    def from_snapshot(cls, snapshot: Snapshot) -> TenantState:
         """The tenant as it is (a :class:`~o365_mailflow.snapshot.Snapshot`)."""
         return cls(*(_live(snapshot, spec) for spec in (ACCEPTED_DOMAIN, INBOUND, OUTBOUND)))
 
     @classmethod
-    def after_plan(cls, snapshot: Any, plan: Plan) -> TenantState:
+    def after_plan(cls, snapshot: Snapshot, plan: Plan) -> TenantState:
         """The tenant as ``plan`` leaves it: its field changes applied to the live objects, its deletes removed,
         its creates added. Objects the plan does not mention (unmanaged, no-op) stay as they are."""
         return cls(*(_after(snapshot, plan, spec) for spec in (ACCEPTED_DOMAIN, INBOUND, OUTBOUND)))
 
     @classmethod
-    def from_fields(cls, accepted: Iterable[Mapping[str, Any]], inbound: Iterable[Mapping[str, Any]],
-                    outbound: Iterable[Mapping[str, Any]]) -> TenantState:
+    def from_fields(cls, accepted: Iterable[FieldMap], inbound: Iterable[FieldMap],
+                    outbound: Iterable[FieldMap]) -> TenantState:
         """A state from plain field dicts (a stack's declared objects): identities are the names."""
-        def objs(spec: ResourceSpec, items: Iterable[Mapping[str, Any]]) -> tuple[MailObject, ...]:
+        def objs(spec: ResourceSpec, items: Iterable[FieldMap]) -> tuple[MailObject, ...]:
             return tuple(MailObject(str(f.get(spec.identity_field)), effective(spec, f)) for f in items)
         return cls(objs(ACCEPTED_DOMAIN, accepted), objs(INBOUND, inbound), objs(OUTBOUND, outbound))
 
-    def fields(self) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    def fields(self) -> tuple[list[FieldMap], list[FieldMap], list[FieldMap]]:
         return ([o.fields for o in self.accepted], [o.fields for o in self.inbound], [o.fields for o in self.outbound])
 
 
-def _live(snapshot: Any, spec: ResourceSpec) -> tuple[MailObject, ...]:
+def _live(snapshot: Snapshot, spec: ResourceSpec) -> tuple[MailObject, ...]:
     return tuple(MailObject(o.identity, effective(spec, o.fields)) for o in snapshot.of_type(spec.type_name))
 
 
-def _after(snapshot: Any, plan: Plan, spec: ResourceSpec) -> tuple[MailObject, ...]:
+def _after(snapshot: Snapshot, plan: Plan, spec: ResourceSpec) -> tuple[MailObject, ...]:
     mine = [c for c in plan.changes if c.type_name == spec.type_name]
     by_identity = {c.identity.casefold(): c for c in mine if c.identity and c.action is not Action.CREATE}
     out: list[MailObject] = []
@@ -132,7 +134,7 @@ class _Index:
         self.outbound_by_pattern: dict[str, list[int]] = defaultdict(list)
         self.all_accepted: list[int] = []
         for i, c in enumerate(state.outbound):
-            for p in c.fields.get("recipientDomains") or ():
+            for p in texts(c.fields, "recipientDomains"):
                 self.outbound_by_pattern[str(p).lower()].append(i)
             if c.fields.get("allAcceptedDomains"):
                 self.all_accepted.append(i)
@@ -145,16 +147,16 @@ class _Index:
             # MAIL FROM domains identify Partner connectors only (OnPremises ones match by certificate or IP), and
             # OnPremises connectors usually list "*": indexing theirs would hand every probe every connector.
             if c.fields.get("connectorType") != "OnPremises":
-                for d in c.fields.get("senderDomains") or ():
+                for d in texts(c.fields, "senderDomains"):
                     self.inbound_by_name["sender:" + str(d).lower()].append(i)
-            for net in _networks(c.fields.get("senderIpAddresses") or ()):
+            for net in _networks(texts(c.fields, "senderIpAddresses")):
                 self.inbound_by_net[(net.prefixlen, int(net.network_address))].append(i)
         self.names = {
             "outbound": {c.name.casefold(): c.identity for c in state.outbound},
             "inbound": {c.name.casefold(): c.identity for c in state.inbound},
         }
 
-    def _accepted_for(self, *domains: str | None) -> list[Mapping[str, Any]]:
+    def _accepted_for(self, *domains: str | None) -> list[FieldMap]:
         # The first accepted domain always goes along: the relay rules treat "no accepted domain known" apart,
         # and an extra entry that does not cover the probe changes no decision.
         hits = {i for d in domains if d for key in covering_patterns(d) for i in self.accepted_by_name.get(key, ())}
@@ -188,7 +190,7 @@ class _Index:
         return self.names[kind].get(name.casefold(), name) if name else None
 
 
-def _networks(values: Iterable[Any]) -> list[ipaddress.IPv4Network]:
+def _networks(values: Iterable[object]) -> list[ipaddress.IPv4Network]:
     out = []
     for value in values:
         try:
@@ -245,7 +247,7 @@ def _domain_probes(state: TenantState) -> Iterable[Probe]:
             if a.fields.get("matchSubDomains"):
                 yield _probe("subdomains", name)
     for c in state.outbound:
-        for pattern in c.fields.get("recipientDomains") or ():
+        for pattern in texts(c.fields, "recipientDomains"):
             text = str(pattern).lower()
             if text.startswith("*."):
                 yield _probe("domain", text[2:])
@@ -256,7 +258,7 @@ def _domain_probes(state: TenantState) -> Iterable[Probe]:
 
 def _sender_probes(state: TenantState) -> Iterable[Probe]:
     for c in state.inbound:
-        for value in c.fields.get("senderIpAddresses") or ():
+        for value in texts(c.fields, "senderIpAddresses"):
             nets = _networks([value])
             if nets:
                 net = nets[0]
@@ -300,10 +302,10 @@ class ImpactRow:
     direction: str  # "outbound" | "inbound"
     probe: Probe
     sentence: str
-    before: Mapping[str, Any]
-    after: Mapping[str, Any]
+    before: Mapping[str, Json]
+    after: Mapping[str, Json]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ImpactRowJson:
         return {
             "direction": self.direction,
             "kind": self.probe.kind,
@@ -322,7 +324,7 @@ class Impact:
     rows: tuple[ImpactRow, ...] = ()
     probes: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ImpactJson:
         return {"probes": self.probes, "rows": [r.to_dict() for r in self.rows]}
 
     @property
@@ -330,7 +332,7 @@ class Impact:
         return [r.sentence for r in self.rows]
 
 
-def compute_impact(snapshot: Any, plan: Plan) -> Impact:
+def compute_impact(snapshot: Snapshot, plan: Plan) -> Impact:
     """The mail-flow impact of ``plan`` on the tenant in ``snapshot`` (the snapshot the plan was computed from).
 
     The public seam for every preview (CLI text, markdown, JSON, the Pulumi pipeline's comment): no I/O.
@@ -351,7 +353,7 @@ def compare_states(before: TenantState, after: TenantState) -> Impact:
     return Impact(tuple(rows), len(probes))
 
 
-def _outbound_key(d: RouteDecision, index: _Index) -> tuple[Any, ...]:
+def _outbound_key(d: RouteDecision, index: _Index) -> tuple[object, ...]:
     return (d.path, index.identity("outbound", d.connector), d.smart_hosts)
 
 
@@ -362,7 +364,7 @@ def _outbound_row(p: Probe, old: _Index, new: _Index) -> ImpactRow | None:
     return ImpactRow("outbound", p, _outbound_sentence(p, b, a, old, new), _route_summary(b), _route_summary(a))
 
 
-def _route_summary(d: RouteDecision) -> dict[str, Any]:
+def _route_summary(d: RouteDecision) -> dict[str, Json]:
     return {"path": d.path, "connector": d.connector, "smartHosts": list(d.smart_hosts), "reason": d.reason}
 
 
@@ -407,7 +409,7 @@ def _outbound_sentence(p: Probe, b: RouteDecision, a: RouteDecision, old: _Index
     return f"mail for {subject} was {_route(b)} and will now be {_route(a)}"
 
 
-def _inbound_key(d: InboundDecision, index: _Index) -> tuple[Any, ...]:
+def _inbound_key(d: InboundDecision, index: _Index) -> tuple[object, ...]:
     return (index.identity("inbound", d.connector), d.matched_by, d.relay_allowed, d.rejected)
 
 
@@ -422,7 +424,7 @@ def _inbound_row(p: Probe, old: _Index, new: _Index, sender: str | None) -> Impa
                      _inbound_summary(a, mail_from))
 
 
-def _inbound_summary(d: InboundDecision, sender: str | None) -> dict[str, Any]:
+def _inbound_summary(d: InboundDecision, sender: str | None) -> dict[str, Json]:
     return {"connector": d.connector, "connectorType": d.connector_type, "matchedBy": d.matched_by,
             "relayAllowed": d.relay_allowed, "rejected": d.rejected, "sender": sender, "reason": d.relay_reason}
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from .errors import Diagnostic, PlanError, Severity, StackError
 from .routing import Guidance, review
-from .specs import SPECS, check_rules, effective, name_key, spec_for_stack_key, write_order
+from .shapes import FieldChangeJson, FieldMap, Fields, PlanJson, ResourceChangeJson, UnmanagedJson, Value
+from .snapshot import LiveObject, Snapshot
+from .specs import SPECS, Mode, ResourceSpec, check_rules, effective, name_key, spec_for_stack_key, write_order
+from .stack import DesiredObject, Stack
 
 __all__ = [
     "Action",
@@ -39,12 +42,12 @@ class Action(str, Enum):
 class FieldChange:
     field: str  # camelCase stack name, e.g. "smartHosts"
     param: str  # Exchange parameter, e.g. "SmartHosts"
-    before: Any  # normalised live value (None when absent / on create)
-    after: Any  # normalised desired value (None on delete)
+    before: Value  # normalised live value (None when absent / on create)
+    after: Value  # normalised desired value (None on delete)
     risky: bool = False  # from the spec table: SmartHosts, SenderIPAddresses, TlsSettings, ...
     drift: bool = False  # the tenant differs from the baseline stack while the stack did not change this field
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FieldChangeJson:
         return {
             "field": self.field,
             "param": self.param,
@@ -73,7 +76,7 @@ class ResourceChange:
     def has_drift(self) -> bool:
         return any(c.drift for c in self.changes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ResourceChangeJson:
         return {
             "action": self.action.value,
             "type": self.type_name,
@@ -94,7 +97,7 @@ class Unmanaged:
     name: str
     identity: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> UnmanagedJson:
         return {"type": self.type_name, "name": self.name, "identity": self.identity}
 
 
@@ -129,7 +132,7 @@ class Plan:
     def drift(self) -> tuple[ResourceChange, ...]:
         return tuple(c for c in self.changes if c.has_drift)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PlanJson:
         """The documented JSON plan (docs/plan-schema.json); bump PLAN_SCHEMA_VERSION on breaking changes."""
         return {
             "schemaVersion": PLAN_SCHEMA_VERSION,
@@ -153,12 +156,12 @@ class Plan:
 # What an accepted domain looked like before this tool first changed it, kept by ``apply`` (see
 # ``snapshot.FoundValues``): type name -> casefolded domain -> field -> value. Accepted domains cannot be deleted,
 # so when one leaves a stack that sets ``prune: true`` the plan puts these values back.
-Found = Mapping[str, Mapping[str, Mapping[str, Any]]]
+Found = Mapping[str, Mapping[str, FieldMap]]
 
 __all__ += ["Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of"]
 
 
-def live_of(snapshot: Any, obj: Any) -> tuple[Any | None, bool]:
+def live_of(snapshot: Snapshot, obj: DesiredObject) -> tuple[LiveObject | None, bool]:
     """The live object a declared one stands for, and whether that is a rename (``renamedFrom``).
 
     By name first: once the new name exists, ``renamedFrom`` is ignored, so leaving it in the stack file after
@@ -174,7 +177,7 @@ def live_of(snapshot: Any, obj: Any) -> tuple[Any | None, bool]:
     return previous, previous is not None
 
 
-def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
+def changed_fields(before: FieldMap, after: FieldMap) -> set[str]:
     """The top-level keys whose values differ, lists compared as sets.
 
     The thin layer over deepdiff: both sides are normalised already (so plain equality settles the common
@@ -190,11 +193,11 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[s
 
 
 def diff_object(
-    spec: Any,
-    desired: Mapping[str, Any],
-    live: Any | None,
+    spec: ResourceSpec,
+    desired: FieldMap,
+    live: LiveObject | FieldMap | None,
     *,
-    baseline: Mapping[str, Any] | None = None,
+    baseline: FieldMap | None = None,
 ) -> tuple[FieldChange, ...]:
     """Per-field changes of the *declared* fields of one object, in spec-table order.
 
@@ -205,7 +208,7 @@ def diff_object(
     compared. With ``baseline`` (the declared fields as last merged), a change whose desired value equals the
     baseline value is drift: the tenant moved, not the stack.
     """
-    live_fields: Mapping[str, Any] | None = None
+    live_fields: FieldMap | None = None
     if live is not None:
         live_fields = live.fields if hasattr(live, "fields") else live
     declared = [f for f in spec.fields if f.name in desired]
@@ -239,7 +242,7 @@ def diff_object(
     return tuple(out)
 
 
-def _located(diags: Sequence[Diagnostic], obj: Any) -> list[Diagnostic]:
+def _located(diags: Sequence[Diagnostic], obj: DesiredObject) -> list[Diagnostic]:
     """Give diagnostics the stack file and the line of the field they name (else the object's line)."""
     out = []
     for d in diags:
@@ -255,7 +258,7 @@ def _located(diags: Sequence[Diagnostic], obj: Any) -> list[Diagnostic]:
     return out
 
 
-def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChange]) -> dict[str, list[dict[str, Any]]]:
+def desired_state(stack: Stack, snapshot: Snapshot, plan_changes: Sequence[ResourceChange]) -> dict[str, list[Fields]]:
     """The tenant as it will be after the plan: every kept object's fields (declared over live), by type.
 
     This is what the routing checks look at: the stack alone does not say what undeclared fields and
@@ -264,10 +267,10 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
     """
     deleted = {(c.type_name, (c.identity or c.name).casefold()) for c in plan_changes if c.action is Action.DELETE}
     restored = {(c.type_name, name_key(c.name)): c for c in plan_changes if c.action is Action.RESTORE}
-    result: dict[str, list[dict[str, Any]]] = {}
+    result: dict[str, list[Fields]] = {}
     for spec in write_order():
         type_name = spec.type_name
-        objects: list[dict[str, Any]] = []
+        objects: list[Fields] = []
         declared: set[str] = set()
         for obj in stack.of_type(type_name):
             declared.add(name_key(obj.name))
@@ -294,9 +297,9 @@ def desired_state(stack: Any, snapshot: Any, plan_changes: Sequence[ResourceChan
 class _Planner:
     """The state of one compute_plan call: collects changes and every error before raising any."""
 
-    stack: Any
-    snapshot: Any
-    baseline: Any | None
+    stack: Stack
+    snapshot: Snapshot
+    baseline: Stack | None
     found: Found
     changes: list[ResourceChange] = field(default_factory=list)
     unmanaged: list[Unmanaged] = field(default_factory=list)
@@ -306,9 +309,9 @@ class _Planner:
     renamed: set[tuple[str, str]] = field(default_factory=set)  # (type, casefolded Guid) taken over by a rename
     collisions: list[str] = field(default_factory=list)  # renamedFrom where the tenant has both names
 
-    _baseline_index: dict[tuple[str, str], Mapping[str, Any]] | None = None
+    _baseline_index: dict[tuple[str, str], FieldMap] | None = None
 
-    def baseline_fields(self, type_name: str, name: str) -> Mapping[str, Any] | None:
+    def baseline_fields(self, type_name: str, name: str) -> FieldMap | None:
         if self.baseline is None:
             return None
         if self._baseline_index is None:
@@ -317,18 +320,19 @@ class _Planner:
             }
         return self._baseline_index.get((type_name, name_key(name)))
 
-    def error(self, obj: Any, path: tuple[str | int, ...], summary: str, detail: str = "", code: str = "") -> None:
+    def error(self, obj: DesiredObject, path: tuple[str | int, ...], summary: str, detail: str = "",
+              code: str = "") -> None:
         self.errors.extend(_located([Diagnostic(Severity.ERROR, path, summary, detail, code=code)], obj))
 
     # -- declared objects -------------------------------------------------------------------------------------
 
-    def declared(self, spec: Any, index: int, obj: Any) -> None:
+    def declared(self, spec: ResourceSpec, index: int, obj: DesiredObject) -> None:
         live, renamed = live_of(self.snapshot, obj)
         base = self.baseline_fields(spec.type_name, obj.name)
         path: tuple[str | int, ...] = (spec.stack_key, index)
         old = getattr(obj, "renamed_from", None)
         previous = self.snapshot.find(spec.type_name, old) if old and not renamed and live is not None else None
-        if previous is not None:
+        if previous is not None and live is not None:  # live is set whenever previous is (see above)
             self.collisions.append(self._collision(spec, index, obj, live, previous))
             return
         if renamed and live is not None and old:
@@ -341,7 +345,7 @@ class _Planner:
         else:
             self._existing(spec, path, obj, live, base, renamed_from=live.name if renamed else None)
 
-    def _collision(self, spec: Any, index: int, obj: Any, new: Any, old: Any) -> str:
+    def _collision(self, spec: ResourceSpec, index: int, obj: DesiredObject, new: LiveObject, old: LiveObject) -> str:
         """renamedFrom with both names in the tenant: renaming would need a name that is taken (no guessing)."""
         return (
             f"{obj.file}:{obj.field_lines.get('renamedFrom', obj.line)}: {spec.stack_key}[{index}].renamedFrom: "
@@ -352,7 +356,8 @@ class _Planner:
             f"unmanaged."
         )
 
-    def _create(self, spec: Any, path: tuple[str | int, ...], obj: Any, base: Mapping[str, Any] | None) -> None:
+    def _create(self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject,
+                base: FieldMap | None) -> None:
         if not spec.creatable:
             self.missing_domains.append(f"{obj.name} ({obj.file}:{obj.line})")
             return
@@ -378,7 +383,8 @@ class _Planner:
         )
 
     def _existing(
-        self, spec: Any, path: tuple[str | int, ...], obj: Any, live: Any, base: Mapping[str, Any] | None,
+        self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject, live: LiveObject,
+        base: FieldMap | None,
         renamed_from: str | None = None,
     ) -> None:
         field_changes = diff_object(spec, obj.fields, live, baseline=base)
@@ -426,7 +432,8 @@ class _Planner:
             ResourceChange(action, spec.type_name, obj.name, live.identity, field_changes, tuple(warnings), reason)
         )
 
-    def _rules(self, spec: Any, path: tuple[str | int, ...], obj: Any, merged: Mapping[str, Any]) -> list[Diagnostic]:
+    def _rules(self, spec: ResourceSpec, path: tuple[str | int, ...], obj: DesiredObject,
+               merged: FieldMap) -> list[Diagnostic]:
         """Cross-field rules on the object as it will be; errors are kept, warnings returned."""
         diags = _located(check_rules(spec, merged, path, declared=tuple(obj.fields)), obj)
         self.errors.extend(d for d in diags if d.severity is Severity.ERROR)
@@ -434,7 +441,7 @@ class _Planner:
 
     # -- objects the stack does not declare -------------------------------------------------------------------
 
-    def undeclared(self, spec: Any) -> list[ResourceChange]:
+    def undeclared(self, spec: ResourceSpec) -> list[ResourceChange]:
         declared = {name_key(o.name) for o in self.stack.of_type(spec.type_name)}
         deletes: list[ResourceChange] = []
         extra = sorted(
@@ -456,12 +463,12 @@ class _Planner:
                     self.notes.append(self._unknown_found_values(spec, live))
         return deletes
 
-    def _left_without_record(self, spec: Any, live: Any) -> bool:
+    def _left_without_record(self, spec: ResourceSpec, live: LiveObject) -> bool:
         """The baseline managed it, and no values found before that are known (e.g. a fresh CI runner)."""
         return (self.baseline_fields(spec.type_name, live.name) is not None
                 and not self.found.get(spec.type_name, {}).get(name_key(live.name)))
 
-    def _unknown_found_values(self, spec: Any, live: Any) -> Diagnostic:
+    def _unknown_found_values(self, spec: ResourceSpec, live: LiveObject) -> Diagnostic:
         return Diagnostic(
             Severity.WARNING, (spec.stack_key,),
             f"{spec.type_name} '{live.name}' left the stack, but the values it had before the stack managed it "
@@ -471,7 +478,7 @@ class _Planner:
             code="plan.found-values-unknown",
         )
 
-    def _restore(self, spec: Any, live: Any) -> ResourceChange | None:
+    def _restore(self, spec: ResourceSpec, live: LiveObject) -> ResourceChange | None:
         """Put back the values found before this tool first changed the object (accepted domains)."""
         record = self.found.get(spec.type_name, {}).get(name_key(live.name))
         if not record:
@@ -487,7 +494,8 @@ class _Planner:
         )
 
 
-def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, found: Found | None = None) -> Plan:
+def compute_plan(stack: Stack, snapshot: Snapshot, *, baseline: Stack | None = None,
+                 found: Found | None = None) -> Plan:
     """Compare a loaded stack with a snapshot of the tenant and decide, per object, what ``apply`` does.
 
     ``baseline`` (a Stack: the stack file as last merged) turns on drift and adoption reporting; ``found``
@@ -536,17 +544,17 @@ def compute_plan(stack: Any, snapshot: Any, *, baseline: Any | None = None, foun
     )
 
 
-def _routing(stack: Any, snapshot: Any, changes: Sequence[ResourceChange]) -> tuple[list[Diagnostic], Guidance]:
+def _routing(stack: Stack, snapshot: Snapshot, changes: Sequence[ResourceChange]) -> tuple[list[Diagnostic], Guidance]:
     """Routing warnings and guidance on the tenant as the plan leaves it."""
     state = desired_state(stack, snapshot, changes)
     args = (state["AcceptedDomain"], state["InboundConnector"], state["OutboundConnector"])
     cloud = getattr(stack.tenant, "cloud", None) or "commercial"
     diags, guidance = review(*args, cloud=cloud)
-    by_type: dict[str, tuple[Any, ...]] = {}  # each type's objects listed once, not once per warning
+    by_type: dict[str, tuple[DesiredObject, ...]] = {}  # each type's objects listed once, not once per warning
     return [_locate_in_stack(stack, d, by_type) for d in diags], guidance
 
 
-def _locate_in_stack(stack: Any, diag: Diagnostic, by_type: dict[str, tuple[Any, ...]]) -> Diagnostic:
+def _locate_in_stack(stack: Stack, diag: Diagnostic, by_type: dict[str, tuple[DesiredObject, ...]]) -> Diagnostic:
     """Point a routing warning about a declared object at its file and line (desired_state lists them first)."""
     if diag.file or len(diag.path) < 2 or not isinstance(diag.path[0], str) or not isinstance(diag.path[1], int):
         return diag

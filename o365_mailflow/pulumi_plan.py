@@ -20,13 +20,14 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, TypeAlias, TypedDict
 
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known yet (preview)
 
 from .errors import Diagnostic, MailflowError, Severity
 from .plan import Action, FieldChange, Guidance, Plan, ResourceChange, Unmanaged, diff_object
+from .snapshot import LiveObject, Snapshot
 from .specs import SPECS, ResourceSpec
 
 __all__ = [
@@ -37,6 +38,10 @@ __all__ = [
     "run_preview",
     "plan_from_preview",
     "signature",
+    "SignatureEntry",
+    "Step",
+    "ResourceState",
+    "Props",
     "compare_signatures",
     "NULLS_KEY",
     "IGNORE_KEY",
@@ -95,14 +100,43 @@ def _engine_errors(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stderr.strip() or result.stdout.strip())[-4000:]
 
 
+# A resource's properties as the engine hands them over (inputs or outputs): JSON whose values our Args classes
+# declared, but not checked by anyone yet, hence read with ``.get`` and through the spec kinds.
+Props: TypeAlias = dict[str, Any]
+
+
+class ResourceState(TypedDict, total=False):
+    """One resource in ``pulumi stack export`` or a preview step's old/new state (the keys read here)."""
+
+    urn: str
+    type: str
+    id: str
+    inputs: Props
+    outputs: Props
+
+
+class Step(TypedDict, total=False):
+    """One step of ``pulumi preview --json`` (the keys read here)."""
+
+    op: str
+    urn: str
+    oldState: ResourceState
+    newState: ResourceState
+
+
+class EngineDiagnostic(TypedDict, total=False):
+    severity: str
+    message: str
+
+
 @dataclass(frozen=True)
 class Preview:
     """``pulumi preview --json`` of one stack, with the state it was computed against."""
 
-    steps: tuple[dict[str, Any], ...]
-    diagnostics: tuple[dict[str, Any], ...]
-    state: tuple[dict[str, Any], ...]  # resources of the stack's state before the preview
-    config: Mapping[str, Any]  # the stack's config (secrets included: never rendered)
+    steps: tuple[Step, ...]
+    diagnostics: tuple[EngineDiagnostic, ...]
+    state: tuple[ResourceState, ...]  # resources of the stack's state before the preview
+    config: Mapping[str, object]  # the stack's config (secrets included: never rendered)
     project: str
     root: str = ""  # the project directory: warnings name files relative to it, as the repository does
 
@@ -146,7 +180,7 @@ IGNORE_KEY = "ignoreChanges"
 REPLACE_KEY = "replaceOnChanges"
 OPTION_KEYS = (IGNORE_KEY, REPLACE_KEY)
 
-def ignored_fields(spec: ResourceSpec, props: Mapping[str, Any], key: str = IGNORE_KEY) -> frozenset[str]:
+def ignored_fields(spec: ResourceSpec, props: Mapping[str, object], key: str = IGNORE_KEY) -> frozenset[str]:
     """The spec fields named by the ``ignoreChanges`` (or ``replaceOnChanges``) input, from the program's options."""
     value = props.get(key)
     if not isinstance(value, (list, tuple)):
@@ -154,7 +188,7 @@ def ignored_fields(spec: ResourceSpec, props: Mapping[str, Any], key: str = IGNO
     return frozenset(str(v) for v in value if spec.has_field(str(v)))
 
 
-def is_unknown(value: Any) -> bool:
+def is_unknown(value: object) -> bool:
     """A value not known yet: the host hands these over as ``pulumi.output.Unknown`` (or the raw marker)."""
     if isinstance(value, Unknown):
         return True
@@ -167,14 +201,14 @@ def is_unknown(value: Any) -> bool:
     return False
 
 
-def declared_fields(spec: ResourceSpec, props: Mapping[str, Any]) -> dict[str, Any]:
+def declared_fields(spec: ResourceSpec, props: Mapping[str, object]) -> Props:
     """The spec fields present in ``props`` (inputs or outputs), without meta keys, outputs and unknowns."""
     out = {k: v for k, v in props.items() if spec.has_field(k) and not is_unknown(v)}
     out.update({k: None for k in declared_nulls(props) if spec.has_field(k)})
     return out
 
 
-def declared_nulls(props: Mapping[str, Any]) -> list[str]:
+def declared_nulls(props: Mapping[str, object]) -> list[str]:
     value = props.get(NULLS_KEY)
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
@@ -189,18 +223,18 @@ def _spec_of(type_token: str) -> ResourceSpec | None:
     return SPECS.get(type_token[len(TYPE_PREFIX):])
 
 
-def _type_of(step: Mapping[str, Any]) -> str:
+def _type_of(step: Step) -> str:
     state = step.get("newState") or step.get("oldState") or {}
     return str(state.get("type") or str(step.get("urn", "")).split("::")[-2])
 
 
-def _declared(spec: ResourceSpec, props: Mapping[str, Any] | None) -> dict[str, Any]:
+def _declared(spec: ResourceSpec, props: Props | None) -> Props:
     props = props or {}
     ignored = ignored_fields(spec, props)
     return {k: v for k, v in declared_fields(spec, props).items() if k not in ignored}
 
 
-def _name(spec: ResourceSpec, state: Mapping[str, Any]) -> str:
+def _name(spec: ResourceSpec, state: ResourceState) -> str:
     for props in (state.get("inputs"), state.get("outputs")):
         if props and props.get(spec.identity_field):
             return str(props[spec.identity_field])
@@ -208,12 +242,12 @@ def _name(spec: ResourceSpec, state: Mapping[str, Any]) -> str:
 
 
 class _Planner:
-    def __init__(self, preview: Preview, snapshot: Any) -> None:
+    def __init__(self, preview: Preview, snapshot: Snapshot) -> None:
         self.preview = preview
         self.snapshot = snapshot
         self.changes: list[ResourceChange] = []
 
-    def step(self, step: Mapping[str, Any]) -> None:
+    def step(self, step: Step) -> None:
         op = str(step.get("op"))
         spec = _spec_of(_type_of(step))
         if spec is None or op in _REPLACE_PARTS or op not in _ACTIONS:
@@ -227,7 +261,7 @@ class _Planner:
         else:
             self.changes.append(self._existing(spec, _ACTIONS[op], old, new))
 
-    def _create(self, spec: ResourceSpec, new: Mapping[str, Any]) -> ResourceChange:
+    def _create(self, spec: ResourceSpec, new: ResourceState) -> ResourceChange:
         desired = _declared(spec, new.get("inputs"))
         name = _name(spec, new)
         live = self.snapshot.find(spec.type_name, name)
@@ -249,7 +283,7 @@ class _Planner:
         return ResourceChange(Action.CREATE, spec.type_name, name, live.identity, changes, (warning,),
                               reason="a connector with this name already exists")
 
-    def _delete(self, spec: ResourceSpec, old: Mapping[str, Any]) -> ResourceChange:
+    def _delete(self, spec: ResourceSpec, old: ResourceState) -> ResourceChange:
         name = _name(spec, old)
         identity = str(old.get("id") or name)
         live = self.snapshot.find_identity(spec.type_name, identity)
@@ -263,8 +297,8 @@ class _Planner:
                               reason="removed from the stack file: accepted domains are never deleted, the values "
                               "found before the stack managed it are put back")
 
-    def _existing(self, spec: ResourceSpec, action: Action, old: Mapping[str, Any],
-                  new: Mapping[str, Any]) -> ResourceChange:
+    def _existing(self, spec: ResourceSpec, action: Action, old: ResourceState,
+                  new: ResourceState) -> ResourceChange:
         identity = str(old.get("id") or "")
         name = _name(spec, new or old)
         desired = _declared(spec, new.get("inputs") or old.get("inputs"))
@@ -283,15 +317,15 @@ class _Planner:
             reason = "the stack declares different values"
         return ResourceChange(action, spec.type_name, name, identity or None, changes, reason=reason)
 
-    def _restored(self, spec: ResourceSpec, old: Mapping[str, Any], desired: Mapping[str, Any],
-                  live: Any) -> tuple[FieldChange, ...]:
+    def _restored(self, spec: ResourceSpec, old: ResourceState, desired: Mapping[str, object],
+                  live: LiveObject | None) -> tuple[FieldChange, ...]:
         """Accepted domains: a field no longer declared goes back to the value found (restoreValues)."""
         found = (old.get("outputs") or {}).get("restoreValues") or {}
         back = {k: v for k, v in found.items() if k not in desired and spec.has_field(k)}
         return diff_object(spec, back, live) if back and live is not None else ()
 
     @staticmethod
-    def _replace_reason(spec: ResourceSpec, changes: Iterable[FieldChange], live: Any) -> str:
+    def _replace_reason(spec: ResourceSpec, changes: Iterable[FieldChange], live: LiveObject | None) -> str:
         if live is None:
             return "deleted in the tenant outside Pulumi: it is created again"
         forced = [c.field for c in changes if c.field in spec.force_new]
@@ -340,7 +374,7 @@ def _warnings(preview: Preview) -> tuple[Diagnostic, ...]:
     return tuple(out)
 
 
-def plan_from_preview(preview: Preview, snapshot: Any, *, stack: str, tenant: str,
+def plan_from_preview(preview: Preview, snapshot: Snapshot, *, stack: str, tenant: str,
                       guidance: Guidance | None = None) -> Plan:
     """The engine's steps with our field-level detail, as a :class:`Plan` (``engine="pulumi"``)."""
     planner = _Planner(preview, snapshot)
@@ -355,25 +389,37 @@ def plan_from_preview(preview: Preview, snapshot: Any, *, stack: str, tenant: st
 # --------------------------------------------------------------------------------------------- comparison
 
 
-def signature(plan_dict: Mapping[str, Any]) -> list[list[Any]]:
+# What one changed object would do: action, type, identity (or the name of a create), and the values it writes
+# as (field, JSON of the new value) pairs, sorted.
+SignatureEntry: TypeAlias = tuple[str, str, str, list[tuple[str, str]]]
+
+
+def _json_objects(value: object) -> list[Mapping[str, object]]:
+    """The JSON objects of a list in a plan document; anything else in it (a hand-edited file) is skipped."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def signature(plan_dict: Mapping[str, object]) -> list[SignatureEntry]:
     """What a plan would do: per changed object its action, type, identity and the values it writes.
 
     Works on ``Plan.to_dict()`` output, so that a reviewed JSON plan (an artifact of the pull request) and a
     fresh one compare the same way. ``before`` values are left out on purpose: they are what the tenant holds,
     and only a change in what would be *done* matters; drift shows up as a new or different update anyway.
     """
-    out = []
-    for change in plan_dict.get("changes") or []:
-        if change.get("action") == Action.NOOP.value:
+    out: list[SignatureEntry] = []
+    for change in _json_objects(plan_dict.get("changes")):
+        action = str(change.get("action"))
+        if action == Action.NOOP.value:
             continue
-        writes = sorted([c["field"], json.dumps(c.get("after"), sort_keys=True)] for c in change.get("changes") or [])
+        writes = sorted((str(c.get("field")), json.dumps(c.get("after"), sort_keys=True))
+                        for c in _json_objects(change.get("changes")))
         ident = str(change.get("identity") or change.get("name") or "").casefold()
-        out.append([change["action"], change["type"], ident if change.get("action") != "create" else
-                    str(change.get("name", "")).casefold(), writes])
+        out.append((action, str(change.get("type")), ident if action != "create" else
+                    str(change.get("name", "")).casefold(), writes))
     return sorted(out)
 
 
-def compare_signatures(reviewed: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:
+def compare_signatures(reviewed: Mapping[str, object], fresh: Mapping[str, object]) -> list[str]:
     """Human-readable differences between the reviewed plan and the one the deploy would run (empty: same)."""
     before = {json.dumps(s): s for s in signature(reviewed)}
     after = {json.dumps(s): s for s in signature(fresh)}

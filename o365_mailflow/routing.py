@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import routing_rules as rules
 from .errors import Diagnostic, Severity
@@ -46,6 +46,7 @@ from .routing_rules import (  # noqa: F401 - helpers the checks below share with
     _wildcard_depth,
     domain_of,
 )
+from .shapes import FieldMap, GuidanceJson, Value, texts
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; stack imports nothing from here
@@ -76,7 +77,8 @@ __all__ = [
     "covering_patterns",
 ]
 
-Fields = Mapping[str, Any]
+# A normalised object under check (stack camelCase names), read only.
+Fields = FieldMap
 
 # Where each Microsoft 365 cloud receives mail and what SPF include covers its outbound servers. Commercial is
 # documented; the sovereign clouds' names are the published ones but were not checked against a tenant [I].
@@ -103,7 +105,7 @@ def covering_patterns(domain: str) -> tuple[str, ...]:
     return (*parents, *(f"*.{p}" for p in parents), "*")
 
 
-def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
+def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Value]]:
     return [effective(spec, o) for o in objs]
 
 
@@ -112,7 +114,7 @@ def _eff(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def service_records(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Any]]:
+def service_records(spec: ResourceSpec, objs: Sequence[Fields]) -> list[dict[str, Value]]:
     """Normalised objects (declared values over the service defaults) renamed to the Get-* property names the
     rules read, through the specs table (``senderIpAddresses`` -> ``SenderIPAddresses``)."""
     return [{spec.field(name).param: value for name, value in values.items()} for values in _eff(spec, objs)]
@@ -154,8 +156,8 @@ class _Item:
 
     spec: ResourceSpec
     index: int
-    values: Mapping[str, Any]
-    source: Any = None  # DesiredObject when checking a Stack
+    values: Fields
+    source: DesiredObject | None = None  # when checking a Stack
 
     @property
     def name(self) -> str:
@@ -178,7 +180,7 @@ class _Finding:
     # No index inside list fields: values are normalised (sorted), so an index would not match the file.
 
 
-def _items(spec: ResourceSpec, objs: Sequence[Fields], sources: Sequence[Any] | None = None) -> list[_Item]:
+def _items(spec: ResourceSpec, objs: Sequence[Fields], sources: Sequence[DesiredObject] | None = None) -> list[_Item]:
     return [_Item(spec, i, effective(spec, o), sources[i] if sources else None) for i, o in enumerate(objs)]
 
 
@@ -190,7 +192,7 @@ def _covers_domain_outbound(c: Fields, domain: str) -> bool:
     """§4.2 rule 6: AllAcceptedDomains, or a RecipientDomains entry equal to or wildcard-matching the domain."""
     if c.get("allAcceptedDomains"):
         return True
-    return any(_domain_pattern_covers(p, domain) for p in c.get("recipientDomains") or ())
+    return any(_domain_pattern_covers(p, domain) for p in texts(c, "recipientDomains"))
 
 
 def _suffixes(domain: str) -> Iterator[str]:
@@ -212,7 +214,7 @@ class _OutboundIndex:
             if c.values.get("allAcceptedDomains"):
                 self.every.append(i)
                 continue
-            for pattern in c.values.get("recipientDomains") or ():
+            for pattern in texts(c.values, "recipientDomains"):
                 text = str(pattern).lower()
                 if text == "*":
                     self.every.append(i)
@@ -246,7 +248,7 @@ def _check_internal_relay(acc: list[_Item], out: list[_Item]) -> list[_Finding]:
         if a.values.get("matchSubDomains"):
             wildcard = f"*.{domain}"
             if not any(_wildcard_depth(str(p).lower(), "x." + domain) is not None or str(p) == "*"
-                       for o in covering for p in o.values.get("recipientDomains") or ()):
+                       for o in covering for p in texts(o.values, "recipientDomains")):
                 names = ", ".join(o.name for o in covering)
                 found.append(_Finding(
                     a, "matchSubDomains", "routing.match-subdomains-without-wildcard",
@@ -285,7 +287,7 @@ def _check_ip_overlap(inb: list[_Item]) -> list[_Finding]:
     the same IPs are a documented pattern ("lock down to my MX provider", §2.3 [C]), so that pair is not
     reported. One finding per overlapping pair, in the order (later connector, earlier connector)."""
     enabled = [c for c in inb if c.values.get("enabled", True)]
-    nets = {j: _networks(c.values.get("senderIpAddresses") or ()) for j, c in enumerate(enabled)}
+    nets = {j: _networks(texts(c.values, "senderIpAddresses")) for j, c in enumerate(enabled)}
     found = []
     for j, i in sorted(_overlapping_pairs(enabled, nets)):
         earlier, later = enabled[i], enabled[j]
@@ -350,7 +352,7 @@ def _check_duplicate_domains(out: list[_Item]) -> list[_Finding]:
     for c in out:
         if not _usable_outbound(c.values):
             continue
-        for pattern in c.values.get("recipientDomains") or ():
+        for pattern in texts(c.values, "recipientDomains"):
             key = str(pattern).lower()
             first = claimed.setdefault(key, c)
             if first is not c:
@@ -461,7 +463,7 @@ class Guidance:
     spf_record: str | None = None
     spf_strings: tuple[str, ...] = ()  # the record cut into the <=255-byte strings of a TXT record
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> GuidanceJson:
         return {"mxEndpoints": dict(self.mx_endpoints), "spfRecord": self.spf_record,
                 "spfTxtStrings": list(self.spf_strings)}
 
@@ -494,7 +496,7 @@ def _spf_networks(inbound: Sequence[Fields]) -> list[ipaddress.IPv4Network]:
     nets: list[ipaddress.IPv4Network] = []
     for c in _eff(INBOUND, inbound):
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
-            nets.extend(_networks(c.get("senderIpAddresses") or ()))
+            nets.extend(_networks(texts(c, "senderIpAddresses")))
     return list(ipaddress.collapse_addresses(nets))
 
 
@@ -572,15 +574,13 @@ def spf_problem(record: str) -> tuple[str, str] | None:
     return summary, fix
 
 
-def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields], *,
-             cloud: str = "commercial", spf: str | None = None) -> Guidance:
+def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], *, cloud: str = "commercial",
+             spf: str | None = None) -> Guidance:
     """The MX endpoint per accepted domain and the SPF record to publish (plan output, Pulumi stack outputs).
 
-    Wildcard and ``*.onmicrosoft.com`` domains get no MX endpoint (Microsoft manages those). ``outbound`` is
-    accepted for symmetry with the other seams; no guidance depends on it yet. ``spf``: the record when the
-    caller already computed it (see :func:`review`).
+    Wildcard and ``*.onmicrosoft.com`` domains get no MX endpoint (Microsoft manages those); outbound connectors
+    change no guidance. ``spf``: the record when the caller already computed it (see :func:`review`).
     """
-    del outbound
     mx: dict[str, str] = {}
     for a in _eff(ACCEPTED_DOMAIN, accepted):
         name = str(a.get("domainName") or "").lower()
@@ -602,4 +602,4 @@ def review(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequ
     if record is None and any(True for _ in accepted):
         record = spf_record(inbound, cloud=cloud)  # MX guidance alone still suggests the include
     diags = [_diagnostic(f) for f in _findings(acc, inb, out, cloud, record)]
-    return diags, guidance(accepted, inbound, outbound, cloud=cloud, spf=record)
+    return diags, guidance(accepted, inbound, cloud=cloud, spf=record)

@@ -107,7 +107,7 @@ def _is_within(domain: str, parent: str) -> bool:
     return domain == parent or domain.endswith("." + parent)
 
 
-def address_space_domain(entry: Any) -> str:
+def address_space_domain(entry: object) -> str:
     """The domain of a SenderDomains entry, as the service returns it (``smtp:contoso.com;1``, exo-admin-api.md
     §3.2 [LIVE]) or as a stack writes it (``contoso.com``), lower-cased."""
     text = str(entry).strip().lower()
@@ -116,7 +116,7 @@ def address_space_domain(entry: Any) -> str:
     return text
 
 
-def _domain_pattern_covers(pattern: Any, domain: str) -> bool:
+def _domain_pattern_covers(pattern: object, domain: str) -> bool:
     """A recipientDomains/senderDomains entry covers ``domain``: ``*``, the domain itself, or a ``*.`` wildcard."""
     text = address_space_domain(pattern)
     return text == "*" or text == domain or _wildcard_depth(text, domain) is not None
@@ -144,7 +144,7 @@ def _is_accepted_name(domain: str, accepted: Sequence[Fields]) -> bool:
     return any(str(a.get("DomainName") or "").lower() == domain for a in accepted)
 
 
-def _belongs_to_accepted(name: str, accepted_names: Iterable[Any]) -> bool:
+def _belongs_to_accepted(name: str, accepted_names: Iterable[object]) -> bool:
     """A certificate domain "belongs to" an accepted domain: equal to it or a host under it (``mail.contoso.com``
     under ``contoso.com``). S11 does not say whether MatchSubDomains matters here; we assume it does not [I]."""
     name = name.lower().removeprefix("*.")
@@ -159,7 +159,7 @@ def _names(accepted: Sequence[Fields]) -> list[str]:
     return [str(a.get("DomainName") or "") for a in accepted]
 
 
-def _networks(values: Iterable[Any]) -> list[ipaddress.IPv4Network]:
+def _networks(values: Iterable[object]) -> list[ipaddress.IPv4Network]:
     out = []
     for value in values or ():
         try:
@@ -212,7 +212,7 @@ class RouteDecision:
     domain_type: str | None = None
     notes: tuple[ConnectorNote, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "direction": "outbound",
             "recipient": self.recipient,
@@ -420,7 +420,7 @@ class InboundDecision:
     rejected: bool = False
     notes: tuple[ConnectorNote, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "direction": "inbound",
             "ip": self.ip,
@@ -480,7 +480,9 @@ def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, 
     partner = [c for c in enabled if c.get("ConnectorType") != "OnPremises"]
     base: dict[str, Any] = dict(ip=ip, cert_subject=cert_subject, sender=sender)
 
-    for how, test in (("certificate", lambda c: _cert_in(cert, c)), ("ip", lambda c: _ip_in(addr, c))):
+    tests: tuple[tuple[str, Callable[[Fields], bool]], ...] = (
+        ("certificate", lambda c: _cert_in(cert, c)), ("ip", lambda c: _ip_in(addr, c)))
+    for how, test in tests:
         hits = sorted((c for c in on_prem if test(c)), key=lambda c: str(c.get("Name")).casefold())
         if hits:
             chosen = hits[0]
@@ -493,14 +495,14 @@ def match_inbound(ip: str | None, cert_subject: str | None, sender: str | None, 
             if len(hits) > 1:
                 reason += (" Other OnPremises connectors match too (" + ", ".join(str(h.get("Name")) for h in hits[1:])
                            + "): remove the overlap so attribution does not depend on an undocumented order.")
-            allowed, why = _relay(how, chosen, cert, sender_domain, acc)
+            allowed, why = _relay(how, cert, sender_domain, acc)
             return InboundDecision(**base, reason=reason, relay_allowed=allowed, relay_reason=why,
                                    connector=str(chosen.get("Name")), connector_type="OnPremises", matched_by=how,
                                    notes=tuple(notes))
     return _partner_match(base, partner, on_prem, cert, addr, sender_domain, notes)
 
 
-def _relay(how: str, c: Fields, cert: str | None, sender_domain: str | None,
+def _relay(how: str, cert: str | None, sender_domain: str | None,
            accepted: Sequence[Fields]) -> tuple[bool | None, str]:
     """The 2023 relay rules (§2.3, S11): an OnPremises connector matched, and the certificate domain or the
     MAIL FROM domain is an accepted domain. Otherwise 550 5.7.64 (TenantAttribution family)."""
@@ -689,7 +691,7 @@ class Verdict:
     def reply_line(self) -> str:
         return self.reply.line(ip=self.inbound.ip or "")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "recipient": self.recipient,
             "outcome": self.outcome,

@@ -13,16 +13,17 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Iterable, Protocol, Sequence
 
 from .errors import AuthenticationError, ExoError, PermissionDenied, PlanError
-from .specs import SPECS, name_key, normalise_live
+from .shapes import FieldMap, Fields, Json, Record
+from .specs import SPECS, ResourceSpec, name_key, normalise_live
 
 __all__ = ["LiveObject", "Snapshot", "SnapshotError", "take_snapshot", "live_object", "FoundValues"]
 
 
 class _Lister(Protocol):
-    def list(self, noun: str) -> list[dict[str, Any]]: ...
+    def list(self, noun: str) -> Sequence[Record]: ...
 
 
 class SnapshotError(PlanError):
@@ -55,14 +56,14 @@ def _snapshot_message(type_name: str, cause: ExoError) -> str:
 class LiveObject:
     """One object as the tenant holds it: every spec field normalised, plus the raw Get-* record."""
 
-    spec: Any  # ResourceSpec
+    spec: ResourceSpec
     name: str  # connector Name, or accepted domain name
     identity: str  # Guid for connectors (rename-safe), domain name for accepted domains
-    fields: dict[str, Any]
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    fields: Fields
+    raw: dict[str, Json] = field(default_factory=dict, compare=False, repr=False)
 
 
-def live_object(spec: Any, record: Mapping[str, Any]) -> LiveObject:
+def live_object(spec: ResourceSpec, record: Record) -> LiveObject:
     """Normalise one Get-* record into a :class:`LiveObject` (also used to read back after a write)."""
     fields = normalise_live(spec, record)
     name = str(fields.get(spec.identity_field) or record.get("Name") or record.get("Identity") or "")
@@ -104,7 +105,7 @@ class Snapshot:
         return self._by_identity.get((type_name, identity.casefold()))
 
 
-def take_snapshot(client: _Lister, specs: Iterable[Any] | None = None) -> Snapshot:
+def take_snapshot(client: _Lister, specs: Iterable[ResourceSpec] | None = None) -> Snapshot:
     """One list call per resource type (all pages); any failure raises :class:`SnapshotError`."""
     if specs is None:
         specs = SPECS.values()
@@ -133,7 +134,7 @@ class FoundValues:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._data: dict[str, dict[str, dict[str, Any]]] = {}
+        self._data: dict[str, dict[str, Fields]] = {}
         if path.exists():
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
@@ -148,10 +149,10 @@ class FoundValues:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", tenant) or "tenant"
         return cls(state_dir / "found" / f"{safe}.json")
 
-    def as_mapping(self) -> dict[str, dict[str, dict[str, Any]]]:
+    def as_mapping(self) -> dict[str, dict[str, Fields]]:
         return {t: {n: dict(v) for n, v in d.items()} for t, d in self._data.items()}
 
-    def record(self, type_name: str, name: str, values: Mapping[str, Any]) -> None:
+    def record(self, type_name: str, name: str, values: FieldMap) -> None:
         """Remember the values of fields about to change; a field already recorded keeps its first value."""
         entry = self._data.setdefault(type_name, {}).setdefault(name.casefold(), {})
         added = {k: v for k, v in values.items() if k not in entry}

@@ -24,6 +24,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import Diagnostic, Severity, StackError
+from .shapes import Fields
 from .specs import (
     RENAMED_FROM,
     SPECS,
@@ -97,7 +98,7 @@ class DesiredObject:
 
     spec: ResourceSpec
     name: str  # the identity: connector name or accepted domain name (normalised)
-    fields: dict[str, Any]
+    fields: Fields  # declared fields, normalised by the spec kinds
     adopt: bool
     file: str
     line: int

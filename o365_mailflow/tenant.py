@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 from urllib.parse import urlsplit
 
 __all__ = ["TenantConfig", "INITIAL_DOMAIN_SUFFIXES", "is_initial_domain", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints",

@@ -126,7 +126,7 @@ def test_public_modules_declare_their_exports(module: str) -> None:
 # specs package's kinds, rules, tables and engine are all "data"). The stack loader builds TenantConfig, so the
 # tenant's plain data sits with it; the factory that opens a client for it (connect) sits with the client.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("data", frozenset({"o365_mailflow", "errors", "patterns", "routing_rules", "specs", "stack", "tenant"})),
+    ("data", frozenset({"o365_mailflow", "errors", "patterns", "routing_rules", "shapes", "specs", "stack", "tenant"})),
     ("tenant access", frozenset({"client", "credentials", "snapshot", "connect", "transport", "token_source", "service_errors"})),
     ("reasoning", frozenset({"routing", "plan"})),
     ("consequences", frozenset({"impact", "graph"})),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
-from typing import Any
+from typing import IO
 
 import click
 
@@ -75,7 +75,7 @@ class UsageProblem(click.UsageError):
         problem.exit_code = exc.exit_code  # type: ignore[misc]  # click reads it per instance
         return problem
 
-    def show(self, file: Any = None) -> None:
+    def show(self, file: IO[str] | None = None) -> None:
         names: list[str] = []
         ctx = self.ctx
         while ctx is not None and ctx.parent is not None:  # the root's name is whatever ran it (`-c`, `__main__.py`)
@@ -95,10 +95,12 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        command: Any = getattr(importlib.import_module(module_name), attr)
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):  # COMMANDS names a click command in each module
+            raise TypeError(f"{target} is not a click command")
         return command
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: click.Context) -> object:
         # The last line of defence: a mail admin never sees a Python traceback. Each command maps the errors it
         # expects; anything else still gets one line on stderr and exit 1 (MAILFLOW_DEBUG=1 shows the traceback).
         # A large stack makes millions of small objects that live for the whole command, and CPython's cyclic
@@ -126,7 +128,7 @@ class LazyGroup(click.Group):
                 gc.enable()
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+                     **extra: object) -> click.Context:
         try:  # the group's own options (`mailflow --bogus`)
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..tenant import emulator_state_dir
 from .stackarg import load_stack_arg, project_root, resolve_stack_path
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: the command imports these late
+    from ..client import ExoClient
+    from ..doctor import Observer
 
 __all__ = ["command"]
 
@@ -40,7 +44,7 @@ def command(stack: str, root: str | None, fmt: str, record: str | None, include_
     stack_obj = load_stack_arg(stack, root)
     base = project_root(resolve_stack_path(stack, root))
 
-    def factory(observer: Any) -> Any:
+    def factory(observer: Observer) -> ExoClient:
         return open_client(stack_obj.tenant, env=os.environ, state_dir=emulator_state_dir(root=base),
                            observer=observer)
 

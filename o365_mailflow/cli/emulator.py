@@ -11,7 +11,8 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Callable
 
 import click
 
@@ -23,7 +24,7 @@ def command() -> None:
     """Run the emulated Exchange Online tenant (HTTPS admin API + Entra token endpoints)."""
 
 
-def _read_seed(path: Path, load_seed: Any) -> dict[str, Any]:
+def _read_seed(path: Path, load_seed: Callable[[Path], object]) -> dict[str, object]:
     """The seed file, or a ClickException naming the file, line and column of what is wrong with it."""
     try:
         seed = load_seed(path)
@@ -113,7 +114,7 @@ def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, 
             raise click.BadParameter(str(exc), param_hint="--smart-host") from None
     write_server_json(server)
     info = info_for(server)
-    details: dict[str, Any] = {
+    details: dict[str, str | None] = {
         "endpoint": info.base_url,
         "tenant_id": info.tenant_id,
         "initial_domain": info.initial_domain,
@@ -140,7 +141,7 @@ def serve(state_dir: Path | None, host: str, port: int, seed_file: Path | None, 
         click.echo(f"  SMTP (MX):      {details['smtp']}  (STARTTLS; emulator-only XCLIENT ADDR=/TENANT=)")
     sys.stdout.flush()
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import MailflowError
 from .stackarg import fail as _fail, load_stack_arg, project_root
 
+if TYPE_CHECKING:  # pragma: no cover - typing only: the command imports these late
+    from ..impact import TenantState
+    from ..stack import Stack
+
 __all__ = ["command"]
 
 
-def _state(stack: Any, live: bool) -> Any:
+def _state(stack: Stack, live: bool) -> TenantState:
     from ..impact import TenantState
 
     if not live:

@@ -14,11 +14,16 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import MailflowError, Severity
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: the commands import these late (Pulumi's SDK is heavy)
+    from ..plan import Plan
+    from ..pulumi_plan import PulumiRun
+    from ..snapshot import Snapshot
 
 __all__ = ["preview_command", "deploy_command"]
 
@@ -31,7 +36,7 @@ def _project_dir(cwd: str | None) -> Path:
     raise click.UsageError(f"no Pulumi.yaml in {start} or its parents: run from the Pulumi project, or pass --cwd")
 
 
-def _plan(project: Path, stack: str, save_plan: Path | None) -> Any:
+def _plan(project: Path, stack: str, save_plan: Path | None) -> tuple[Plan, PulumiRun, Snapshot]:
     """The engine's preview of ``stack`` as a Plan, with the tenant read once per type (the stack's config)."""
     from ..providers.config import settings_from_config, settings_from_env
     from ..pulumi_plan import PulumiRun, plan_from_preview, run_preview
@@ -46,7 +51,7 @@ def _plan(project: Path, stack: str, save_plan: Path | None) -> Any:
     return plan_from_preview(preview, snapshot, stack=stack, tenant=settings.tenant.label), run, snapshot
 
 
-def _blocked(plan: Any) -> list[str]:
+def _blocked(plan: Plan) -> list[str]:
     """Errors the deploy would stop at (e.g. a connector that exists and is not adopted)."""
     return [f"{rc.type_name} '{rc.name}': {w.summary}" for rc in plan.changes for w in rc.warnings
             if w.severity is Severity.ERROR]

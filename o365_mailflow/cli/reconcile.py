@@ -20,7 +20,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TypeVar
+from types import FrameType
+from typing import TYPE_CHECKING, Callable, Mapping, NoReturn, ParamSpec, TypeAlias, TypeVar, Union
 
 import click
 
@@ -30,9 +31,23 @@ from ..tenant import emulator_state_dir
 from .stackarg import fail as _fail, fail_stack as _fail_stack, load_stack_arg as _load
 from .stackarg import project_root, refuse_directory, resolve_stack_path as _resolve_path
 
+if TYPE_CHECKING:  # pragma: no cover - typing only: the commands import these late, so `validate` stays offline
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from ..apply import ApplyReport, StepResult
+    from ..client import ExoClient
+    from ..plan import Plan, ResourceChange
+    from ..snapshot import FoundValues, Snapshot
+    from ..stack import Stack
+    from ..tenant import TenantConfig
+
 __all__ = ["plan_command", "apply_command", "export_command", "project_root", "state_base"]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# What signal.signal takes and returns (typeshed's private _HANDLER).
+_SignalHandler: TypeAlias = Union[Callable[[int, "FrameType | None"], object], int, signal.Handlers, None]
 
 
 def _write_file(path: Path, text: str) -> None:
@@ -74,14 +89,14 @@ def state_base(root: Path) -> Path:
     return emulator_state_dir(root=root).parent
 
 
-def _client(config: Any, root: Path) -> Any:
+def _client(config: TenantConfig, root: Path) -> ExoClient:
     from ..connect import open_client
 
     # Same place as `mailflow emulator serve` (emulator.default_state_dir), so a served emulator is reused.
     return open_client(config, env=os.environ, state_dir=emulator_state_dir(root=root))
 
 
-def _client_or_exit(config: Any, root: Path) -> Any:
+def _client_or_exit(config: TenantConfig, root: Path) -> ExoClient:
     """A client, or exit 1 with the reason (bad endpoint, missing credentials, emulator that cannot start)."""
     try:
         return _client(config, root)
@@ -117,7 +132,7 @@ def _git_baseline_text(ref: str, stack_file: Path) -> tuple[str, str]:
     return shown.stdout, f"{ref}:{rel}"
 
 
-def _load_baseline(spec: str | None, stack_obj: Any) -> Any:
+def _load_baseline(spec: str | None, stack_obj: Stack) -> Stack | None:
     """``--baseline FILE`` or ``--baseline git:REF``: the stack as last merged, for drift and adoption."""
     if not spec:
         return None
@@ -134,7 +149,8 @@ def _load_baseline(spec: str | None, stack_obj: Any) -> Any:
         _fail_stack(exc, f"the baseline {spec} is not a valid stack:")
 
 
-def _plan(stack_obj: Any, baseline: Any, root: Path) -> tuple[Any, Any, Any, Any, Any]:
+def _plan(stack_obj: Stack, baseline: Stack | None, root: Path
+          ) -> tuple[ExoClient, Stack, Snapshot, Plan, FoundValues]:
     """Connect, read the tenant once per type and plan. Exits 1 (nothing written) on any error."""
     from ..plan import compute_plan
     from ..snapshot import FoundValues, take_snapshot
@@ -158,7 +174,7 @@ def _run_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def _render(plan: Any, fmt: str, *, color: bool, snapshot: Any = None, artifact: str | None = None,
+def _render(plan: Plan, fmt: str, *, color: bool, snapshot: Snapshot | None = None, artifact: str | None = None,
             limit: int | None = None) -> str:
     # The mail-flow impact comes from the snapshot the plan was computed from: no further read of the tenant.
     from ..impact import compute_impact
@@ -173,7 +189,7 @@ def _render(plan: Any, fmt: str, *, color: bool, snapshot: Any = None, artifact:
         from ..render.markdown import render_markdown
 
         diagram = change_diagram(snapshot, plan) if snapshot is not None else None
-        extra: dict[str, Any] = {"limit": limit} if limit is not None else {}
+        extra: dict[str, int] = {"limit": limit} if limit is not None else {}
         text: str = render_markdown(plan, run_url=_run_url(), impact=impact, diagram=diagram, artifact=artifact,
                                     **extra)
         return text if text.endswith("\n") else text + "\n"
@@ -182,7 +198,7 @@ def _render(plan: Any, fmt: str, *, color: bool, snapshot: Any = None, artifact:
     return render_text(plan, color=color, impact=impact)
 
 
-def _stack_options(func: _F) -> _F:
+def _stack_options(func: Callable[_P, _R]) -> Callable[_P, _R]:
     func = click.option(
         "--root", metavar="DIR", type=click.Path(file_okay=False),
         help="Project directory holding stacks/ (default: the current directory or the nearest parent with it).",
@@ -205,7 +221,7 @@ class _PlanCommand(click.Command):
     and a CI job must never read a mistyped option as a plan with changes (Terraform does the same)."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+                     **extra: object) -> click.Context:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
@@ -258,11 +274,11 @@ class _Reporter:
         self.total = total
         self.started_at = time.monotonic()
         self.lock = threading.RLock()
-        self.in_flight: dict[int, Any] = {}  # id(change) -> change, for the interrupt report
-        self.finished: list[tuple[Any, str]] = []
-        self._console: Any = None
-        self._bar: Any = None
-        self._task: Any = None
+        self.in_flight: dict[int, ResourceChange] = {}  # id(change) -> change, for the interrupt report
+        self.finished: list[tuple[ResourceChange, str]] = []
+        self._console: Console | None = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
         if color:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -277,7 +293,7 @@ class _Reporter:
             self._bar.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
 
@@ -294,24 +310,24 @@ class _Reporter:
                 click.echo(text)
 
     def _refresh(self) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             names = [f"'{c.name}'" for c in list(self.in_flight.values())[:3]]
             self._bar.update(self._task, completed=len(self.finished), flight=(
                 f"writing {', '.join(names)}{' ...' if len(self.in_flight) > 3 else ''}" if names else ""))
 
     # apply.Progress
-    def started(self, change: Any) -> None:
+    def started(self, change: ResourceChange) -> None:
         with self.lock:
             self.in_flight[id(change)] = change
             self._refresh()
 
-    def _prefix(self, number: int, total: int, change: Any) -> str:
+    def _prefix(self, number: int, total: int, change: ResourceChange) -> str:
         from ..render.text import SYMBOLS
 
         width = len(str(total))
         return f"[{number:>{width}}/{total}] {SYMBOLS[change.action]} {_label(change)} ..."
 
-    def finished_step(self, step: Any, number: int, total: int) -> None:
+    def finished_step(self, step: StepResult, number: int, total: int) -> None:
         with self.lock:
             self.in_flight.pop(id(step.change), None)
             self.finished.append((step.change, step.outcome))
@@ -327,14 +343,14 @@ class _Reporter:
             self.line(f"... {number}/{total} finished, {minutes}:{seconds:02d} elapsed, "
                       f"{len(self.in_flight)} in flight")
 
-    def failed(self, change: Any, error: Exception, number: int, total: int) -> None:
+    def failed(self, change: ResourceChange, error: Exception, number: int, total: int) -> None:
         with self.lock:
             self.in_flight.pop(id(change), None)
             self.line(f"{self._prefix(number, total, change)} FAILED: {error}", "bold red")
             self._refresh()
             self._milestone(number, total)
 
-    def warning(self, change: Any, text: str) -> None:
+    def warning(self, change: ResourceChange, text: str) -> None:
         self.line(f"      warning from Exchange Online: {text}", "yellow")
 
     def verifying(self, text: str) -> None:
@@ -356,16 +372,16 @@ class _ApplyProgress:
     def __init__(self, reporter: _Reporter) -> None:
         self.reporter = reporter
 
-    def started(self, change: Any) -> None:
+    def started(self, change: ResourceChange) -> None:
         self.reporter.started(change)
 
-    def finished(self, step: Any, number: int, total: int) -> None:
+    def finished(self, step: StepResult, number: int, total: int) -> None:
         self.reporter.finished_step(step, number, total)
 
-    def failed(self, change: Any, error: Exception, number: int, total: int) -> None:
+    def failed(self, change: ResourceChange, error: Exception, number: int, total: int) -> None:
         self.reporter.failed(change, error, number, total)
 
-    def warning(self, change: Any, text: str) -> None:
+    def warning(self, change: ResourceChange, text: str) -> None:
         self.reporter.warning(change, text)
 
     def verifying(self, text: str) -> None:
@@ -383,7 +399,7 @@ class _RetryLines(logging.Handler):
         self.reporter.retry_line(record.getMessage())
 
 
-def _set_signal(signum: int, handler: Any) -> Any:
+def _set_signal(signum: int, handler: _SignalHandler) -> _SignalHandler:
     """signal.signal, or nothing when not on the main thread (an embedding host): the previous handler."""
     if handler is None:
         return None
@@ -393,11 +409,11 @@ def _set_signal(signum: int, handler: Any) -> Any:
         return None
 
 
-def _label(change: Any) -> str:
+def _label(change: ResourceChange) -> str:
     return f"{change.action.value} {change.type_name} '{change.name}'"
 
 
-def _report_interrupt(plan: Any, reporter: _Reporter, reason: str) -> NoReturn:
+def _report_interrupt(plan: Plan, reporter: _Reporter, reason: str) -> NoReturn:
     """Apply stopped at once (a second Ctrl-C, a local disk error): say what was written, what may have been,
     and what was not started; exit 1.
 
@@ -429,7 +445,7 @@ def _report_interrupt(plan: Any, reporter: _Reporter, reason: str) -> NoReturn:
     sys.exit(1)
 
 
-def _report_stopped(report: Any, reason: str) -> NoReturn:
+def _report_stopped(report: ApplyReport, reason: str) -> NoReturn:
     """The first Ctrl-C (or SIGTERM): the writes in flight finished; none was started after it."""
     click.echo(f"error: {reason}; the writes in flight finished and no new write was started.", err=True)
     _report_lists(report)
@@ -437,7 +453,7 @@ def _report_stopped(report: Any, reason: str) -> NoReturn:
     sys.exit(1)
 
 
-def _report_lists(report: Any) -> None:
+def _report_lists(report: ApplyReport) -> None:
     click.echo(f"Done ({len(report.done)}):", err=True)
     for step in report.done:
         click.echo(f"  {_label(step.change)}: {step.outcome}", err=True)
@@ -450,7 +466,8 @@ def _report_lists(report: Any) -> None:
         click.echo(f"  {_label(pending)}", err=True)
 
 
-def _report_failure(report: Any) -> NoReturn:
+def _report_failure(report: ApplyReport) -> NoReturn:
+    assert report.failed is not None, "called only for a report that is not ok"
     change, error = report.failed
     click.echo(f"error: {_label(change)} failed: {error}", err=True)
     _report_lists(report)
@@ -459,7 +476,7 @@ def _report_failure(report: Any) -> NoReturn:
     sys.exit(1)
 
 
-def _report_unverified(report: Any) -> None:
+def _report_unverified(report: ApplyReport) -> None:
     if not report.unverified:
         return
     click.echo(f"Accepted but not yet visible ({len(report.unverified)}): Exchange Online answered these writes, "
@@ -469,7 +486,7 @@ def _report_unverified(report: Any) -> None:
         click.echo(f"  {_label(step.change)}: {why}")
 
 
-def _summary(report: Any, seconds: float) -> str:
+def _summary(report: ApplyReport, seconds: float) -> str:
     counts: dict[str, int] = {}
     for step in report.done:
         counts[step.change.action.value] = counts.get(step.change.action.value, 0) + 1
@@ -489,7 +506,7 @@ def _confirmed(tenant: str) -> bool:
     return str(answer).strip() == "yes"
 
 
-def _refuse_unreviewed(plan: Any, reviewed: Path) -> None:
+def _refuse_unreviewed(plan: Plan, reviewed: Path) -> None:
     """Exit 1 unless ``plan`` does what the reviewed JSON plan said: the same rule as ``pulumi-deploy``."""
     import json
 
@@ -558,7 +575,7 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism:
     stop = StopSignal()
     received: list[str] = []
 
-    def interrupted(signum: int, frame: Any) -> None:
+    def interrupted(signum: int, frame: FrameType | None) -> None:
         name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         received.append(name)
         if len(received) > 1:
@@ -601,7 +618,7 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism:
     click.echo(_summary(report, reporter.elapsed()))
 
 
-def _report_retries(client: Any, reporter: _Reporter) -> None:
+def _report_retries(client: ExoClient, reporter: _Reporter) -> None:
     """Route the client's back-off waits through the reporter, so each wait shows with its length."""
     import dataclasses as dc
 
@@ -610,7 +627,7 @@ def _report_retries(client: Any, reporter: _Reporter) -> None:
         client.retry = dc.replace(retry, sleep=reporter.backoff_sleep)
 
 
-def _checked_tenant(tenant: dict[str, Any], target: Path) -> Any:
+def _checked_tenant(tenant: Mapping[str, object], target: Path) -> TenantConfig:
     """The TenantConfig for export's --tenant-id/--initial-domain, checked by the stack loader's own rules (GUID,
     domain name), so a typo fails here with the allowed values instead of as a strange URL at the authority."""
     import yaml
@@ -628,7 +645,7 @@ def _checked_tenant(tenant: dict[str, Any], target: Path) -> Any:
         _fail("nothing was read or written")
 
 
-def _existing_tenant_section(path: Path) -> dict[str, Any] | None:
+def _existing_tenant_section(path: Path) -> dict[str, object] | None:
     """The ``tenant:`` mapping of an existing stack file, as written (keeps endpoint/caFile spelled as is)."""
     import yaml
 

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from ..errors import Diagnostic, MailflowError
 from .stackarg import fail as _fail, load_stack_arg, project_root
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: the command imports these late (offline path stays light)
+    from ..routing import ConnectorNote, InboundDecision, RouteDecision, Verdict
+    from ..shapes import Fields
+    from ..stack import Stack
 
 __all__ = ["command"]
 
@@ -50,11 +55,11 @@ def _check_address(value: str, hint: str, *, address: bool = True, wildcard: boo
         raise click.BadParameter(f"{value!r}: {problems[0].message} (allowed: {allowed})", param_hint=hint)
 
 
-def _stack_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
+def _stack_objects(stack: Stack) -> dict[str, list[Fields]]:
     return {t: [dict(o.fields) for o in stack.of_type(t)] for t in _TYPES}
 
 
-def _live_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
+def _live_objects(stack: Stack) -> dict[str, list[Fields]]:
     """Every object the tenant holds now (one list call per type). Imported late: the offline path must not
     load the HTTP client."""
     from ..snapshot import take_snapshot
@@ -73,7 +78,7 @@ def _live_objects(stack: Any) -> dict[str, list[dict[str, Any]]]:
     return {t: [dict(o.fields) for o in snapshot.of_type(t)] for t in _TYPES}
 
 
-def _warnings(stack: Any, objects: dict[str, list[dict[str, Any]]], live: bool) -> list[Diagnostic]:
+def _warnings(stack: Stack, objects: dict[str, list[Fields]], live: bool) -> list[Diagnostic]:
     from ..routing import check_objects, check_stack
 
     if live:
@@ -83,7 +88,7 @@ def _warnings(stack: Any, objects: dict[str, list[dict[str, Any]]], live: bool) 
     return check_stack(stack)
 
 
-def _text_outbound(d: Any) -> list[str]:
+def _text_outbound(d: RouteDecision) -> list[str]:
     accepted = (f", {d.domain_type} accepted domain {d.accepted_domain}" if d.accepted_domain
                 else ", not an accepted domain")
     lines = [f"Recipient: {d.recipient} (domain {d.domain}{accepted})"]
@@ -101,7 +106,7 @@ def _text_outbound(d: Any) -> list[str]:
     return lines
 
 
-def _text_inbound(d: Any) -> list[str]:
+def _text_inbound(d: InboundDecision) -> list[str]:
     seen = ", ".join(x for x in (f"IP {d.ip}" if d.ip else "", f"certificate {d.cert_subject}" if d.cert_subject
                                  else "", f"MAIL FROM {d.sender}" if d.sender else "") if x)
     connector = f"{d.connector_type} inbound connector {d.connector}" if d.connector else "none"
@@ -112,15 +117,15 @@ def _text_inbound(d: Any) -> list[str]:
             f"Relay:      {relay}: {d.relay_reason}"]
 
 
-def _text_smtp(v: Any) -> list[str]:
-    lines = _text_inbound(v.inbound) + _text_outbound(v.route)
+def _text_smtp(v: Verdict) -> list[str]:
+    lines = _text_inbound(v.inbound) + (_text_outbound(v.route) if v.route is not None else [])
     lines.append(f"SMTP:      RCPT TO:<{v.recipient}> -> {v.reply_line()} ({v.outcome})")
     if v.fix and not v.accepted:
         lines.append(f"Fix:       {v.fix}")
     return lines
 
 
-def _echo_text(lines: list[str], notes: Any, warnings: list[Diagnostic], source: str) -> None:
+def _echo_text(lines: list[str], notes: Sequence[ConnectorNote], warnings: list[Diagnostic], source: str) -> None:
     for line in lines:
         click.echo(line)
     if notes:
@@ -174,12 +179,12 @@ def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_su
     if cert_subject:
         _check_address(cert_subject, "--cert-subject", address=False, wildcard=True)
 
-    from ..routing import decide_recipient, match_inbound, route_outbound
+    from ..routing import RouteDecision, Verdict, decide_recipient, match_inbound, route_outbound
 
     stack = load_stack_arg(stack_name)
     objects = _live_objects(stack) if live else _stack_objects(stack)
     accepted, inbound, outbound = (objects[t] for t in _TYPES)
-    decision: Any
+    decision: Verdict | RouteDecision | InboundDecision
     if recipient and inbound_mode:
         try:
             decision = decide_recipient(recipient, ip=from_ip, cert_subject=cert_subject,
@@ -206,8 +211,9 @@ def command(recipient: str | None, stack_name: str, from_ip: str | None, cert_su
             "warnings": [w.to_dict() for w in warnings],
         }, indent=2))
         return
-    if recipient and inbound_mode:
+    if isinstance(decision, Verdict):
         _echo_text(_text_smtp(decision), decision.inbound.notes, warnings, source)
-        return
-    lines = _text_outbound(decision) if recipient else _text_inbound(decision)
-    _echo_text(lines, decision.notes, warnings, source)
+    elif isinstance(decision, RouteDecision):
+        _echo_text(_text_outbound(decision), decision.notes, warnings, source)
+    else:
+        _echo_text(_text_inbound(decision), decision.notes, warnings, source)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ..errors import Diagnostic, Severity, StackError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: loaded late, with the command that needs it
+    from ..stack import Stack
 
 __all__ = ["fail", "fail_stack", "resolve_stack_path", "load_stack_arg", "project_root", "refuse_directory"]
 
@@ -57,7 +60,7 @@ def refuse_directory(path: Path) -> None:
              "a .yaml file")
 
 
-def load_stack_arg(stack: str, root: str | None = None) -> Any:
+def load_stack_arg(stack: str, root: str | None = None) -> Stack:
     """Load the stack a ``--stack`` option names, or print why not and exit 1."""
     from ..stack import load_stack
 

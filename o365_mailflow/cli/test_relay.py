@@ -28,11 +28,18 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from .stackarg import fail as _fail, load_stack_arg, project_root
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: the command imports these late
+    from typing_extensions import Buffer  # smtplib.SMTP.send's parameter type (collections.abc.Buffer is 3.12+)
+
+    from ..routing import Verdict
+    from ..shapes import Fields
+    from ..stack import Stack
 
 __all__ = ["command", "EXIT_ACCEPTED", "EXIT_ERROR", "EXIT_REFUSED", "EXIT_DEFERRED"]
 
@@ -50,7 +57,7 @@ class Target:
     tenant: str | None = None  # tenant id for the emulator's XCLIENT TENANT=
     ca_file: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, str | int]:
         return {"host": self.host, "port": self.port, "kind": self.kind}
 
 
@@ -62,7 +69,7 @@ class _RecordingSMTP(smtplib.SMTP):
         self._in_data = False
         super().__init__(timeout=_TIMEOUT)
 
-    def send(self, s: Any) -> None:
+    def send(self, s: Buffer | str) -> None:
         text = s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s)
         if self._in_data:
             self.transcript.append(f"C: <message, {len(text.encode())} bytes>")
@@ -138,7 +145,7 @@ def _front_door_of(endpoint: str, ca_file: str | None) -> tuple[str, int] | None
     return str(data["host"]), int(data["port"])
 
 
-def _resolve_target(stack: Any, sender_domain: str, mx: str | None) -> Target:
+def _resolve_target(stack: Stack, sender_domain: str, mx: str | None) -> Target:
     from ..routing import mx_endpoint
 
     config = stack.tenant
@@ -241,7 +248,7 @@ def _converse(target: Target, sender: str, recipient: str, *, starttls: bool, ce
         return Outcome("connect", 0, f"cannot talk to {target.host}:{target.port}: {exc}", client.transcript)
 
 
-def _objects(stack: Any) -> tuple[dict[str, list[dict[str, Any]]], str]:
+def _objects(stack: Stack) -> tuple[dict[str, list[Fields]], str]:
     """The tenant's objects as it holds them now (what answered), else the stack's declared objects."""
     from ..errors import MailflowError
     from ..snapshot import take_snapshot
@@ -257,11 +264,11 @@ def _objects(stack: Any) -> tuple[dict[str, list[dict[str, Any]]], str]:
         return {t: [dict(o.fields) for o in stack.of_type(t)] for t in _TYPES}, "stack"
 
 
-def _explain(stack: Any, sender: str, recipient: str, *, ip: str | None, cert_name: str | None,
-             tls: bool) -> tuple[Any, str, Any]:
+def _explain(stack: Stack, sender: str, recipient: str, *, ip: str | None, cert_name: str | None,
+             tls: bool) -> tuple[Verdict, str, Verdict]:
     from ..routing import decide_recipient
 
-    def verdict(objects: dict[str, list[dict[str, Any]]]) -> Any:
+    def verdict(objects: dict[str, list[Fields]]) -> Verdict:
         accepted, inbound, outbound = (objects[t] for t in _TYPES)
         return decide_recipient(recipient, ip=ip, cert_subject=cert_name, tls=tls, sender=sender,
                                 accepted=accepted, inbound=inbound, outbound=outbound)
@@ -272,7 +279,7 @@ def _explain(stack: Any, sender: str, recipient: str, *, ip: str | None, cert_na
     return live, source, declared
 
 
-def _echo_text(stack_name: str, target: Target, outcome: Outcome, verdict: Any, source: str, declared: Any,
+def _echo_text(stack_name: str, target: Target, outcome: Outcome, verdict: Verdict, source: str, declared: Verdict,
                spf: str | None) -> None:
     click.echo(f"SMTP conversation with {target.host}:{target.port} ({target.kind}):")
     for line in outcome.transcript:
@@ -295,7 +302,7 @@ def _echo_text(stack_name: str, target: Target, outcome: Outcome, verdict: Any, 
     if verdict.fix and outcome.exit_code != EXIT_ACCEPTED:
         click.echo(f"Fix:       {verdict.fix}")
     if spf and outcome.exit_code == EXIT_ACCEPTED and verdict.outcome in ("internet", "connector") \
-            and not verdict.route.accepted_domain:
+            and verdict.route is not None and not verdict.route.accepted_domain:
         click.echo(f"SPF:       receivers check the sender domain's SPF record: publish \"{spf}\"")
     if not _agrees(outcome, verdict):
         click.echo(f"Note:      the rules predict {verdict.reply_line()}, but the endpoint answered differently; "
@@ -306,7 +313,7 @@ def _echo_text(stack_name: str, target: Target, outcome: Outcome, verdict: Any, 
     click.echo(f"Rules fed: {'the tenant as it is now' if source == 'live' else 'the stack file (tenant unreadable)'}")
 
 
-def _agrees(outcome: Outcome, verdict: Any) -> bool:
+def _agrees(outcome: Outcome, verdict: Verdict) -> bool:
     if outcome.stage == "RCPT":
         return outcome.code == verdict.reply.code and verdict.reply.status in outcome.reply
     if outcome.stage == "DATA":

@@ -39,7 +39,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Mapping, Protocol
 
 from ..credentials import (
     ENV_CERTIFICATE_PASSWORD,
@@ -104,7 +104,7 @@ class ConfigurationError(ValueError):
 
 
 class _ConfigLike(Protocol):
-    def get(self, key: str) -> Any: ...
+    def get(self, key: str) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -151,18 +151,20 @@ class ProviderSettings:
         return f"ProviderSettings(tenant={self.tenant!r}, credentials={names}, state_dir={self.state_dir!r})"
 
 
-def _truthy(value: Any) -> bool:
+def _truthy(value: object) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def _lookup(config: _ConfigLike, key: str) -> Any:
-    """``o365-mailflow:key`` only (never another project's key of the same name)."""
+def _lookup(config: _ConfigLike, key: str) -> str | None:
+    """``o365-mailflow:key`` only (never another project's key of the same name), as text: the engine hands
+    config values over as strings, ``pulumi config --json`` may give a bare true or a number."""
     value = config.get(f"{CONFIG_NAMESPACE}:{key}")
-    if isinstance(value, str) and not value.strip():
+    if value is None:
         return None
-    return value
+    text = value if isinstance(value, str) else str(value)
+    return text if text.strip() else None
 
 
 def settings_from_config(config: _ConfigLike, env: Mapping[str, str] | None = None) -> ProviderSettings | None:

@@ -25,27 +25,28 @@ with the declared case) is taken over without a replacement. A connector renamed
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pulumi
 from pulumi.runtime.config import get_config, is_config_secret
 
 from ..errors import Severity
 from ..routing import check_stack, guidance
+from ..shapes import Fields
 from ..specs import SPECS, effective, holds, is_late, write_phases
-from ..stack import stack_path, validate_stack
+from ..stack import DesiredObject, Stack, stack_path, validate_stack
 from .config import CONFIG_NAMESPACE, SECRET_KEYS
 from .resources import resource_class
 
 __all__ = ["declare_stack", "run"]
 
-def _guidance(stack: Any, cloud: str) -> tuple[dict[str, str], str | None]:
+def _guidance(stack: Stack, cloud: str) -> tuple[dict[str, str], str | None]:
     """MX endpoint per accepted domain and the SPF record, from the routing module (one formula for all)."""
 
-    def fields(type_name: str) -> list[dict[str, Any]]:
+    def fields(type_name: str) -> list[Fields]:
         return [dict(o.fields) for o in stack.of_type(type_name)]
 
-    result = guidance(fields("AcceptedDomain"), fields("InboundConnector"), fields("OutboundConnector"), cloud=cloud)
+    result = guidance(fields("AcceptedDomain"), fields("InboundConnector"), cloud=cloud)
     return dict(result.mx_endpoints), result.spf_record
 
 
@@ -54,7 +55,7 @@ def logical_name(name: str) -> str:
     return name.lower()
 
 
-def _aliases(obj: Any) -> list[Any]:
+def _aliases(obj: DesiredObject) -> list[pulumi.Alias]:
     """Earlier logical names of ``obj``: its declared spelling, and for a rename the old name's spellings."""
     names = [obj.name]
     old = getattr(obj, "renamed_from", None)
@@ -65,7 +66,7 @@ def _aliases(obj: Any) -> list[Any]:
     return [pulumi.Alias(name=n) for n in unique]
 
 
-def _options(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions | None:
+def _options(obj: DesiredObject, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions | None:
     """Dependencies and aliases (the URN carries over across case changes and renames)."""
     aliases = _aliases(obj)
     if not depends_on and not aliases:
@@ -73,21 +74,21 @@ def _options(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.Resource
     return pulumi.ResourceOptions(depends_on=list(depends_on) or None, aliases=aliases or None)
 
 
-def declare_stack(stack: Any, *, cloud: str | None = None) -> dict[str, dict[str, pulumi.CustomResource]]:
+def declare_stack(stack: Stack, *, cloud: str | None = None) -> dict[str, dict[str, pulumi.CustomResource]]:
     """Declare every object of ``stack`` as a resource, with the specs' ordering as dependencies."""
     declared: dict[str, dict[str, pulumi.CustomResource]] = {name: {} for name in SPECS}
-    values: dict[int, dict[str, Any]] = {}  # id(resource) -> its object's values over the service defaults
+    values: dict[int, Fields] = {}  # id(resource) -> its object's values over the service defaults
 
-    def declare(obj: Any, depends_on: Sequence[pulumi.Resource]) -> pulumi.CustomResource:
+    def declare(obj: DesiredObject, depends_on: Sequence[pulumi.Resource]) -> pulumi.CustomResource:
         cls = resource_class(obj.spec)
-        props: dict[str, Any] = dict(obj.fields)
+        props: dict[str, object] = dict(obj.fields)
         if obj.adopt:
             props["adopt"] = True
         resource = cls(logical_name(obj.name), props, _options(obj, depends_on))
         declared[obj.spec.type_name][obj.name] = resource
         return resource
 
-    def waits_for(obj: Any, own: dict[str, Any]) -> list[pulumi.Resource]:
+    def waits_for(obj: DesiredObject, own: Fields) -> list[pulumi.Resource]:
         needs: list[pulumi.Resource] = []
         for dep in obj.spec.after:
             if holds(dep.when, own):
@@ -134,7 +135,7 @@ def _warn_plain_credentials() -> None:
             )
 
 
-def _check_tenant(stack: Any, path: Path) -> None:
+def _check_tenant(stack: Stack, path: Path) -> None:
     """Refuse to deploy a stack file into another tenant than the one it names.
 
     The providers reach the tenant that the Pulumi config names (``o365-mailflow:tenantId``); the stack file
@@ -149,7 +150,7 @@ def _check_tenant(stack: Any, path: Path) -> None:
         )
 
 
-def run(root: Path, stack_name: str | None = None) -> Any:
+def run(root: Path, stack_name: str | None = None) -> dict[str, dict[str, pulumi.CustomResource]]:
     """Load ``stacks/<stack>.yaml`` under ``root`` and declare it.
 
     Errors fail the program with the loader's ``FILE:LINE: path: message`` lines; the routing warnings that

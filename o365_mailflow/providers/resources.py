@@ -28,9 +28,10 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 from pulumi.dynamic import Resource
 
+from ..pulumi_plan import IGNORE_KEY, NULLS_KEY, REPLACE_KEY
 from ..specs import ACCEPTED_DOMAIN, INBOUND, META_KEYS, OUTBOUND, SPECS, UNSET, Bool, ListOf, Mode, ResourceSpec
 from . import base
-from .base import IGNORE_KEY, NULLS_KEY, PROVIDER_KEY, REPLACE_KEY, AcceptedDomainProvider, MailflowProvider
+from .base import PROVIDER_KEY, AcceptedDomainProvider, MailflowProvider
 
 __all__ = [
     "TYPE_MODULE",
@@ -151,7 +152,7 @@ def _with_defaults(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOpt
 class _MailflowResource(Resource):
     """Common constructor: the provider instance is empty (see base.py), so pickling it leaks nothing."""
 
-    live: pulumi.Output[dict]
+    live: pulumi.Output[dict[str, Any]]
     adopted: pulumi.Output[bool]
 
     _spec: ResourceSpec
@@ -181,7 +182,7 @@ class _AdoptedResource(_MailflowResource):
     """A resource of a type that Exchange Online cannot create (an accepted domain): create adopts the existing object,
     delete restores the values it had. The Pulumi id is its identity (the domain name)."""
 
-    restoreValues: pulumi.Output[dict]  # noqa: N815 - output names are the camelCase property names
+    restoreValues: pulumi.Output[dict[str, Any]]  # noqa: N815 - output names are the camelCase property names
     _output_keys = ("live", "adopted", "restoreValues")
 
 

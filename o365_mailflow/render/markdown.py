@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..errors import Diagnostic, Severity
 from ..plan import Action, FieldChange, Plan, ResourceChange
+from ..shapes import Json, Value
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..impact import Impact
@@ -566,11 +567,11 @@ def _before_after_cells(fc: FieldChange) -> tuple[str, str]:
     return _value(b), _value(a)
 
 
-def _value_cell(fc: FieldChange, value: Any) -> str:
+def _value_cell(fc: FieldChange, value: Value) -> str:
     return _value(value)
 
 
-def _value(value: Any) -> str:
+def _value(value: Json) -> str:
     if value is None:
         return "_(not set)_"
     if isinstance(value, bool):
@@ -587,7 +588,7 @@ def _value(value: Any) -> str:
     return _code(_scalar(value))
 
 
-def _list_delta_cells(before: list[Any], after: list[Any]) -> tuple[str, str]:
+def _list_delta_cells(before: list[str], after: list[str]) -> tuple[str, str]:
     """Both sides of a list change; removed items struck out, added items bold, long lists as a delta."""
     b_set = {json.dumps(v, sort_keys=True) for v in before}
     a_set = {json.dumps(v, sort_keys=True) for v in after}
@@ -613,11 +614,11 @@ def _list_delta_cells(before: list[Any], after: list[Any]) -> tuple[str, str]:
     return b_cell, a_cell
 
 
-def _more(items: Sequence[Any]) -> list[str]:
+def _more(items: Sequence[object]) -> list[str]:
     return [f"_… {len(items) - _LIST_FULL} more_"] if len(items) > _LIST_FULL else []
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: Json) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -625,7 +626,7 @@ def _scalar(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _plain(fc: FieldChange, value: Any) -> str:
+def _plain(fc: FieldChange, value: Value) -> str:
     """A value in the fenced full plan: JSON, one line."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True)  # escapes newlines itself: one line
 

@@ -10,12 +10,13 @@ caller says the output is a terminal; the text is identical otherwise.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import Diagnostic, Severity
 from ..plan import Action, FieldChange, Plan, ResourceChange
+from ..shapes import Json
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..impact import Impact
@@ -42,7 +43,7 @@ _COLOURS: dict[Action, str] = {
 }
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Json) -> str:
     """A normalised value as JSON (``true``, ``null``, ``["a", "b"]``, ``"text"``)."""
     return json.dumps(value, ensure_ascii=False)
 
@@ -65,7 +66,9 @@ def _is_list_change(change: FieldChange, action: Action) -> bool:
 def _list_lines(change: FieldChange, action: Action, color: bool) -> list[str]:
     """A list change item by item (``+ 203.0.113.12``, ``- 203.0.113.10``), as the markdown renderer shows it:
     one changed address out of sixty is two short lines, not the whole list twice."""
-    before, after = list(change.before or []), list(change.after or [])
+    # _is_list_change admits only lists and None here
+    before = list(change.before) if isinstance(change.before, list) else []
+    after = list(change.after) if isinstance(change.after, list) else []
     b_keys = {json.dumps(v, sort_keys=True) for v in before}
     a_keys = {json.dumps(v, sort_keys=True) for v in after}
     added = [v for v in after if json.dumps(v, sort_keys=True) not in b_keys]

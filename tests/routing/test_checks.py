@@ -188,7 +188,6 @@ def test_guidance_gives_an_mx_endpoint_per_accepted_domain_and_the_spf_record() 
         [in_onprem("a", senderIpAddresses=["203.0.113.10", "198.51.100.0/28", "198.51.100.3"]),
          in_onprem("off", senderIpAddresses=["192.0.2.1"], enabled=False),
          in_partner("p", senderIpAddresses=["192.0.2.2"])],
-        [],
     )
     assert g.mx_endpoints == {"contoso.com": "contoso-com.mail.protection.outlook.com",
                               "my-company.co.uk": "my-company-co-uk.mail.protection.outlook.com"}
@@ -197,17 +196,17 @@ def test_guidance_gives_an_mx_endpoint_per_accepted_domain_and_the_spf_record() 
 
 
 def test_guidance_without_relay_ips_still_includes_exchange_online() -> None:
-    g = guidance([{"domainName": "contoso.com"}], [], [])
+    g = guidance([{"domainName": "contoso.com"}], [])
     assert g.spf_record == "v=spf1 include:spf.protection.outlook.com ~all"
 
 
 def test_guidance_for_an_empty_stack_has_nothing_to_suggest() -> None:
-    g = guidance([], [], [])
+    g = guidance([], [])
     assert g.mx_endpoints == {} and g.spf_record is None
 
 
 def test_guidance_follows_the_tenants_cloud() -> None:
-    g = guidance([{"domainName": "contoso.com"}], [], [], cloud="gcchigh")
+    g = guidance([{"domainName": "contoso.com"}], [], cloud="gcchigh")
     assert g.mx_endpoints["contoso.com"] == "contoso-com.mail.protection.office365.us"
     assert g.spf_record == "v=spf1 include:spf.protection.office365.us ~all"
 
