@@ -93,7 +93,8 @@ def _problems(type_name: str, frozen: tuple[tuple[str, Any], ...]) -> tuple[tupl
     raw = {k: _thaw(v) for k, v in frozen}
     normalised, diags = normalise_desired(spec, raw)
     if not diags:
-        merged = effective(spec, normalised) if spec.creatable else dict(normalised)
+        # Accepted domains too: what they do not declare is read from the tenant, whose seed holds the defaults.
+        merged = effective(spec, normalised)
         diags = check_rules(spec, merged)
     out = []
     for d in diags:
