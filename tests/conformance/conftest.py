@@ -17,8 +17,10 @@ import pytest
 
 from mailflow_testing import create_tenant
 
-# The CLI tests' helpers (a project directory with stack files, the CLI run in-process): reused, not copied.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+# Reused, not copied: the CLI tests' helpers (a project directory with stack files, the CLI run in-process) and
+# the provider tests' engine driver (the package ``providers`` under tests/, as pytest itself imports it).
+_TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [p for p in (str(_TESTS / "cli"), str(_TESTS)) if p not in sys.path]
 
 from conformance_matrix import VERIFIED  # noqa: E402 - the path above first
 from conformance_stories import reset  # noqa: E402
