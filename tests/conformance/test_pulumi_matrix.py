@@ -7,21 +7,25 @@ Matrix (per (type, field) of every spec, the same cases as test_cli_matrix.py, o
   ones (CREATE_ONLY; an accepted domain's name, another object) and nothing else; Update makes exactly the writes
   the CLI made for the same change; a Diff after it is empty;
 - Delete makes exactly the CLI's prune writes (Remove-*, or the accepted domain's values put back);
-- a READ_ONLY field (other than an accepted domain's name) is refused by Check.
+- a READ_ONLY field (other than an accepted domain's name) is refused by Check, and a changed CREATE_ONLY field
+  is a replacement deleting first (each spec's first settable field given that mode, in process).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from pulumi.dynamic import Config
 
-from o365_mailflow.specs import Mode
+from o365_mailflow.providers.config import register_settings, settings_from_config
+from o365_mailflow.specs import SPECS, Mode
 
 from conformance_matrix import case_for, field_params
 from conformance_stories import cli_story, reset, writes
-from providers.host import Pulumi, provider_config  # tests/providers' engine driver, reused
+from providers.host import PROVIDERS, Pulumi, provider_config  # tests/providers' engine driver, reused
 
 # Bug (apply.py vs providers/base.py, for the one reconcile core to settle): a field declared as null is sent
 # as $null on New-* by the CLI and left out by the provider. Same outcome in the tenant, different writes.
@@ -83,3 +87,49 @@ def test_each_field_is_created_updated_and_deleted_by_the_provider_with_the_cli_
     host.delete(type_name, name, id_, outs)
     assert writes(module_tenant) == cli.remove
     assert created == cli.create
+
+
+# ------------------------------------------------------------------------------------------- mode variants
+# No field of today's tables is CREATE_ONLY or (apart from an accepted domain's name) READ_ONLY. Each spec's first
+# settable field is given that mode, and the provider runs in process (a host process would not see the change).
+
+
+def _first_settable(type_name: str) -> str:
+    spec = SPECS[type_name]
+    return next(f.name for f in spec.fields
+                if f.name != spec.identity_field and f.mode in (Mode.CREATE_AND_SET, Mode.SET_ONLY))
+
+
+def _in_process(monkeypatch: pytest.MonkeyPatch, tenant: Any, type_name: str, field_name: str, mode: Mode) -> Any:
+    spec = SPECS[type_name]
+    fields = tuple(dataclasses.replace(f, mode=mode) if f.name == field_name else f for f in spec.fields)
+    monkeypatch.setitem(SPECS, type_name, dataclasses.replace(spec, fields=fields))
+    monkeypatch.setenv("PULUMI_PROJECT", "conformance")
+    register_settings(settings_from_config(Config(
+        {f"o365-mailflow:{k}": v for k, v in provider_config(tenant).items()}, "conformance")))
+    return PROVIDERS[type_name]()
+
+
+@pytest.mark.parametrize("type_name", [t for t, s in SPECS.items() if s.creatable])
+def test_a_changed_create_only_field_is_a_replacement_deleting_first(
+    type_name: str, monkeypatch: pytest.MonkeyPatch, module_tenant: Any
+) -> None:
+    field_name = _first_settable(type_name)
+    case = case_for(type_name, field_name)
+    reset(module_tenant)
+    provider = _in_process(monkeypatch, module_tenant, type_name, field_name, Mode.CREATE_ONLY)
+    created = provider.create(provider.check({}, dict(case.before)).inputs)
+    same = provider.diff(created.id, created.outs, provider.check({}, dict(case.before)).inputs)
+    assert not same.changes and same.replaces == []
+    changed = provider.diff(created.id, created.outs, provider.check({}, dict(case.after)).inputs)
+    assert changed.changes and changed.replaces == [field_name] and changed.delete_before_replace is True
+    provider.delete(created.id, created.outs)
+
+
+@pytest.mark.parametrize("type_name", list(SPECS))
+def test_check_refuses_a_read_only_field(type_name: str, monkeypatch: pytest.MonkeyPatch, module_tenant: Any) -> None:
+    field_name = _first_settable(type_name)
+    case = case_for(type_name, field_name)
+    provider = _in_process(monkeypatch, module_tenant, type_name, field_name, Mode.READ_ONLY)
+    result = provider.check({}, dict(case.before))
+    assert [f.property for f in result.failures] == [field_name]
