@@ -255,22 +255,6 @@ def update_case(spec: ResourceSpec, fld: Field) -> Case:
     return fallback
 
 
-def rich(spec: ResourceSpec, label: str = "rich") -> dict[str, Any]:
-    """A valid object holding a non-default value in as many fields as the rules allow (for export)."""
-    obj = minimal(spec, label)
-    for fld in spec.fields:
-        if fld.name == spec.identity_field or fld.mode is Mode.READ_ONLY:
-            continue
-        for value in samples(fld.kind):
-            if fld.default is not UNSET and norm(fld, value) == fld.default:
-                continue
-            trial = {**obj, fld.name: value}
-            if valid(spec, trial):
-                obj = trial
-                break
-    return obj
-
-
 def rich_variants(spec: ResourceSpec) -> list[dict[str, Any]]:
     """Objects that between them hold a non-default value of every writable field (the rules exclude some
     combinations, e.g. the two restrictDomainsTo* flags, so one object cannot)."""
