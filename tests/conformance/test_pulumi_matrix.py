@@ -79,7 +79,8 @@ def test_each_field_is_created_updated_and_deleted_by_the_provider_with_the_cli_
     assert diff.some and diff.replaces == force_new
     if not force_new:
         outs = host.update(type_name, name, id_, outs, after)
-        assert cli is not None and writes(module_tenant) == cli.update
+        assert cli is not None
+        assert writes(module_tenant) == cli.update
         assert host.diff(type_name, name, id_, outs, after).none
     # else the engine deletes and creates again: the CLI refuses (CREATE_ONLY) or sees another object.
 
