@@ -233,6 +233,9 @@ def update_case(spec: ResourceSpec, fld: Field) -> Case:
     ident = spec.identity_field
     label = f"{spec.type_name[:3]} {fld.name}"
     base = minimal(spec, label)
+    if fld.mode is Mode.READ_ONLY and fld.name != ident:  # not declarable: the case is the refused declaration
+        declared = {**base, fld.name: samples(fld.kind)[0]}
+        return Case(spec, fld, declared, declared)
     if fld.name == ident:  # a rename (connectors) or another object (accepted domains)
         others = [v for v in samples(fld.kind) if norm(fld, v) != norm(fld, base[ident])]
         second = f"{base[ident]} renamed" if spec.renamable else others[0]

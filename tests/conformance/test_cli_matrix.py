@@ -53,10 +53,14 @@ def test_each_field_is_created_left_alone_updated_alone_and_removed(
 ) -> None:
     case = case_for(type_name, field_name)
     spec, fld = case.spec, case.field
-    if fld.mode is Mode.READ_ONLY and fld.name != spec.identity_field:
-        pytest.fail("covered by test_a_read_only_field_cannot_be_declared")  # pragma: no cover - no such field today
-    if fld.mode is Mode.CREATE_ONLY:  # pragma: no cover - no such field today; see the mode variants below
-        pytest.fail("covered by test_a_create_only_change_is_refused_by_the_plan")
+    if fld.mode is Mode.READ_ONLY and fld.name != spec.identity_field:  # none today: see the mode variants
+        reset(module_tenant)
+        _refuses_read_only_declaration(Project(tmp_path, Tenant(module_tenant)), case)
+        return
+    if fld.mode is Mode.CREATE_ONLY:  # none today: see the mode variants
+        reset(module_tenant)
+        _refuses_create_only_change(Project(tmp_path, Tenant(module_tenant)), case)
+        return
     story = cli_story(case, module_tenant, tmp_path)
     _created_as_declared(case.spec, case.before, story)
     assert _no_changes(story.replan), story.replan
@@ -155,9 +159,13 @@ def test_a_create_only_change_is_refused_by_the_plan(
     type_name: str, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = _first_settable(type_name)
-    case = case_for(type_name, name)
-    _with_mode(monkeypatch, type_name, name, Mode.CREATE_ONLY)
-    spec = case.spec
+    case = dataclasses.replace(case_for(type_name, name),
+                               spec=_with_mode(monkeypatch, type_name, name, Mode.CREATE_ONLY))
+    _refuses_create_only_change(project, case)
+
+
+def _refuses_create_only_change(project: Project, case: Any) -> None:
+    spec, name = case.spec, case.field.name
     project.write_stack(stack_body(spec, [case.before]))
     project.apply()
     project.tenant.clear_requests()
@@ -174,6 +182,11 @@ def test_a_read_only_field_cannot_be_declared(type_name: str, project: Project, 
     name = _first_settable(type_name)
     case = case_for(type_name, name)
     _with_mode(monkeypatch, type_name, name, Mode.READ_ONLY)
+    _refuses_read_only_declaration(project, case)
+
+
+def _refuses_read_only_declaration(project: Project, case: Any) -> None:
+    name = case.field.name
     path = project.write_stack(stack_body(case.spec, [case.before]))
     result = project.runner.invoke(main, ["validate", "--format", "json", str(path)], catch_exceptions=False)
     assert result.exit_code == 1
