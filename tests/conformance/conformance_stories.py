@@ -27,9 +27,10 @@ Write = tuple[str, dict[str, Any]]  # (cmdlet, parameters without Identity)
 # RouteAllMessagesViaOnPremises needs an enabled OnPremises inbound connector without AssociatedAcceptedDomains.
 # Every case's tenant therefore holds one, made through the admin API outside any stack; writes to it (a prune
 # deletes it) are not the case's and are left out of the stories.
-BACKGROUND = {"Name": "cf background on-premises", "ConnectorType": "OnPremises", "SenderDomains": ["*"],
+BACKGROUND_NAME = "cf background on-premises"
+BACKGROUND: dict[str, Any] = {"Name": BACKGROUND_NAME, "ConnectorType": "OnPremises", "SenderDomains": ["*"],
               "SenderIPAddresses": ["203.0.113.200"]}
-_BACKGROUND_IDS: set[str] = {BACKGROUND["Name"].casefold()}
+_BACKGROUND_IDS: set[str] = {BACKGROUND_NAME.casefold()}
 
 
 def reset(tenant: Any) -> None:

@@ -106,12 +106,15 @@ def _removed(case: Any, story: Story) -> None:
         assert [c for c, _ in story.remove] == [f"Remove-{spec.noun}"]
         assert story.left is None
         return
-    # An accepted domain is never removed: the fields the stack changed get back the values found first.
+    # An accepted domain is never removed: each field the stack left at another value than the one found first
+    # gets that value back, in one Set-* carrying exactly those fields.
     assert story.found is not None and story.left is not None
-    changed_by_us = {n for n in case.before if n != spec.identity_field and story.found.get(n) != norm(spec.field(n), case.before[n])} | \
-        {n for n in case.changed if n != spec.identity_field}
-    assert [c for c, _ in story.remove] == ([f"Set-{spec.noun}"] if changed_by_us else [])
-    assert {n: story.left[n] for n in changed_by_us} == {n: story.found[n] for n in changed_by_us}
+    found = story.found
+    restore = {n for n, raw in case.after.items()
+               if n != spec.identity_field and found.get(n) != norm(spec.field(n), raw)}
+    params = {spec.field(n).param for n in restore}
+    assert [(c, set(p)) for c, p in story.remove] == ([(f"Set-{spec.noun}", params)] if restore else [])
+    assert {n: story.left[n] for n in restore} == {n: found[n] for n in restore}
 
 
 # A field's mode is a service fact, not only our choice: a SET_ONLY field is one New-* does not take (else the
