@@ -24,19 +24,13 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 from pulumi.runtime.proto.provider_pb2_grpc import ResourceProviderStub
 
-from o365_mailflow.providers import (
-    AcceptedDomainProvider,
-    InboundConnectorProvider,
-    OutboundConnectorProvider,
-)
+from o365_mailflow import providers
+from o365_mailflow.specs import SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "o365-mailflow"
-PROVIDERS = {
-    "InboundConnector": InboundConnectorProvider,
-    "OutboundConnector": OutboundConnectorProvider,
-    "AcceptedDomain": AcceptedDomainProvider,
-}
+# One provider class per spec, by its conventional name (not a hand-kept list of the types).
+PROVIDERS = {name: getattr(providers, f"{name}Provider") for name in SPECS}
 # The SDK's own serialization, as pulumi.dynamic.Resource.__init__ does it.
 SERIALIZED = {name: serialize_provider(cls()) for name, cls in PROVIDERS.items()}
 UNKNOWN = rpc.UNKNOWN
