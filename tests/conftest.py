@@ -9,6 +9,7 @@ see each other's objects; creating a tenant is cheap, starting a server is not.
 - ``emulator_tenant``: an :class:`EmulatedTenant` with its own id, initial domain, the verified domains
   contoso.com / sales.contoso.com / fabrikam.com and an app holding Exchange.ManageAsApp + Exchange Administrator.
 - ``emulator_tenant_factory``: the same with custom apps (certificates, federated credentials, no role...).
+- ``hybrid_stack``: the resource lists of the hybrid tenant in tests/fixtures/hybrid.yaml (one layout, shared).
 
 Test modules that need the helper classes import them as ``from mailflow_testing import EmulatedTenant,
 CASession, create_tenant, EXCHANGE_SCOPE``: several directories have a ``conftest.py``, so the bare name
@@ -38,6 +39,7 @@ from o365_mailflow.tenant import TenantConfig
 sys.modules.setdefault("mailflow_testing", sys.modules[__name__])
 
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
+FIXTURES = Path(__file__).parent / "fixtures"
 VERIFIED_DOMAINS = ["contoso.com", "sales.contoso.com", "fabrikam.com"]
 
 _STATE_DIR: str | None = None
@@ -270,3 +272,9 @@ def emulator_tenant_factory(emulator: EmulatorServer) -> Iterator[Callable[..., 
 @pytest.fixture
 def emulator_tenant(emulator_tenant_factory: Callable[..., EmulatedTenant]) -> EmulatedTenant:
     return emulator_tenant_factory()
+
+
+@pytest.fixture(scope="session")
+def hybrid_stack() -> str:
+    """A hybrid Exchange layout (relay by IP and certificate, a locked partner, InternalRelay to on-premises)."""
+    return (FIXTURES / "hybrid.yaml").read_text(encoding="utf-8")
