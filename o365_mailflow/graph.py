@@ -19,7 +19,7 @@ import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, TypeVar
 
 from .errors import MailflowError
 from .impact import MailObject, TenantState, _Index
@@ -162,25 +162,28 @@ class GraphDiff:
         return not self.node_status and not self.edge_status
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _merged(before: Mapping[_K, _V], after: Mapping[_K, _V], into: dict[_K, _V]) -> dict[_K, str]:
+    """Puts every key of either side into ``into`` (its after value if it has one) and returns the status of each
+    key that differs: added, removed or changed."""
+    status: dict[_K, str] = {}
+    for key in {**before, **after}:
+        b, a = before.get(key), after.get(key)
+        into[key] = a or b  # type: ignore[assignment]  # one of the two is there: key came from either side
+        change = "added" if b is None else "removed" if a is None else "changed" if a != b else None
+        if change:
+            status[key] = change
+    return status
+
+
 def diff_graphs(before: Graph, after: Graph, *, focus: bool = True) -> GraphDiff:
     """Mark what differs. With ``focus``, keep only changed parts and the nodes they touch; unchanged connectors
     and domains collapse into one counted node per group, so 50 connectors stay readable."""
     g = Graph()
-    node_status: dict[str, str] = {}
-    for nid in {**before.nodes, **after.nodes}:
-        b, a = before.nodes.get(nid), after.nodes.get(nid)
-        g.nodes[nid] = a or b  # type: ignore[assignment]
-        status = "added" if b is None else "removed" if a is None else "changed" if a != b else None
-        if status:
-            node_status[nid] = status
-    edge_status: dict[tuple[str, str], str] = {}
-    for key in {**before.edges, **after.edges}:
-        b_e, a_e = before.edges.get(key), after.edges.get(key)
-        g.edges[key] = a_e or b_e  # type: ignore[assignment]
-        status = "added" if b_e is None else "removed" if a_e is None else "changed" if a_e != b_e else None
-        if status:
-            edge_status[key] = status
-    diff = GraphDiff(g, node_status, edge_status)
+    diff = GraphDiff(g, _merged(before.nodes, after.nodes, g.nodes), _merged(before.edges, after.edges, g.edges))
     return _focus(diff) if focus else diff
 
 
