@@ -9,6 +9,8 @@ see each other's objects; creating a tenant is cheap, starting a server is not.
 - ``emulator_tenant``: an :class:`EmulatedTenant` with its own id, initial domain, the verified domains
   contoso.com / sales.contoso.com / fabrikam.com and an app holding Exchange.ManageAsApp + Exchange Administrator.
 - ``emulator_tenant_factory``: the same with custom apps (certificates, federated credentials, no role...).
+- ``stack_tenant(config)`` / ``stack_tenant_yaml(config)``: the ``tenant:`` section of a stack file that points at
+  an emulated tenant (as a dict for YAML documents, as text to put before resource lists).
 - ``hybrid_stack``: the resource lists of the hybrid tenant in tests/fixtures/hybrid.yaml (one layout, shared).
 
 Test modules that need the helper classes import them as ``from mailflow_testing import EmulatedTenant,
@@ -79,6 +81,17 @@ class CASession(requests.Session):
         if verify is None or verify is True:
             settings["verify"] = self.ca_path
         return settings
+
+
+def stack_tenant(config: TenantConfig) -> dict[str, str | None]:
+    """The ``tenant:`` section of a stack file pointing at the tenant ``config`` describes."""
+    return {"id": config.tenant_id, "initialDomain": config.initial_domain, "endpoint": config.endpoint,
+            "authority": config.authority or config.endpoint, "caFile": config.ca_file}
+
+
+def stack_tenant_yaml(config: TenantConfig) -> str:
+    """:func:`stack_tenant` as the first lines of a stack file."""
+    return "tenant:\n" + "".join(f"  {key}: {value}\n" for key, value in stack_tenant(config).items())
 
 
 @dataclass
