@@ -30,8 +30,8 @@ PASSPHRASE = "correct horse battery staple"  # the local backend's secrets passp
 BUILD_SCRIPT = ROOT / ".ci" / "pulumi-cli"
 MAILFLOW = str(Path(sys.executable).parent / "mailflow")
 
-# The pull-request stack of tests/pulumi_cli (test_pr_sequence, test_gitops_comments): a domain, a relay, an
-# outbound connector to on-premises; pr_stack() varies it one pull request at a time.
+# The stack most tests of this tier deploy: a domain, a relay, an outbound connector to on-premises; pr_stack()
+# varies it one pull request at a time.
 PR_DOMAIN = """\
 acceptedDomains:
   - domainName: contoso.com
@@ -43,7 +43,7 @@ inboundConnectors:
 {renamed}    connectorType: OnPremises
     senderDomains: ["*"]
     senderIpAddresses: [{ips}]
-"""
+{comment}"""
 PR_OUT = """\
 outboundConnectors:
   - name: To on-premises Exchange
@@ -55,11 +55,13 @@ outboundConnectors:
 
 
 def pr_stack(*, domain: bool = True, name: str = "Relay from printers", renamed: str = "",
-             ips: str = "203.0.113.10", out: bool = True, prune: bool | None = None) -> str:
-    """The pull-request stack's resource lists: ``renamed`` adds ``renamedFrom``, ``prune`` a ``prune:`` line."""
+             ips: str = "203.0.113.10", comment: str = "", out: bool = True, prune: bool | None = None) -> str:
+    """The stack's resource lists: ``renamed`` adds ``renamedFrom``, ``comment`` the relay's comment, ``prune`` a
+    ``prune:`` line."""
     text = f"prune: {'true' if prune else 'false'}\n" if prune is not None else ""
     text += PR_DOMAIN if domain else ""
-    text += PR_RELAY.format(name=name, renamed=f"    renamedFrom: {renamed}\n" if renamed else "", ips=ips)
+    text += PR_RELAY.format(name=name, renamed=f"    renamedFrom: {renamed}\n" if renamed else "", ips=ips,
+                            comment=f"    comment: {comment}\n" if comment else "")
     return text + (PR_OUT if out else "")
 
 

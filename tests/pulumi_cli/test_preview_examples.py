@@ -15,25 +15,10 @@ import subprocess
 import pytest
 from doc_capture import GUID, TENANT_DOMAIN, check_file, placeholders, updating
 
-from .conftest import BUILD_SCRIPT, ROOT, Project
+from .conftest import BUILD_SCRIPT, ROOT, Project, pr_stack
 
 DOC = ROOT / "docs" / "pulumi-previews.md"
-STACK = """\
-acceptedDomains:
-  - domainName: contoso.com
-    domainType: InternalRelay
-inboundConnectors:
-  - name: Relay from office printers
-    connectorType: OnPremises
-    senderDomains: ["*"]
-    senderIpAddresses: [203.0.113.10, 203.0.113.11]
-outboundConnectors:
-  - name: To on-premises Exchange
-    connectorType: OnPremises
-    recipientDomains: [contoso.com]
-    useMxRecord: false
-    smartHosts: [mail.contoso.com]
-"""
+STACK = pr_stack(name="Relay from office printers", ips="203.0.113.10, 203.0.113.11")
 HEADER = """\
 # What `pulumi preview --diff` shows
 
