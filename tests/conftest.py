@@ -235,8 +235,10 @@ def create_tenant(
     apps: list[dict[str, Any]] | None = None,
     verified_domains: list[str] | None = None,
     settings: dict[str, Any] | None = None,
+    mailboxes: list[str] | None = None,
 ) -> EmulatedTenant:
-    """Add a tenant with a unique id and initial domain through ``POST /_emulator/tenants``."""
+    """Add a tenant with a unique id and initial domain through ``POST /_emulator/tenants`` (``mailboxes``: the
+    addresses the SMTP front door delivers to)."""
     tenant_id = str(uuid.uuid4())
     body: dict[str, Any] = {
         "tenant_id": tenant_id,
@@ -246,6 +248,8 @@ def create_tenant(
     }
     if settings:
         body["settings"] = settings
+    if mailboxes:
+        body["mailboxes"] = mailboxes
     response = requests.post(f"{base_url}/_emulator/tenants", json=body, verify=str(ca_path), timeout=30)
     assert response.status_code == 201, response.text
     data = response.json()
