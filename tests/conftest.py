@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import msal
 import pytest
 import requests
 
-from o365_mailflow.emulator import EmulatorServer
+from o365_mailflow.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, EmulatorServer
 from o365_mailflow.tenant import TenantConfig
 
 sys.modules.setdefault("mailflow_testing", sys.modules[__name__])
@@ -217,6 +218,20 @@ class EmulatedTenant:
         requests.delete(
             f"{self.base_url}/_emulator/faults", params={"tenant": self.tenant_id}, verify=str(self.ca_path), timeout=30
         ).raise_for_status()
+
+
+def default_app_token(server: EmulatorServer) -> dict[str, Any]:
+    """MSAL's client-credentials result for the well-known app of ``server``'s default tenant."""
+    app = msal.ConfidentialClientApplication(
+        DEFAULT_CLIENT_ID,
+        authority=f"{server.base_url}/{DEFAULT_TENANT_ID}",
+        client_credential=DEFAULT_CLIENT_SECRET,
+        instance_discovery=False,
+        http_client=CASession(server.ca_path),
+    )
+    result = dict(app.acquire_token_for_client([EXCHANGE_SCOPE]))
+    assert "access_token" in result, result
+    return result
 
 
 @pytest.fixture(scope="session")
