@@ -19,7 +19,7 @@ import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable, Iterator, Mapping, TypeVar
 
 from .errors import MailflowError
 from .impact import MailObject, TenantState, _Index
@@ -164,25 +164,28 @@ class GraphDiff:
         return not self.node_status and not self.edge_status
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _merged(before: Mapping[_K, _V], after: Mapping[_K, _V], into: dict[_K, _V]) -> dict[_K, str]:
+    """Puts every key of either side into ``into`` (its after value if it has one) and returns the status of each
+    key that differs: added, removed or changed."""
+    status: dict[_K, str] = {}
+    for key in {**before, **after}:
+        b, a = before.get(key), after.get(key)
+        into[key] = a or b  # type: ignore[assignment]  # one of the two is there: key came from either side
+        change = "added" if b is None else "removed" if a is None else "changed" if a != b else None
+        if change:
+            status[key] = change
+    return status
+
+
 def diff_graphs(before: Graph, after: Graph, *, focus: bool = True) -> GraphDiff:
     """Mark what differs. With ``focus``, keep only changed parts and the nodes they touch; unchanged connectors
     and domains collapse into one counted node per group, so 50 connectors stay readable."""
     g = Graph()
-    node_status: dict[str, str] = {}
-    for nid in {**before.nodes, **after.nodes}:
-        b, a = before.nodes.get(nid), after.nodes.get(nid)
-        g.nodes[nid] = a or b  # type: ignore[assignment]
-        status = "added" if b is None else "removed" if a is None else "changed" if a != b else None
-        if status:
-            node_status[nid] = status
-    edge_status: dict[tuple[str, str], str] = {}
-    for key in {**before.edges, **after.edges}:
-        b_e, a_e = before.edges.get(key), after.edges.get(key)
-        g.edges[key] = a_e or b_e  # type: ignore[assignment]
-        status = "added" if b_e is None else "removed" if a_e is None else "changed" if a_e != b_e else None
-        if status:
-            edge_status[key] = status
-    diff = GraphDiff(g, node_status, edge_status)
+    diff = GraphDiff(g, _merged(before.nodes, after.nodes, g.nodes), _merged(before.edges, after.edges, g.edges))
     return _focus(diff) if focus else diff
 
 
@@ -275,30 +278,48 @@ def _renumbered(diff: GraphDiff) -> GraphDiff:
                      {(ids[s], ids[d]): v for (s, d), v in diff.edge_status.items()})
 
 
-def to_mermaid(graph: Graph | GraphDiff) -> str:
-    """A Mermaid flowchart (``flowchart LR``), edges and nodes of a :class:`GraphDiff` marked by status."""
-    diff = _renumbered(graph if isinstance(graph, GraphDiff) else GraphDiff(graph, {}, {}))
-    g = diff.graph
-    lines = ["flowchart LR"]
-    nodes = _ordered(g.nodes.values())
+def _drawn(graph: Graph | GraphDiff) -> GraphDiff:
+    return _renumbered(graph if isinstance(graph, GraphDiff) else GraphDiff(graph, {}, {}))
+
+
+def _groups(diff: GraphDiff) -> Iterator[tuple[str, list[Node]]]:
+    """Each group that has nodes, in drawing order, with its nodes in drawing order (both writers draw this)."""
+    nodes = _ordered(diff.graph.nodes.values())
     for group in _GROUP_ORDER:
         members = [n for n in nodes if n.group == group]
-        if not members:
-            continue
+        if members:
+            yield group, members
+
+
+def _marked(diff: GraphDiff, node: Node) -> tuple[str | None, str]:
+    """A node's status in a change diagram and its label, prefixed with the status (``added: C4``)."""
+    mark = diff.node_status.get(node.id)
+    return mark, f"{mark}: {node.label}" if mark else node.label
+
+
+def _edges(diff: GraphDiff) -> Iterator[tuple[Edge, str | None, str, bool]]:
+    """Each edge in drawing order with its status, its label (prefixed with the status) and whether it is dashed
+    (a dashed edge, or one the change removes)."""
+    for e in sorted(diff.graph.edges.values(), key=lambda e: (e.src, e.dst)):
+        mark = diff.edge_status.get(e.key)
+        label = " ".join(x for x in (f"{mark}:" if mark else "", e.label) if x)
+        yield e, mark, label, e.dashed or mark == "removed"
+
+
+def to_mermaid(graph: Graph | GraphDiff) -> str:
+    """A Mermaid flowchart (``flowchart LR``), edges and nodes of a :class:`GraphDiff` marked by status."""
+    diff = _drawn(graph)
+    lines = ["flowchart LR"]
+    for group, members in _groups(diff):
         if group == "exo":
             lines.append(f'  {EXO}(["{_mermaid_text(members[0].label)}"])')
             continue
         lines.append(f'  subgraph grp_{group}["{_GROUP_TITLES[group]}"]')
-        for n in members:
-            mark = diff.node_status.get(n.id)
-            label = f"{mark}: {n.label}" if mark else n.label
-            lines.append(f'    {n.id}["{_mermaid_text(label)}"]')
+        lines += [f'    {n.id}["{_mermaid_text(_marked(diff, n)[1])}"]' for n in members]
         lines.append("  end")
     styles = []
-    for i, e in enumerate(sorted(g.edges.values(), key=lambda e: (e.src, e.dst))):
-        mark = diff.edge_status.get(e.key)
-        label = " ".join(x for x in (f"{mark}:" if mark else "", e.label) if x)
-        arrow = "-.->" if e.dashed or mark == "removed" else "-->"
+    for i, (e, mark, label, dashed) in enumerate(_edges(diff)):
+        arrow = "-.->" if dashed else "-->"
         lines.append(f'  {e.src} {arrow}|"{_mermaid_text(label)}"| {e.dst}' if label else f"  {e.src} {arrow} {e.dst}")
         if mark:
             styles.append(f"  linkStyle {i} stroke:{_COLOURS[mark]},stroke-width:3px")
@@ -317,31 +338,23 @@ def _dot_text(text: str) -> str:
 
 def to_dot(graph: Graph | GraphDiff) -> str:
     """The same diagram as Graphviz DOT, one cluster per group."""
-    diff = _renumbered(graph if isinstance(graph, GraphDiff) else GraphDiff(graph, {}, {}))
-    g = diff.graph
+    diff = _drawn(graph)
     lines = ["digraph mailflow {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fillcolor=white, '
              'fontname="Helvetica"];', '  edge [fontname="Helvetica", fontsize=10];']
-    nodes = _ordered(g.nodes.values())
-    for group in _GROUP_ORDER:
-        members = [n for n in nodes if n.group == group]
-        if not members:
-            continue
+    for group, members in _groups(diff):
         if group == "exo":
             lines.append(f'  {EXO} [label="{_dot_text(members[0].label)}", shape=ellipse, fillcolor="#ddf4ff"];')
             continue
         lines.append(f'  subgraph cluster_{group} {{')
         lines.append(f'    label="{_GROUP_TITLES[group]}"; style=rounded;')
         for n in members:
-            mark = diff.node_status.get(n.id)
-            label = f"{mark}: {n.label}" if mark else n.label
+            mark, label = _marked(diff, n)
             extra = f', fillcolor="{_FILLS[mark]}", color="{_COLOURS[mark]}"' if mark else ""
             lines.append(f'    {n.id} [label="{_dot_text(label)}"{extra}];')
         lines.append("  }")
-    for e in sorted(g.edges.values(), key=lambda e: (e.src, e.dst)):
-        mark = diff.edge_status.get(e.key)
-        label = " ".join(x for x in (f"{mark}:" if mark else "", e.label) if x)
+    for e, mark, label, dashed in _edges(diff):
         attrs = [f'label="{_dot_text(label)}"'] if label else []
-        if e.dashed or mark == "removed":
+        if dashed:
             attrs.append("style=dashed")
         if mark:
             attrs += [f'color="{_COLOURS[mark]}"', "penwidth=2"]

@@ -9,6 +9,9 @@ see each other's objects; creating a tenant is cheap, starting a server is not.
 - ``emulator_tenant``: an :class:`EmulatedTenant` with its own id, initial domain, the verified domains
   contoso.com / sales.contoso.com / fabrikam.com and an app holding Exchange.ManageAsApp + Exchange Administrator.
 - ``emulator_tenant_factory``: the same with custom apps (certificates, federated credentials, no role...).
+- ``stack_tenant(config)`` / ``stack_tenant_yaml(config)``: the ``tenant:`` section of a stack file that points at
+  an emulated tenant (as a dict for YAML documents, as text to put before resource lists).
+- ``hybrid_stack``: the resource lists of the hybrid tenant in tests/fixtures/hybrid.yaml (one layout, shared).
 
 Test modules that need the helper classes import them as ``from mailflow_testing import EmulatedTenant,
 CASession, create_tenant, EXCHANGE_SCOPE``: several directories have a ``conftest.py``, so the bare name
@@ -29,15 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import msal
 import pytest
 import requests
 
-from o365_mailflow.emulator import EmulatorServer
+from o365_mailflow.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, EmulatorServer
 from o365_mailflow.tenant import TenantConfig
 
 sys.modules.setdefault("mailflow_testing", sys.modules[__name__])
 
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
+FIXTURES = Path(__file__).parent / "fixtures"
 VERIFIED_DOMAINS = ["contoso.com", "sales.contoso.com", "fabrikam.com"]
 
 _STATE_DIR: str | None = None
@@ -77,6 +82,17 @@ class CASession(requests.Session):
         if verify is None or verify is True:
             settings["verify"] = self.ca_path
         return settings
+
+
+def stack_tenant(config: TenantConfig) -> dict[str, str | None]:
+    """The ``tenant:`` section of a stack file pointing at the tenant ``config`` describes."""
+    return {"id": config.tenant_id, "initialDomain": config.initial_domain, "endpoint": config.endpoint,
+            "authority": config.authority or config.endpoint, "caFile": config.ca_file}
+
+
+def stack_tenant_yaml(config: TenantConfig) -> str:
+    """:func:`stack_tenant` as the first lines of a stack file."""
+    return "tenant:\n" + "".join(f"  {key}: {value}\n" for key, value in stack_tenant(config).items())
 
 
 @dataclass
@@ -204,6 +220,20 @@ class EmulatedTenant:
         ).raise_for_status()
 
 
+def default_app_token(server: EmulatorServer) -> dict[str, Any]:
+    """MSAL's client-credentials result for the well-known app of ``server``'s default tenant."""
+    app = msal.ConfidentialClientApplication(
+        DEFAULT_CLIENT_ID,
+        authority=f"{server.base_url}/{DEFAULT_TENANT_ID}",
+        client_credential=DEFAULT_CLIENT_SECRET,
+        instance_discovery=False,
+        http_client=CASession(server.ca_path),
+    )
+    result = dict(app.acquire_token_for_client([EXCHANGE_SCOPE]))
+    assert "access_token" in result, result
+    return result
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
     server = EmulatorServer(tmp_path_factory.mktemp("emulator-state")).start()
@@ -220,8 +250,10 @@ def create_tenant(
     apps: list[dict[str, Any]] | None = None,
     verified_domains: list[str] | None = None,
     settings: dict[str, Any] | None = None,
+    mailboxes: list[str] | None = None,
 ) -> EmulatedTenant:
-    """Add a tenant with a unique id and initial domain through ``POST /_emulator/tenants``."""
+    """Add a tenant with a unique id and initial domain through ``POST /_emulator/tenants`` (``mailboxes``: the
+    addresses the SMTP front door delivers to)."""
     tenant_id = str(uuid.uuid4())
     body: dict[str, Any] = {
         "tenant_id": tenant_id,
@@ -231,6 +263,8 @@ def create_tenant(
     }
     if settings:
         body["settings"] = settings
+    if mailboxes:
+        body["mailboxes"] = mailboxes
     response = requests.post(f"{base_url}/_emulator/tenants", json=body, verify=str(ca_path), timeout=30)
     assert response.status_code == 201, response.text
     data = response.json()
@@ -270,3 +304,9 @@ def emulator_tenant_factory(emulator: EmulatorServer) -> Iterator[Callable[..., 
 @pytest.fixture
 def emulator_tenant(emulator_tenant_factory: Callable[..., EmulatedTenant]) -> EmulatedTenant:
     return emulator_tenant_factory()
+
+
+@pytest.fixture(scope="session")
+def hybrid_stack() -> str:
+    """A hybrid Exchange layout (relay by IP and certificate, a locked partner, InternalRelay to on-premises)."""
+    return (FIXTURES / "hybrid.yaml").read_text(encoding="utf-8")

@@ -488,11 +488,7 @@ def _assemble(
         if impact_lines:
             parts.append("Routes that change when this plan is applied (from the routing simulator, on the tenant "
                          "as it is and as the plan leaves it):")
-            if kept.impact:
-                parts.append("\n".join(impact_lines[: kept.impact]))
-            if kept.impact < len(impact_lines):
-                what = f"{_plural(len(impact_lines) - kept.impact, 'more route change')} not shown"
-                parts.append(_trim_note(what, plan, where))
+            parts += _listed(impact_lines, kept.impact, "more route change", plan, where)
         if diagram:
             parts.append(diagram if kept.diagram else _trim_note("The mail-flow diagram is omitted", plan, where))
     if changes:
@@ -511,19 +507,11 @@ def _assemble(
             "this repository (for example in the Exchange admin center). Applying puts them back to the "
             "stack's values; to keep the tenant's value instead, change the stack file in this pull request."
         )
-        if kept.drift:
-            table = ["| Object | Parameter | In the tenant now | Stack (after apply) |", "|---|---|---|---|"]
-            parts.append("\n".join(table + list(drift_lines[: kept.drift])))
-        if kept.drift < len(drift_lines):
-            what = f"{_plural(len(drift_lines) - kept.drift, 'more drifted field')} not shown"
-            parts.append(_trim_note(what, plan, where))
+        table = ("| Object | Parameter | In the tenant now | Stack (after apply) |", "|---|---|---|---|")
+        parts += _listed(drift_lines, kept.drift, "more drifted field", plan, where, header=table)
     if warning_lines:
         parts.append("#### Warnings")
-        if kept.warnings:
-            parts.append("\n".join(warning_lines[: kept.warnings]))
-        if kept.warnings < len(warning_lines):
-            what = f"{_plural(len(warning_lines) - kept.warnings, 'more warning')} not shown"
-            parts.append(_trim_note(what, plan, where))
+        parts += _listed(warning_lines, kept.warnings, "more warning", plan, where)
     if unmanaged:
         if kept.unmanaged:
             parts.append(unmanaged)
@@ -535,6 +523,15 @@ def _assemble(
     if details:
         parts.append(details if kept.details else _trim_note("The full plan is omitted", plan, where))
     return "\n\n".join(parts) + "\n"
+
+
+def _listed(lines: Sequence[str], shown: int, noun: str, plan: Plan, where: "_Where",
+            header: Sequence[str] = ()) -> list[str]:
+    """The first ``shown`` lines as one part (under ``header``), then a note counting the ``noun``s left out."""
+    out = ["\n".join([*header, *lines[:shown]])] if shown else []
+    if shown < len(lines):
+        out.append(_trim_note(f"{_plural(len(lines) - shown, noun)} not shown", plan, where))
+    return out
 
 
 @dataclass(frozen=True)

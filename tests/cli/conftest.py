@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,4 +18,13 @@ def tenant(emulator_tenant: Any) -> Tenant:
 @pytest.fixture
 def project(tmp_path: Path, tenant: Tenant) -> Project:
     return Project(tmp_path, tenant)
+
+
+@pytest.fixture
+def roleless_project(tmp_path: Path, emulator_tenant_factory: Callable[..., Any]) -> Project:
+    """A project on a tenant whose app holds no directory role: the admin API answers 403, with the service's
+    NUL-byte body that declares gzip but is not (fault ``forbidden_gzip``)."""
+    tenant = emulator_tenant_factory(apps=[{"client_secret": True, "directory_roles": []}])
+    tenant.faults(forbidden_gzip=True)
+    return Project(tmp_path, Tenant(tenant))
 

@@ -15,6 +15,8 @@ from click.testing import CliRunner, Result
 
 from o365_mailflow.cli import main
 
+from mailflow_testing import stack_tenant_yaml
+
 WRITE_VERBS = ("New-", "Set-", "Remove-")
 
 # One partner connector: the smallest stack that writes something.
@@ -73,15 +75,7 @@ class Project:
     runner: CliRunner = field(default_factory=CliRunner)
 
     def tenant_yaml(self) -> str:
-        c = self.tenant.config
-        return textwrap.dedent(f"""\
-            tenant:
-              id: {c.tenant_id}
-              initialDomain: {c.initial_domain}
-              endpoint: {c.endpoint}
-              authority: {c.authority or c.endpoint}
-              caFile: {c.ca_file}
-            """)
+        return stack_tenant_yaml(self.tenant.config)
 
     def write_stack(self, body: str, name: str = "test", *, prune: bool = False) -> Path:
         path = self.root / "stacks" / f"{name}.yaml"

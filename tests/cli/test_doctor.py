@@ -69,14 +69,9 @@ def test_a_missing_app_permission_fails_with_the_permission_to_grant(
     assert "Grant admin consent" in checks["app permission"]["fix"]
 
 
-def test_a_missing_directory_role_fails_with_the_role_to_assign(
-    tmp_path: Path, emulator_tenant_factory: Callable[..., Any]
-) -> None:
-    tenant = emulator_tenant_factory(apps=[{"client_secret": True, "directory_roles": []}])
-    tenant.faults(forbidden_gzip=True)
-    project = Project(tmp_path, Tenant(tenant))
-    project.write_stack(STACK)
-    result = project.run("doctor", "--stack", "test")
+def test_a_missing_directory_role_fails_with_the_role_to_assign(roleless_project: Project) -> None:
+    roleless_project.write_stack(STACK)
+    result = roleless_project.run("doctor", "--stack", "test")
     assert result.exit_code == 1
     assert "FAIL  directory role" in result.stdout
     assert "FAIL  Get-InboundConnector: HTTP 403" in result.stdout

@@ -11,7 +11,7 @@ Matrix:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from reconcile_helpers import Project, Tenant
 
@@ -34,13 +34,10 @@ inboundConnectors:
 
 
 def test_plan_without_a_directory_role_and_a_gzip_declared_403_gives_the_role_advice(
-    tmp_path: Path, emulator_tenant_factory: Callable[..., Any]
+    roleless_project: Project,
 ) -> None:
-    tenant = emulator_tenant_factory(apps=[{"client_secret": True, "directory_roles": []}])
-    tenant.faults(forbidden_gzip=True)
-    project = Project(tmp_path, Tenant(tenant))
-    project.write_stack(TWO)
-    result = project.run("plan", "--stack", "test")
+    roleless_project.write_stack(TWO)
+    result = roleless_project.run("plan", "--stack", "test")
     assert result.exit_code == 1, result.output
     assert "Exchange Administrator" in result.stderr and "HTTP 403" in result.stderr, result.stderr
     assert "ContentDecodingError" not in result.stderr and "bug" not in result.stderr, result.stderr

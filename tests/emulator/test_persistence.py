@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msal
 import pytest
 import requests
 
-from mailflow_testing import EXCHANGE_SCOPE, CASession, create_tenant
+from mailflow_testing import EXCHANGE_SCOPE, create_tenant, default_app_token
 from o365_mailflow.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -41,16 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _default_token(server: EmulatorServer) -> str:
-    app = msal.ConfidentialClientApplication(
-        DEFAULT_CLIENT_ID,
-        authority=f"{server.base_url}/{DEFAULT_TENANT_ID}",
-        client_credential=DEFAULT_CLIENT_SECRET,
-        instance_discovery=False,
-        http_client=CASession(server.ca_path),
-    )
-    result = app.acquire_token_for_client([EXCHANGE_SCOPE])
-    assert "access_token" in result, result
-    return str(result["access_token"])
+    return str(default_app_token(server)["access_token"])
 
 
 def _invoke(server: EmulatorServer, token: str, cmdlet: str, params: dict[str, Any] | None = None,

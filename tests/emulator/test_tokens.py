@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from mailflow_testing import EXCHANGE_SCOPE, CASession, EmulatedTenant
-from o365_mailflow.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID
+from mailflow_testing import EXCHANGE_SCOPE, CASession, EmulatedTenant, default_app_token
+from o365_mailflow.emulator import DEFAULT_CLIENT_ID, DEFAULT_TENANT_ID
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -140,16 +140,7 @@ def test_msal_with_default_instance_discovery_pointed_at_the_emulator_works(emul
 
 
 def test_msal_gets_a_token_for_the_default_tenant_well_known_app(emulator: Any) -> None:
-    app = msal.ConfidentialClientApplication(
-        DEFAULT_CLIENT_ID,
-        authority=f"{emulator.base_url}/{DEFAULT_TENANT_ID}",
-        client_credential=DEFAULT_CLIENT_SECRET,
-        instance_discovery=False,
-        http_client=CASession(emulator.ca_path),
-    )
-    result = app.acquire_token_for_client([EXCHANGE_SCOPE])
-    assert "access_token" in result, result
-    claims = _claims(result["access_token"])
+    claims = _claims(default_app_token(emulator)["access_token"])
     assert claims["tid"] == DEFAULT_TENANT_ID
     assert claims["appid"] == DEFAULT_CLIENT_ID
 

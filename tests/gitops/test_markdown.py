@@ -5,18 +5,18 @@ too large for one comment; then properties that must hold for any plan: the hidd
 cells survive pipes, backticks and newlines, the summary survives trimming and the
 output stays under the limit.
 
-Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1`` and review the diff.
+Regenerate the golden files after an intended change with ``MAILFLOW_UPDATE_DOCS=1`` and review the diff.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import sys
 from pathlib import Path
 
 import pytest
+from doc_capture import check_file
 
 from o365_mailflow.errors import Diagnostic, Severity
 from o365_mailflow.plan import Action, FieldChange, Guidance, Plan, ResourceChange, Unmanaged
@@ -232,10 +232,7 @@ GOLDEN_CASES = [
 @pytest.mark.parametrize(("build", "kwargs", "name"), GOLDEN_CASES)
 def test_markdown_matches_the_reviewed_golden_file(build, kwargs, name):
     text = render_markdown(build(), **kwargs)
-    path = GOLDEN / f"{name}.md"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8")
+    check_file(GOLDEN / f"{name}.md", text)
 
 
 ALL_PLANS = [

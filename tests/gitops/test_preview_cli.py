@@ -22,6 +22,8 @@ from o365_mailflow.cli import main
 from o365_mailflow.render.markdown import marker
 from o365_mailflow.specs import SPECS
 
+from mailflow_testing import stack_tenant
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # `mailflow apply` asks click for stdout through a helper click 8.2 deprecates (reconciler's cli/reconcile.py,
@@ -33,13 +35,7 @@ def project(tmp_path, monkeypatch, emulator_tenant):
     """A scratch project whose stacks/dev.yaml is the committed dev stack pointed at a fresh emulated tenant,
     with the tenant's app credentials in AZURE_* variables, as the workflow provides them."""
     doc = yaml.safe_load((ROOT / "stacks" / "dev.yaml").read_text(encoding="utf-8"))
-    doc["tenant"] = {
-        "id": emulator_tenant.tenant_id,
-        "initialDomain": emulator_tenant.initial_domain,
-        "endpoint": emulator_tenant.base_url,
-        "authority": emulator_tenant.base_url,
-        "caFile": str(emulator_tenant.ca_path),
-    }
+    doc["tenant"] = stack_tenant(emulator_tenant.config)
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "dev.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     monkeypatch.chdir(tmp_path)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from mailflow_testing import stack_tenant_yaml
 
 from o365_mailflow.cli import main
 
@@ -82,9 +83,7 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_tenant: Any) -> Project:
-    c = emulator_tenant.config
-    section = (f"tenant:\n  id: {c.tenant_id}\n  initialDomain: {c.initial_domain}\n  endpoint: {c.endpoint}\n"
-               f"  authority: {c.authority}\n  caFile: {c.ca_file}\n")
+    section = stack_tenant_yaml(emulator_tenant.config)
     (tmp_path / "stacks").mkdir()
     monkeypatch.chdir(tmp_path)
     for name, value in emulator_tenant.env.items():

@@ -3,16 +3,16 @@
 Matrix: the worked example with C3 disabled and a connector C4 added (text plan and the diagram of the markdown
 comment) in docs/routing.md; the first preview of the hybrid dev stack (the markdown comment's Mail flow section)
 in docs/gitops.md. Each block sits between ``<!-- captured: NAME -->`` and ``<!-- /captured -->``; after an
-intended change, regenerate with ``UPDATE_DOCS=1`` and review the diff.
+intended change, regenerate with ``MAILFLOW_UPDATE_DOCS=1`` and review the diff.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+from doc_capture import check_blocks
 
 from .conftest import WORKED_EXAMPLE, Project
 from .test_change_kinds import DEV_STACK
@@ -26,19 +26,8 @@ CHANGED_EXAMPLE = WORKED_EXAMPLE.replace("  - name: C3\n", "  - name: C3\n    en
 """
 
 
-def _block(doc: Path, name: str) -> tuple[str, re.Match[str]]:
-    text = doc.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- captured: {name} -->\n(.*?)<!-- /captured -->", text, re.S)
-    assert match, f"{doc.name} has no captured block {name}"
-    return text, match
-
-
 def _check(doc: Path, name: str, body: str) -> None:
-    text, match = _block(doc, name)
-    if os.environ.get("UPDATE_DOCS"):
-        doc.write_text(text[:match.start(1)] + body + text[match.end(1):], encoding="utf-8")
-        return
-    assert match.group(1) == body, f"{doc.name} ({name}) is not what the code prints; rerun with UPDATE_DOCS=1"
+    check_blocks(doc, f"<!-- captured: {name} -->\n", body, "<!-- /captured -->")
 
 
 def _markdown_section(markdown: str) -> str:

@@ -28,6 +28,41 @@ PROJECT = "o365-mailflow"
 STACK = "test"
 PASSPHRASE = "correct horse battery staple"  # the local backend's secrets passphrase (test only)
 BUILD_SCRIPT = ROOT / ".ci" / "pulumi-cli"
+MAILFLOW = str(Path(sys.executable).parent / "mailflow")
+
+# The stack most tests of this tier deploy: a domain, a relay, an outbound connector to on-premises; pr_stack()
+# varies it one pull request at a time.
+PR_DOMAIN = """\
+acceptedDomains:
+  - domainName: contoso.com
+    domainType: InternalRelay
+"""
+PR_RELAY = """\
+inboundConnectors:
+  - name: {name}
+{renamed}    connectorType: OnPremises
+    senderDomains: ["*"]
+    senderIpAddresses: [{ips}]
+{comment}"""
+PR_OUT = """\
+outboundConnectors:
+  - name: To on-premises Exchange
+    connectorType: OnPremises
+    recipientDomains: [contoso.com]
+    useMxRecord: false
+    smartHosts: [mail.contoso.com]
+"""
+
+
+def pr_stack(*, domain: bool = True, name: str = "Relay from printers", renamed: str = "",
+             ips: str = "203.0.113.10", comment: str = "", out: bool = True, prune: bool | None = None) -> str:
+    """The stack's resource lists: ``renamed`` adds ``renamedFrom``, ``comment`` the relay's comment, ``prune`` a
+    ``prune:`` line."""
+    text = f"prune: {'true' if prune else 'false'}\n" if prune is not None else ""
+    text += PR_DOMAIN if domain else ""
+    text += PR_RELAY.format(name=name, renamed=f"    renamedFrom: {renamed}\n" if renamed else "", ips=ips,
+                            comment=f"    comment: {comment}\n" if comment else "")
+    return text + (PR_OUT if out else "")
 
 
 def _build_cli() -> str | None:
@@ -97,6 +132,43 @@ class Project:
     def config(self, key: str, value: str, *, secret: bool = False) -> None:
         self.run("config", "set", f"{PROJECT}:{key}", *(["--secret"] if secret else ["--plaintext"]), "--", value)
 
+    def bind_tenant(self) -> None:
+        """Config of the selected stack pointing at this project's tenant, the client secret as a Pulumi secret."""
+        tenant, cfg = self.tenant, self.tenant.config
+        for key, value in (("tenantId", tenant.tenant_id), ("initialDomain", tenant.initial_domain),
+                           ("clientId", tenant.client_id), ("endpoint", cfg.endpoint),
+                           ("authority", cfg.authority), ("scope", cfg.scope), ("caFile", cfg.ca_file)):
+            self.config(key, str(value))
+        self.config("clientSecret", tenant.client_secret, secret=True)
+
+    def use_stack(self, stack: str) -> None:
+        """A further stack in the project, selected and bound to the same tenant (as a user would)."""
+        self.run("stack", "init", stack)
+        self.bind_tenant()
+
+    def mailflow(self, *args: str, stack: str = STACK,
+                 github: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """One ``mailflow`` command on ``stack``; ``github``: the GITHUB_* variables of a workflow run (none by
+        default, whatever the machine running the tests sets)."""
+        env = {k: v for k, v in self.env.items() if not k.startswith("GITHUB_")} | (github or {})
+        result = subprocess.run([MAILFLOW, *args, "--stack", stack], cwd=self.root, env=env,
+                                capture_output=True, text=True, timeout=600)
+        self.log.append(f"$ mailflow {' '.join(args)}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def review(self, reviewed: Path, *extra: str, stack: str = STACK,
+               github: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+        """``mailflow pulumi-preview --format markdown --json-out REVIEWED``: the comment and the reviewed plan."""
+        comment = self.mailflow("pulumi-preview", "--format", "markdown", "--json-out", str(reviewed), *extra,
+                                stack=stack, github=github)
+        assert comment.returncode == 0, comment.stderr
+        return comment.stdout, json.loads(reviewed.read_text(encoding="utf-8"))
+
+    def deploy(self, reviewed: Path, *, stack: str = STACK, github: dict[str, str] | None = None) -> None:
+        """``mailflow pulumi-deploy --reviewed REVIEWED``, which must succeed."""
+        deployed = self.mailflow("pulumi-deploy", "--reviewed", str(reviewed), stack=stack, github=github)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
     # ----------------------------------------------------------------------------------------- commands
 
     def preview(self, *extra: str) -> list[dict[str, Any]]:
@@ -120,6 +192,13 @@ class Project:
 
     def urn(self, type_name: str, logical: str) -> str:
         return f"urn:pulumi:{STACK}::{self.name}::pulumi-python:dynamic/exo:{type_name}::{logical}"
+
+    def id_of(self, type_name: str, name: str) -> str:
+        """The Exchange id (Guid) state holds for the object named ``name`` (any case)."""
+        for res in self.resources(type_name):
+            if str(res["outputs"].get("name", "")).lower() == name.lower():
+                return str(res["id"])
+        raise AssertionError(f"{type_name} {name} not in state")
 
 
 def ops(steps: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -153,13 +232,7 @@ def _make_project(root: Path, pulumi_bin: str, tenant: Any, name: str) -> Projec
     })
     (root.parent / "state").mkdir(exist_ok=True)
     proj = Project(root=root, env=env, tenant=tenant, name=name)
-    proj.run("stack", "init", STACK)
-    cfg = tenant.config
-    for key, value in (("tenantId", tenant.tenant_id), ("initialDomain", tenant.initial_domain),
-                       ("clientId", tenant.client_id), ("endpoint", cfg.endpoint),
-                       ("authority", cfg.authority), ("scope", cfg.scope), ("caFile", cfg.ca_file)):
-        proj.config(key, str(value))
-    proj.config("clientSecret", tenant.client_secret, secret=True)
+    proj.use_stack(STACK)
     return proj
 
 

@@ -12,42 +12,16 @@ because the tenant changed after the review. Volatile parts (Guids, tenant names
 
 from __future__ import annotations
 
-import difflib
-import json
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-from .conftest import PROJECT, ROOT, Project
+from doc_capture import GUID, TENANT_DOMAIN, check_file, placeholders
+
+from .conftest import ROOT, Project, pr_stack
 
 DOC = ROOT / "docs" / "gitops-comments.md"
-MAILFLOW = str(Path(sys.executable).parent / "mailflow")
 STACK = "prod"
 RUN = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "contoso/mailflow", "GITHUB_RUN_ID": "123"}
 
-DOMAIN = """\
-acceptedDomains:
-  - domainName: contoso.com
-    domainType: InternalRelay
-"""
-RELAY = """\
-inboundConnectors:
-  - name: {name}
-{renamed}    connectorType: OnPremises
-    senderDomains: ["*"]
-    senderIpAddresses: [{ips}]
-"""
-OUT = """\
-outboundConnectors:
-  - name: To on-premises Exchange
-    connectorType: OnPremises
-    recipientDomains: [contoso.com]
-    useMxRecord: false
-    smartHosts: [mail.contoso.com]
-"""
 REPLACE_PROGRAM = """\
 import pulumi
 from o365_mailflow.providers import InboundConnector, InboundConnectorArgs
@@ -69,87 +43,51 @@ How the pipeline works is in [gitops.md](gitops.md).
 """
 
 
-def _stack(*, name: str = "Relay from printers", renamed: str = "", ips: str = "203.0.113.10",
-           out: bool = True) -> str:
-    relay = RELAY.format(name=name, renamed=f"    renamedFrom: {renamed}\n" if renamed else "", ips=ips)
-    return DOMAIN + relay + (OUT if out else "")
-
-
-def _use_stack(project: Project, stack: str) -> None:
-    """A second stack in the project, configured for the same tenant as the fixture's (as a user would)."""
-    project.run("stack", "init", stack)
-    tenant, cfg = project.tenant, project.tenant.config
-    for key, value in (("tenantId", tenant.tenant_id), ("initialDomain", tenant.initial_domain),
-                       ("clientId", tenant.client_id), ("endpoint", cfg.endpoint),
-                       ("authority", cfg.authority), ("scope", cfg.scope), ("caFile", cfg.ca_file)):
-        project.config(key, str(value))
-    project.config("clientSecret", tenant.client_secret, secret=True)
-
-
-def _mailflow(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in project.env.items() if not k.startswith("GITHUB_")} | RUN
-    result = subprocess.run([MAILFLOW, *args, "--stack", STACK], cwd=project.root, env=env,
-                            capture_output=True, text=True, timeout=600)
-    project.log.append(f"$ mailflow {' '.join(args)}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 def _review_and_deploy(project: Project) -> tuple[str, dict[str, Any]]:
     """The comment of one pull request, deployed; returns the comment and the reviewed JSON plan."""
     reviewed = project.root / f"reviewed-{STACK}.json"
-    comment = _mailflow(project, "pulumi-preview", "--format", "markdown", "--json-out", str(reviewed),
-                        "--artifact", f"mailflow-plan-{STACK}")
-    assert comment.returncode == 0, comment.stderr
-    deployed = _mailflow(project, "pulumi-deploy", "--reviewed", str(reviewed))
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    return comment.stdout, json.loads(reviewed.read_text(encoding="utf-8"))
+    comment, plan = project.review(reviewed, "--artifact", f"mailflow-plan-{STACK}", stack=STACK, github=RUN)
+    project.deploy(reviewed, stack=STACK, github=RUN)
+    return comment, plan
 
 
 def _clean(text: str, project: Project) -> str:
     # Routing warnings name the stack file by its absolute path, in markdown also with escaped underscores.
-    for root in (str(project.root), str(project.root).replace("_", "\\_")):
-        text = text.replace(root + "/", "")
-    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<guid>", text)
-    text = text.replace(project.tenant.initial_domain, "contoso.onmicrosoft.com")
-    return re.sub(r"t[0-9a-f]{12}\.onmicrosoft\.com", "contoso.onmicrosoft.com", text).rstrip() + "\n"
-
-
-def _guid(project: Project, type_name: str, name: str) -> str:
-    for res in project.resources(type_name):
-        if str(res["outputs"].get("name", "")).lower() == name.lower():
-            return str(res["id"])
-    raise AssertionError(f"{type_name} {name} not in state")
+    root = str(project.root)
+    return placeholders(text, (root + "/", ""), (root.replace("_", "\\_") + "/", ""), (GUID, "<guid>"),
+                        (project.tenant.initial_domain, "contoso.onmicrosoft.com"),
+                        (TENANT_DOMAIN, "contoso.onmicrosoft.com"))
 
 
 def test_the_documented_comments_are_what_the_pipeline_posts(project: Project) -> None:
-    _use_stack(project, STACK)
+    project.use_stack(STACK)
     tenant = project.tenant
     sections: list[tuple[str, str, str]] = []
 
-    project.write_stack(_stack(), STACK)
+    project.write_stack(pr_stack(), STACK)
     comment, plan = _review_and_deploy(project)
     assert {c["action"] for c in plan["changes"]} >= {"create"}
     sections.append(("Create: a new stack", "Every object is new to the tenant (the accepted domain, which "
                      "Exchange Online cannot create, is adopted: its declared fields are set).", comment))
 
-    out = _guid(project, "OutboundConnector", "To on-premises Exchange")
+    out = project.id_of("OutboundConnector", "To on-premises Exchange")
     tenant.invoke("Set-OutboundConnector", {"Identity": out, "SmartHosts": ["relay.contoso.com"]})
-    project.write_stack(_stack(ips="203.0.113.10, 203.0.113.11"), STACK)
+    project.write_stack(pr_stack(ips="203.0.113.10, 203.0.113.11"), STACK)
     comment, plan = _review_and_deploy(project)
     assert "drift" in comment.lower()
     sections.append(("Update, with drift", "The pull request adds a sender IP; meanwhile someone changed the "
                      "outbound connector's smart host in the admin center. Both are updates: the deploy puts the "
                      "stack's value back.", comment))
 
-    project.write_stack(_stack(name="Relay from copiers", renamed="Relay from printers",
-                               ips="203.0.113.10, 203.0.113.11"), STACK)
+    project.write_stack(pr_stack(name="Relay from copiers", renamed="Relay from printers",
+                                 ips="203.0.113.10, 203.0.113.11"), STACK)
     comment, plan = _review_and_deploy(project)
     assert [c["action"] for c in plan["changes"] if c["action"] != "no-op"] == ["update"]
     assert "Relay from printers" not in {c["name"] for c in plan["changes"]}  # the old name is not a second object
     sections.append(("Rename", "`renamedFrom` keeps the connector (same Guid): one `Set-InboundConnector -Name`.",
                      comment))
 
-    project.write_stack(_stack(name="Relay from copiers", ips="203.0.113.10, 203.0.113.11", out=False), STACK)
+    project.write_stack(pr_stack(name="Relay from copiers", ips="203.0.113.10, 203.0.113.11", out=False), STACK)
     comment, plan = _review_and_deploy(project)
     assert [c["action"] for c in plan["changes"] if c["action"] != "no-op"] == ["delete"]
     sections.append(("Delete: a connector removed from the stack file", "Pulumi deletes what its state holds "
@@ -166,10 +104,10 @@ def test_the_documented_comments_are_what_the_pipeline_posts(project: Project) -
 
     reviewed = project.root / "reviewed-stale.json"
     project.write_program(REPLACE_PROGRAM.format(comment="Fabrikam partner mail, TLS required, reviewed"))
-    assert _mailflow(project, "pulumi-preview", "--json-out", str(reviewed)).returncode == 0
-    partner = _guid(project, "InboundConnector", "From Fabrikam")
+    assert project.mailflow("pulumi-preview", "--json-out", str(reviewed), stack=STACK, github=RUN).returncode == 0
+    partner = project.id_of("InboundConnector", "From Fabrikam")
     tenant.invoke("Set-InboundConnector", {"Identity": partner, "SenderDomains": ["smtp:contoso.net;1"]})
-    stopped = _mailflow(project, "pulumi-deploy", "--reviewed", str(reviewed))
+    stopped = project.mailflow("pulumi-deploy", "--reviewed", str(reviewed), stack=STACK, github=RUN)
     assert stopped.returncode == 1 and "planned now but never reviewed" in stopped.stderr
 
     text = HEADER + "".join(f"\n---\n\n## {title}\n\n_{why}_\n\n{_clean(body, project)}"
@@ -178,9 +116,4 @@ def test_the_documented_comments_are_what_the_pipeline_posts(project: Project) -
              "_Someone changed the partner connector's sender domains in the admin center after the review; "
              "`mailflow pulumi-deploy` exits 1 and nothing is changed:_\n\n"
              f"```text\n{_clean(stopped.stderr, project)}```\n")
-    if os.environ.get("MAILFLOW_UPDATE_DOCS") == "1":
-        DOC.write_text(text, encoding="utf-8")
-        return
-    assert DOC.exists(), "run with MAILFLOW_UPDATE_DOCS=1 to write docs/gitops-comments.md"
-    stale = list(difflib.unified_diff(DOC.read_text(encoding="utf-8").splitlines(), text.splitlines(), lineterm=""))
-    assert not stale, "docs/gitops-comments.md is stale (rerun with MAILFLOW_UPDATE_DOCS=1):\n" + "\n".join(stale)
+    check_file(DOC, text)

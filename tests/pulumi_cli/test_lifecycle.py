@@ -8,25 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import Project, ops
+from .conftest import Project, ops, pr_stack
 
-HYBRID = """\
-acceptedDomains:
-  - domainName: contoso.com
-    domainType: InternalRelay
-inboundConnectors:
-  - name: Relay from office printers
-    connectorType: OnPremises
-    senderDomains: ["*"]
-    senderIpAddresses: [203.0.113.10]
-    comment: printers
-outboundConnectors:
-  - name: To on-premises Exchange
-    connectorType: OnPremises
-    recipientDomains: [contoso.com]
-    useMxRecord: false
-    smartHosts: [mail.contoso.com]
-"""
+HYBRID = pr_stack(name="Relay from office printers", comment="printers")
 RELAY = "relay from office printers"
 OUT = "to on-premises exchange"
 

@@ -11,51 +11,9 @@ changed after the review.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-from .conftest import Project
-
-MAILFLOW = str(Path(sys.executable).parent / "mailflow")
-
-DOMAIN = """\
-acceptedDomains:
-  - domainName: contoso.com
-    domainType: InternalRelay
-"""
-RELAY = """\
-inboundConnectors:
-  - name: {name}
-{renamed}    connectorType: OnPremises
-    senderDomains: ["*"]
-    senderIpAddresses: [{ips}]
-"""
-OUT = """\
-outboundConnectors:
-  - name: To on-premises Exchange
-    connectorType: OnPremises
-    recipientDomains: [contoso.com]
-    useMxRecord: false
-    smartHosts: [mail.contoso.com]
-"""
-
-
-def _stack(*, domain: bool = True, name: str = "Relay from printers", renamed: str = "",
-           ips: str = "203.0.113.10", out: bool = True, prune: bool | None = None) -> str:
-    text = f"prune: {'true' if prune else 'false'}\n" if prune is not None else ""
-    text += DOMAIN if domain else ""
-    text += RELAY.format(name=name, renamed=f"    renamedFrom: {renamed}\n" if renamed else "", ips=ips)
-    return text + (OUT if out else "")
-
-
-def _mailflow(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([MAILFLOW, *args, "--stack", "test"], cwd=project.root, env=project.env,
-                            capture_output=True, text=True, timeout=600)
-    project.log.append(f"$ mailflow {' '.join(args)}\n{result.stdout}\n{result.stderr}")
-    return result
+from .conftest import Project, pr_stack
 
 
 def _expected(plan: dict[str, Any]) -> set[tuple[str, str, str]]:
@@ -104,28 +62,22 @@ def _pull_request(project: Project, stack: str) -> tuple[str, set[tuple[str, str
     """Review then deploy one change; returns the comment, the announced and the performed writes."""
     project.write_stack(stack)
     reviewed = project.root / "reviewed.json"
-    comment = _mailflow(project, "pulumi-preview", "--format", "markdown", "--json-out", str(reviewed))
-    assert comment.returncode == 0, comment.stderr
-    plan = json.loads(reviewed.read_text())
+    comment, plan = project.review(reviewed)
     assert plan["engine"] == "pulumi"
     known = _ids(project)
     project.tenant.clear_requests()
-    deployed = _mailflow(project, "pulumi-deploy", "--reviewed", str(reviewed))
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    return comment.stdout, _expected(plan), _performed(project.tenant, known)
+    project.deploy(reviewed)
+    return comment, _expected(plan), _performed(project.tenant, known)
 
 
 def _guid(project: Project, type_name: str, name: str) -> str:
-    for res in project.resources(type_name):
-        if str(res["outputs"].get("name", "")).lower() == name.lower():
-            return str(res["id"]).lower()
-    raise AssertionError(f"{type_name} {name} not in state")
+    return project.id_of(type_name, name).lower()  # as _expected and _performed spell ids
 
 
 def test_every_pull_request_deploys_exactly_what_its_comment_showed(project: Project) -> None:
     tenant = project.tenant
 
-    comment, expected, performed = _pull_request(project, _stack())  # add
+    comment, expected, performed = _pull_request(project, pr_stack())  # add
     assert expected == performed == {("New", "InboundConnector", "relay from printers"),
                                      ("New", "OutboundConnector", "to on-premises exchange"),
                                      ("Set", "AcceptedDomain", "contoso.com")}
@@ -133,25 +85,26 @@ def test_every_pull_request_deploys_exactly_what_its_comment_showed(project: Pro
     assert "#### Mail flow" in comment and "```mermaid" in comment  # what the change does to mail, not only objects
     relay = _guid(project, "InboundConnector", "Relay from printers")
 
-    _, expected, performed = _pull_request(project, _stack(ips="203.0.113.10, 203.0.113.11"))  # edit
+    _, expected, performed = _pull_request(project, pr_stack(ips="203.0.113.10, 203.0.113.11"))  # edit
     assert expected == performed == {("Set", "InboundConnector", relay)}
 
-    _, expected, performed = _pull_request(project, _stack(name="Relay from copiers", renamed="Relay from printers",
-                                                           ips="203.0.113.10, 203.0.113.11"))  # rename
+    _, expected, performed = _pull_request(project, pr_stack(name="Relay from copiers", renamed="Relay from printers",
+                                                             ips="203.0.113.10, 203.0.113.11"))  # rename
     assert expected == performed == {("Set", "InboundConnector", relay)}
 
-    _, expected, performed = _pull_request(project, _stack(name="RELAY from copiers", ips="203.0.113.10, 203.0.113.11"))
+    _, expected, performed = _pull_request(project, pr_stack(name="RELAY from copiers",
+                                                             ips="203.0.113.10, 203.0.113.11"))
     assert expected == performed == {("Set", "InboundConnector", relay)}  # a change of case only
 
     tenant.invoke("Set-InboundConnector", {"Identity": relay, "SenderIPAddresses": ["198.51.100.7"]})  # drift
-    comment, expected, performed = _pull_request(project, _stack(name="RELAY from copiers",
-                                                                 ips="203.0.113.10, 203.0.113.11"))
+    comment, expected, performed = _pull_request(project, pr_stack(name="RELAY from copiers",
+                                                                   ips="203.0.113.10, 203.0.113.11"))
     assert expected == performed == {("Set", "InboundConnector", relay)}
     assert "drift" in comment.lower()
 
     out = _guid(project, "OutboundConnector", "To on-premises Exchange")
-    comment, expected, performed = _pull_request(project, _stack(name="RELAY from copiers", out=False,
-                                                                 ips="203.0.113.10, 203.0.113.11", prune=False))
+    comment, expected, performed = _pull_request(project, pr_stack(name="RELAY from copiers", out=False,
+                                                                   ips="203.0.113.10, 203.0.113.11", prune=False))
     assert expected == performed == {("Remove", "OutboundConnector", out)}  # removed: deleted, prune or not
     assert "Delete" in comment
 
@@ -159,32 +112,32 @@ def test_every_pull_request_deploys_exactly_what_its_comment_showed(project: Pro
                                                   "SenderDomains": ["smtp:partner.example.com;1"]})
     assert made.status_code == 200
     for prune in (True, False):  # an object Pulumi never managed: listed, never touched
-        comment, expected, performed = _pull_request(project, _stack(name="RELAY from copiers", out=False, prune=prune,
-                                                                     ips="203.0.113.10, 203.0.113.11"))
+        comment, expected, performed = _pull_request(project, pr_stack(name="RELAY from copiers", out=False,
+                                                                        prune=prune, ips="203.0.113.10, 203.0.113.11"))
         assert expected == performed == set()
         assert "Made by hand" in comment
 
-    _, expected, performed = _pull_request(project, _stack(domain=False, name="RELAY from copiers", out=False,
-                                                           ips="203.0.113.10, 203.0.113.11"))
+    _, expected, performed = _pull_request(project, pr_stack(domain=False, name="RELAY from copiers", out=False,
+                                                             ips="203.0.113.10, 203.0.113.11"))
     assert expected == performed == {("Set", "AcceptedDomain", "contoso.com")}  # restored, never deleted
     live = tenant.invoke("Get-AcceptedDomain", {"Identity": "contoso.com"}).json()["value"][0]
     assert live["DomainType"] == "Authoritative"
 
 
 def test_the_deploy_stops_when_the_tenant_changed_after_the_review(project: Project) -> None:
-    project.write_stack(_stack())
+    project.write_stack(pr_stack())
     project.up()
     relay = _guid(project, "InboundConnector", "Relay from printers")
-    project.write_stack(_stack(ips="203.0.113.10, 203.0.113.11"))
+    project.write_stack(pr_stack(ips="203.0.113.10, 203.0.113.11"))
     reviewed = project.root / "reviewed.json"
-    assert _mailflow(project, "pulumi-preview", "--json-out", str(reviewed)).returncode == 0
+    assert project.mailflow("pulumi-preview", "--json-out", str(reviewed)).returncode == 0
 
     project.tenant.invoke("Set-InboundConnector", {"Identity": relay, "SenderIPAddresses": ["198.51.100.7"]})
     project.tenant.invoke("Set-OutboundConnector", {"Identity": _guid(project, "OutboundConnector",
                                                                       "To on-premises Exchange"),
                                                     "SmartHosts": ["other.contoso.com"]})
     project.tenant.clear_requests()
-    result = _mailflow(project, "pulumi-deploy", "--reviewed", str(reviewed))
+    result = project.mailflow("pulumi-deploy", "--reviewed", str(reviewed))
     assert result.returncode == 1
     assert "planned now but never reviewed: update OutboundConnector" in result.stderr
     assert _performed(project.tenant, _ids(project)) == set()

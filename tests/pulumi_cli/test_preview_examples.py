@@ -9,33 +9,16 @@ its output differently, which is not a defect of ours).
 
 from __future__ import annotations
 
-import difflib
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
+from doc_capture import GUID, TENANT_DOMAIN, check_file, placeholders, updating
 
-from .conftest import BUILD_SCRIPT, ROOT, Project
+from .conftest import BUILD_SCRIPT, ROOT, Project, pr_stack
 
 DOC = ROOT / "docs" / "pulumi-previews.md"
-STACK = """\
-acceptedDomains:
-  - domainName: contoso.com
-    domainType: InternalRelay
-inboundConnectors:
-  - name: Relay from office printers
-    connectorType: OnPremises
-    senderDomains: ["*"]
-    senderIpAddresses: [203.0.113.10, 203.0.113.11]
-outboundConnectors:
-  - name: To on-premises Exchange
-    connectorType: OnPremises
-    recipientDomains: [contoso.com]
-    useMxRecord: false
-    smartHosts: [mail.contoso.com]
-"""
+STACK = pr_stack(name="Relay from office printers", ips="203.0.113.10, 203.0.113.11")
 HEADER = """\
 # What `pulumi preview --diff` shows
 
@@ -50,12 +33,13 @@ def _pinned_version() -> str:
     return re.search(r"github.com/pulumi/pulumi/pkg/v3 (v\S+)", text).group(1)  # type: ignore[union-attr]
 
 
+_DURATION = re.compile(r"\(\d+(\.\d+)?m?s\)")
+_TOTAL = re.compile(r"Duration: \S+")
+
+
 def _clean(text: str, project: Project) -> str:
-    text = text.replace(str(project.root), "<project>")
-    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<guid>", text)
-    text = re.sub(r"\(\d+(\.\d+)?m?s\)", "", text)
-    text = re.sub(r"Duration: \S+", "Duration: <time>", text)
-    text = re.sub(r"t[0-9a-f]{12}\.onmicrosoft\.com", "<tenant>.onmicrosoft.com", text)
+    text = placeholders(text, (str(project.root), "<project>"), (GUID, "<guid>"), (_DURATION, ""),
+                        (_TOTAL, "Duration: <time>"), (TENANT_DOMAIN, "<tenant>.onmicrosoft.com"))
     lines = []
     skip = False
     for line in text.splitlines():
@@ -115,12 +99,7 @@ def test_the_documented_previews_are_what_the_cli_prints(project: Project) -> No
     sections.append(("A connector removed from the stack file: Pulumi deletes it", _preview(project)))
 
     text = HEADER + "".join(f"\n## {title}\n\n```text\n{body}```\n" for title, body in sections)
-    if os.environ.get("MAILFLOW_UPDATE_DOCS") == "1":
-        DOC.write_text(text, encoding="utf-8")
-        return
     version = subprocess.run(["pulumi", "version"], env=project.env, capture_output=True, text=True).stdout.strip()
-    if version != _pinned_version():
+    if version != _pinned_version() and not updating():
         pytest.skip(f"pulumi {version} on PATH is not the pinned {_pinned_version()}: its layout may differ")
-    assert DOC.exists(), "run with MAILFLOW_UPDATE_DOCS=1 to write docs/pulumi-previews.md"
-    stale = list(difflib.unified_diff(DOC.read_text(encoding="utf-8").splitlines(), text.splitlines(), lineterm=""))
-    assert not stale, "docs/pulumi-previews.md is stale (rerun with MAILFLOW_UPDATE_DOCS=1):\n" + "\n".join(stale)
+    check_file(DOC, text)

@@ -14,18 +14,17 @@ from click.testing import CliRunner
 
 from o365_mailflow.cli import main
 
+from mailflow_testing import stack_tenant_yaml
+
 
 def _ok(response: Any) -> None:
     assert response.status_code == 200, response.text
 
 
 def _stack(tmp_path: Path, tenant: Any) -> Path:
-    c = tenant.config
     path = tmp_path / "stacks" / "live.yaml"
     path.parent.mkdir(parents=True)
-    path.write_text(
-        f"tenant:\n  id: {c.tenant_id}\n  initialDomain: {c.initial_domain}\n  endpoint: {c.endpoint}\n"
-        f"  authority: {c.authority}\n  caFile: {c.ca_file}\n", encoding="utf-8")
+    path.write_text(stack_tenant_yaml(tenant.config), encoding="utf-8")
     return path
 
 

@@ -8,7 +8,6 @@ import smtplib
 import socket
 import ssl
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,21 +21,10 @@ VERIFIED = ["contoso.com", "sales.contoso.com", "fabrikam.com"]
 
 
 def create_relay_tenant(emulator: Any) -> Any:
-    """A fresh tenant with mailboxes (the seed's ``mailboxes`` key) through ``POST /_emulator/tenants``."""
-    from mailflow_testing import EmulatedTenant
+    """A fresh tenant with mailboxes (the seed's ``mailboxes`` key)."""
+    from mailflow_testing import create_tenant
 
-    tenant_id = str(uuid.uuid4())
-    body = {"tenant_id": tenant_id, "initial_domain": f"t{tenant_id.replace('-', '')[:12]}.onmicrosoft.com",
-            "verified_domains": VERIFIED, "mailboxes": MAILBOXES, "apps": [{"client_secret": True}]}
-    response = requests.post(f"{emulator.base_url}/_emulator/tenants", json=body, verify=str(emulator.ca_path),
-                             timeout=30)
-    assert response.status_code == 201, response.text
-    data = response.json()
-    app = data["apps"][0]
-    return EmulatedTenant(base_url=emulator.base_url, ca_path=Path(emulator.ca_path), tenant_id=data["tenant_id"],
-                          initial_domain=data["initial_domain"], client_id=app["client_id"],
-                          client_secret=app["client_secret"], verified_domains=list(data["verified_domains"]),
-                          apps=list(data["apps"]))
+    return create_tenant(emulator.base_url, emulator.ca_path, verified_domains=VERIFIED, mailboxes=MAILBOXES)
 
 
 class _SinkController(Controller):

@@ -3,7 +3,7 @@
 Matrix: the printer stack of the docs, applied to a fresh tenant; `mailflow test-relay` from an IP the connector
 does not list (refused, exit 2), then from a listed IP (accepted, exit 0). The text output, with the parts that
 change per run (port, tenant id, message id) replaced by placeholders, must equal each block between
-``<!-- transcript:NAME -->`` markers in both documents.
+``<!-- transcript:NAME -->`` markers in both documents (``MAILFLOW_UPDATE_DOCS=1`` rewrites them).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_capture import check_blocks, placeholders
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -27,6 +28,11 @@ inboundConnectors:
     senderIpAddresses: [203.0.113.10, 203.0.113.11]
 """
 
+_PORT = re.compile(r"127\.0\.0\.1:\d+")
+_MESSAGE_ID = re.compile(r"<[0-9a-f-]{36}@")
+_INTERNAL_ID = re.compile(r"InternalId=\d+")
+_SIZE = re.compile(r"<message, \d+ bytes>")
+
 RUNS = {
     "refused": (("--source-ip", "198.51.100.20"), 2),
     "accepted": (("--source-ip", "203.0.113.10"), 0),
@@ -34,12 +40,8 @@ RUNS = {
 
 
 def _normalise(text: str, tenant_id: str) -> str:
-    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
-    text = text.replace(tenant_id, "<tenant-id>")
-    text = re.sub(r"<[0-9a-f-]{36}@", "<MESSAGE-ID@", text)
-    text = re.sub(r"InternalId=\d+", "InternalId=N", text)
-    text = re.sub(r"<message, \d+ bytes>", "<message, N bytes>", text)
-    return text.rstrip() + "\n"
+    return placeholders(text, (_PORT, "127.0.0.1:PORT"), (tenant_id, "<tenant-id>"), (_MESSAGE_ID, "<MESSAGE-ID@"),
+                        (_INTERNAL_ID, "InternalId=N"), (_SIZE, "<message, N bytes>"))
 
 
 def render(project: Any, name: str) -> str:
@@ -50,17 +52,10 @@ def render(project: Any, name: str) -> str:
     return _normalise(result.stdout, project.tenant.config.tenant_id)
 
 
-def _blocks(doc: Path, name: str) -> list[str]:
-    pattern = rf"<!-- transcript:{name} -->\n```text\n(.*?)```"
-    return re.findall(pattern, doc.read_text(encoding="utf-8"), flags=re.S)
-
-
 @pytest.mark.parametrize("name", sorted(RUNS), ids=sorted(RUNS))
 def test_the_documented_transcript_is_what_test_relay_prints(project: Any, name: str) -> None:
     project.write_stack(PRINTER_STACK)
     project.apply()
     printed = render(project, name)
     for doc in (DOCS / "routing.md", DOCS / "getting-started.md"):
-        blocks = _blocks(doc, name)
-        assert blocks, f"{doc.name} has no <!-- transcript:{name} --> block"
-        assert blocks == [printed] * len(blocks), f"{doc.name} is out of date; test-relay now prints:\n{printed}"
+        check_blocks(doc, f"<!-- transcript:{name} -->\n```text\n", printed, "```")

@@ -2,12 +2,12 @@
 
 Matrix: every combination of source IP (OnPremises CIDR, single IP, Partner range, unknown), sender (accepted
 domain, subdomain, partner, foreign, null sender), recipient (mailbox, unknown in Authoritative and InternalRelay
-domains, connector-covered partner domain, internet) and TLS (plain, STARTTLS) against one tenant: `mailflow route
-RECIPIENT --from-ip IP --sender S [--tls] [--no-mailbox] --format json` predicts the reply from the stack file
-(normalised through the specs, renamed to the service's property names); the front door, reached over SMTP with
-smtplib, applies the same rules to the emulator's own stored records and must answer exactly that code and
-enhanced status, and record the same inbound connector and outcome. Stacks do not declare mailboxes, so the test
-tells route which recipients have one (the tenant's seed lists them).
+domains, connector-covered partner domain, internet) and TLS (plain, STARTTLS) against the hybrid tenant of
+tests/fixtures/hybrid.yaml: `mailflow route RECIPIENT --from-ip IP --sender S [--tls] [--no-mailbox] --format
+json` predicts the reply from the stack file (normalised through the specs, renamed to the service's property
+names); the front door, reached over SMTP with smtplib, applies the same rules to the emulator's own stored records
+and must answer exactly that code and enhanced status, and record the same inbound connector and outcome. Stacks
+do not declare mailboxes, so the test tells route which recipients have one (the tenant's seed lists them).
 """
 
 from __future__ import annotations
@@ -20,38 +20,6 @@ from click.testing import CliRunner
 from smtp_helpers import FrontDoor
 
 from o365_mailflow.cli import main
-
-STACK = """\
-acceptedDomains:
-  - domainName: contoso.com
-    domainType: InternalRelay
-  - domainName: sales.contoso.com
-    domainType: Authoritative
-  - domainName: fabrikam.com
-    domainType: Authoritative
-inboundConnectors:
-  - name: Printers
-    connectorType: OnPremises
-    senderDomains: ["*"]
-    senderIpAddresses: [203.0.113.10, 198.51.100.0/28]
-  - name: Partner TLS
-    connectorType: Partner
-    senderDomains: [partner.example]
-    senderIpAddresses: [192.0.2.0/24]
-    requireTls: true
-    restrictDomainsToIpAddresses: true
-outboundConnectors:
-  - name: To on-premises
-    connectorType: OnPremises
-    recipientDomains: [contoso.com]
-    useMxRecord: false
-    smartHosts: [onprem.contoso.com]
-  - name: To partner
-    connectorType: Partner
-    recipientDomains: [partner.example]
-    useMxRecord: false
-    smartHosts: [mx.partner.example]
-"""
 
 IPS = ["203.0.113.10", "198.51.100.5", "192.0.2.9", "203.0.113.200"]
 SENDERS = ["app@contoso.com", "app@sales.contoso.com", "orders@partner.example", "x@example.org"]
@@ -73,8 +41,9 @@ def _route(project: Any, ip: str, sender: str, recipient: str, tls: bool) -> dic
     return dict(json.loads(result.stdout)["decision"])
 
 
-def test_mailflow_route_and_the_front_door_never_disagree(project: Any, front_door: FrontDoor) -> None:
-    project.write_stack(STACK)
+def test_mailflow_route_and_the_front_door_never_disagree(project: Any, front_door: FrontDoor,
+                                                         hybrid_stack: str) -> None:
+    project.write_stack(hybrid_stack)
     project.apply()
     disagreements = []
     for ip, sender, recipient, tls in CASES:

@@ -13,7 +13,13 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Case", "CASES"]
+from click.testing import CliRunner
+
+from o365_mailflow.cli import main
+from o365_mailflow.errors import Severity
+from o365_mailflow.stack import validate_stack
+
+__all__ = ["Case", "CASES", "assert_refused_at"]
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "tenant:\n  emulator: true\n"
@@ -24,6 +30,33 @@ class Case:
     id: str
     text: str
     code: str | None  # the error code `mailflow validate` must report; None: the file is valid
+
+
+def _marked_line(text: str) -> int:
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.rstrip().endswith("#!")]
+    assert len(lines) == 1, f"case must mark exactly one line: {text}"
+    return lines[0]
+
+
+def assert_refused_at(stack_file: Path, text: str, path: str, fragment: str) -> None:
+    """``text``, written to ``stack_file``, is refused by ``mailflow validate`` (exit 1, a ``FILE:LINE: path: ...``
+    line that says ``fragment``) and by the loader (an error at that path and line). LINE is the line marked
+    ``#!``; for YAML that does not parse, the end of the file (where the parser notices)."""
+    stack_file.write_text(text, encoding="utf-8")
+    line = _marked_line(text) if "#!" in text else None
+    if fragment == "not valid YAML":
+        line = len(text.splitlines()) + 1
+
+    result = CliRunner().invoke(main, ["validate", str(stack_file)])
+
+    assert result.exit_code == 1, result.output
+    prefix = f"{stack_file}:{line}: " + (f"{path}: " if path else "")
+    matching = [out for out in result.output.splitlines() if out.startswith(prefix)]
+    assert matching, f"no line starts with {prefix!r}:\n{result.output}"
+    assert any(fragment.lower() in out.lower() for out in matching), result.output
+    stack, diags = validate_stack(stack_file)
+    assert stack is None
+    assert any(d.severity is Severity.ERROR and d.dotted_path == path and d.line == line for d in diags)
 
 
 def _block(body: str) -> str:

@@ -18,18 +18,14 @@ from click.testing import CliRunner
 
 from o365_mailflow.cli import main
 
+from mailflow_testing import stack_tenant
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _project(tmp_path: Path, tenant: Any, source: str) -> Path:
     document = yaml.safe_load((REPO / "stacks" / f"{source}.yaml").read_text(encoding="utf-8"))
-    document["tenant"] = {
-        "id": tenant.tenant_id,
-        "initialDomain": tenant.initial_domain,
-        "endpoint": tenant.base_url,
-        "authority": tenant.base_url,
-        "caFile": str(tenant.ca_path),
-    }
+    document["tenant"] = stack_tenant(tenant.config)
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "lab.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return tmp_path
