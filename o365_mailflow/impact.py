@@ -18,14 +18,13 @@ so the whole computation is linear in the number of connectors, not quadratic (`
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .plan import Action, Plan
-from .routing import InboundDecision, RouteDecision, covering_patterns, match_inbound, route_outbound
+from .routing import InboundDecision, RouteDecision, _networks, covering_patterns, match_inbound, route_outbound
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
 
 __all__ = [
@@ -206,26 +205,6 @@ class _Index:
 
     def identity(self, kind: str, name: str | None) -> str | None:
         return self.names[kind].get(name.casefold(), name) if name else None
-
-
-def _networks(values: Iterable[Any]) -> list[ipaddress.IPv4Network]:
-    out = []
-    for value in values:
-        net = _network(str(value))
-        if net is not None:
-            out.append(net)
-    return out
-
-
-@functools.lru_cache(maxsize=65536)
-def _network(text: str) -> ipaddress.IPv4Network | None:
-    """One sender network, parsed once per process: each is read for the probes and for both states' indexes,
-    and parsing with ipaddress costs more than everything else the impact does with it (networks are
-    immutable, so sharing one object changes nothing)."""
-    try:
-        return ipaddress.IPv4Network(text, strict=False)
-    except ValueError:
-        return None  # the simulator skips what it cannot parse too
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -404,7 +404,8 @@ def _check_spf(acc: list[_Item], inb: list[_Item], record: str | None) -> list[_
 
 def _spf_for(inb: list[_Item], cloud: str) -> str | None:
     """The SPF record, computed once per check (it is the costliest step for thousands of sender networks)."""
-    return spf_record([c.values for c in inb], cloud=cloud) if _relay_connectors(inb) else None
+    # The items are already over the service defaults: spf_record would compute that a second time.
+    return _spf_record_of(_collapsed_networks(c.values for c in inb), cloud) if _relay_connectors(inb) else None
 
 
 def _findings(acc: list[_Item], inb: list[_Item], out: list[_Item], cloud: str,
@@ -491,8 +492,13 @@ def _spf_networks(inbound: Sequence[Fields]) -> list[ipaddress.IPv4Network]:
     collapse_addresses sorts once and merges duplicates, nested blocks and neighbours (203.0.113.10 and
     203.0.113.11 become 203.0.113.10/31): linear after the sort, and the record is as short as it can be.
     """
+    return _collapsed_networks(_eff(INBOUND, inbound))
+
+
+def _collapsed_networks(inbound: Iterable[Fields]) -> list[ipaddress.IPv4Network]:
+    """:func:`_spf_networks` of objects already over the service defaults (a check's items)."""
     nets: list[ipaddress.IPv4Network] = []
-    for c in _eff(INBOUND, inbound):
+    for c in inbound:
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
             nets.extend(_networks(c.get("senderIpAddresses") or ()))
     return list(ipaddress.collapse_addresses(nets))
@@ -507,8 +513,12 @@ def spf_record(inbound: Sequence[Fields], *, cloud: str = "commercial") -> str:
     connectors' senderIpAddresses (the on-premises servers may also send directly), merged to the fewest CIDRs.
 
     This is the record's value; :func:`spf_strings` splits it into the strings a DNS server accepts."""
+    return _spf_record_of(_spf_networks(inbound), cloud)
+
+
+def _spf_record_of(nets: Sequence[ipaddress.IPv4Network], cloud: str) -> str:
     include = _MAIL_HOSTS.get(cloud, _MAIL_HOSTS["commercial"])[1]
-    return _spf_text(_spf_networks(inbound), (f"include:{include}", "~all"))
+    return _spf_text(nets, (f"include:{include}", "~all"))
 
 
 def spf_strings(record: str) -> tuple[str, ...]:

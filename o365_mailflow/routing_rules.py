@@ -24,6 +24,7 @@ mail admin reads them next to a stack file.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -162,11 +163,24 @@ def _names(accepted: Sequence[Fields]) -> list[str]:
 def _networks(values: Iterable[Any]) -> list[ipaddress.IPv4Network]:
     out = []
     for value in values or ():
-        try:
-            out.append(ipaddress.IPv4Network(str(value), strict=False))
-        except ValueError:
-            continue  # a live value we cannot parse is not ours to route on
+        net = _network(str(value))
+        if net is not None:
+            out.append(net)
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _network(text: str) -> ipaddress.IPv4Network | None:
+    """One sender network (None when it does not parse: a live value we cannot parse is not ours to route on).
+
+    Parsed once per process: a plan reads each connector's networks for the SPF record, the overlap check and
+    both states of the mail-flow impact, and ipaddress parsing costs more than all of those uses together.
+    Networks are immutable, so sharing one object between callers changes no answer.
+    """
+    try:
+        return ipaddress.IPv4Network(text, strict=False)
+    except ValueError:
+        return None
 
 
 def _net_str(net: ipaddress.IPv4Network) -> str:
