@@ -16,6 +16,7 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ from .specs import (
     check_rules,
     did_you_mean,
     effective,
+    name_key,
     normalise_desired,
     renamed_from_of,
     spec_for_stack_key,
@@ -98,6 +100,12 @@ class DesiredObject:
     line: int
     field_lines: dict[str, int]
     renamed_from: str | None = None  # a connector's previous name (renamedFrom): plan renames that object in place
+
+    @cached_property
+    def key(self) -> str:
+        """The name as Exchange compares names (:func:`~o365_mailflow.specs.name_key`), worked out once: a plan
+        of thousands of objects looks each one up several times."""
+        return name_key(self.name)
 
 
 @dataclass(frozen=True)
