@@ -131,8 +131,11 @@ def _after(snapshot: Any, plan: Plan, spec: ResourceSpec, before: tuple[MailObje
 class _Index:
     """One state, indexed so that each probe hands the simulator only the objects that could match it."""
 
-    def __init__(self, state: TenantState) -> None:
+    def __init__(self, state: TenantState, shared: dict[str, tuple[str, ...]] | None = None) -> None:
         self.state = state
+        # covering_patterns by domain, shared by the two states' indexes of one comparison: each probe's domains
+        # are asked of both, and working the patterns out is most of a lookup's cost.
+        self.patterns = shared if shared is not None else {}
         self.accepted_by_name: dict[str, list[int]] = defaultdict(list)
         for i, a in enumerate(state.accepted):
             self.accepted_by_name[str(a.fields.get("domainName") or "").lower()].append(i)
@@ -166,14 +169,14 @@ class _Index:
     def _accepted_for(self, *domains: str | None) -> list[MailObject]:
         # The first accepted domain always goes along: the relay rules treat "no accepted domain known" apart,
         # and an extra entry that does not cover the probe changes no decision.
-        hits = {i for d in domains if d for key in covering_patterns(d) for i in self.accepted_by_name.get(key, ())}
+        hits = {i for d in domains if d for key in self._covering(d) for i in self.accepted_by_name.get(key, ())}
         if self.state.accepted:
             hits.add(0)
         return [self.state.accepted[i] for i in sorted(hits)]
 
     def route_inputs(self, domain: str) -> tuple[list[MailObject], list[MailObject]]:
         """The accepted domains and outbound connectors that could decide the route of ``domain``, in order."""
-        hits = {i for key in covering_patterns(domain) for i in self.outbound_by_pattern.get(key, ())}
+        hits = {i for key in self._covering(domain) for i in self.outbound_by_pattern.get(key, ())}
         hits.update(self.all_accepted)
         return self._accepted_for(domain), [self.state.outbound[i] for i in sorted(hits)]
 
@@ -191,10 +194,10 @@ class _Index:
         """The accepted domains and inbound connectors that could decide who accepts such a connection."""
         hits: set[int] = set()
         if cert:
-            hits.update(i for key in covering_patterns(cert) for i in self.inbound_by_name.get(key, ()))
+            hits.update(i for key in self._covering(cert) for i in self.inbound_by_name.get(key, ()))
         sender_domain = sender.rsplit("@", 1)[-1].lower() if sender else None
         if sender_domain:
-            hits.update(i for key in covering_patterns(sender_domain)
+            hits.update(i for key in self._covering(sender_domain)
                         for i in self.inbound_by_name.get("sender:" + key, ()))
         if ip:
             addr = int(ipaddress.IPv4Address(ip))
@@ -202,6 +205,12 @@ class _Index:
                 mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
                 hits.update(self.inbound_by_net.get((prefix, addr & mask), ()))
         return self._accepted_for(cert, sender_domain), [self.state.inbound[i] for i in sorted(hits)]
+
+    def _covering(self, domain: str) -> tuple[str, ...]:
+        found = self.patterns.get(domain)
+        if found is None:
+            found = self.patterns[domain] = covering_patterns(domain)
+        return found
 
     def identity(self, kind: str, name: str | None) -> str | None:
         return self.names[kind].get(name.casefold(), name) if name else None
@@ -350,7 +359,8 @@ def compute_impact(snapshot: Any, plan: Plan) -> Impact:
 
 def compare_states(before: TenantState, after: TenantState) -> Impact:
     """The rows whose route differs between two states."""
-    old, new = _Index(before), _Index(after)
+    shared: dict[str, tuple[str, ...]] = {}
+    old, new = _Index(before, shared), _Index(after, shared)
     probes = _probes(before, after)
     sender = _relay_sender(before) or _relay_sender(after)
     rows: list[ImpactRow] = []
