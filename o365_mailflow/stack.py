@@ -119,7 +119,16 @@ class Stack:
     objects: tuple[DesiredObject, ...]
 
     def of_type(self, type_name: str) -> tuple[DesiredObject, ...]:
-        return tuple(o for o in self.objects if o.spec.type_name == type_name)
+        return self._by_type.get(type_name, ())
+
+    @cached_property
+    def _by_type(self) -> dict[str, tuple[DesiredObject, ...]]:
+        """The objects grouped by type once: a plan asks for each type's objects about ten times, and each
+        scan of a stack of thousands of objects costs as much as the lookups it serves."""
+        grouped: dict[str, list[DesiredObject]] = {}
+        for obj in self.objects:
+            grouped.setdefault(obj.spec.type_name, []).append(obj)
+        return {name: tuple(objs) for name, objs in grouped.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
