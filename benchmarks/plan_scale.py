@@ -32,6 +32,20 @@ Measured on the shared 2-core build machine under a load average of 3.5-5 (secon
     apply 1,000 creates, 50 ms latency: 141.6 s and 2,000 requests before (sequential, a read-back Get per
     write); now 66.3 s one at a time and 24.2 s with the default parallelism of 3, 1,006 requests (5.9x faster)
 
+Session 4 (profiled: the mail-flow impact asked every question of both states, names were keyed and networks
+parsed over and over; see the per-phase CPU table the script prints), same machine, load average 1-6, CPU seconds
+of the plan process (medians; wall and "own" vary with the load):
+
+    N     | plan CPU before | plan CPU after | own s before | own s after | impact CPU before -> after
+    1000  |     1.2-1.5     |    1.1-1.2     |     1.40     |    1.12     |     0.21 -> 0.06
+    5000  |     3.6-4.4     |    3.2-3.3     |     5.75     |    2.45     |     0.91 -> 0.33
+    10000 |     6.6-7.9     |    5.4-5.7     |     5.86     |    4.13     |     1.88 -> 0.49
+    log-log slope of the own time 1,000 -> 10,000: 0.57 (target <= 1.05); validate 10,000 connectors: 3.0-3.1 s
+    CPU (was 3.2-3.4) without merge keys, 2.7-3.0 s with them (was 3.0-3.2).
+    The floor left: about 0.5 s of start-up and sign-in (interpreter, click, requests, msal) whatever N, then per
+    object mostly the value kinds' validation and normalisation in specs (about 0.25 ms per object for a desired
+    and a live object), libyaml composing and our line-tracking reader (about 0.07 ms), and the impact (0.05 ms).
+
 Before this issue (same machine): validate of 1,000/2,000/4,000/8,000 connectors with merge keys took 2.2/9.6/
 37.6/165 s, and a 5,000-connector plan 5.9 s in-process against 0.39 s of list calls.
 
