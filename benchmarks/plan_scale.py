@@ -32,6 +32,20 @@ Measured on the shared 2-core build machine under a load average of 3.5-5 (secon
     apply 1,000 creates, 50 ms latency: 141.6 s and 2,000 requests before (sequential, a read-back Get per
     write); now 66.3 s one at a time and 24.2 s with the default parallelism of 3, 1,006 requests (5.9x faster)
 
+Session 4 (profiled: the mail-flow impact asked every question of both states, names were keyed and networks
+parsed over and over; see the per-phase CPU table the script prints), same machine, load average 1-6, CPU seconds
+of the plan process (medians; wall and "own" vary with the load):
+
+    N     | plan CPU before | plan CPU after | own s before | own s after | impact CPU before -> after
+    1000  |     1.2-1.5     |    1.1-1.2     |     1.40     |    1.12     |     0.21 -> 0.06
+    5000  |     3.6-4.4     |    3.2-3.3     |     5.75     |    2.45     |     0.91 -> 0.33
+    10000 |     6.6-7.9     |    5.4-5.7     |     5.86     |    4.13     |     1.88 -> 0.49
+    log-log slope of the own time 1,000 -> 10,000: 0.57 (target <= 1.05); validate 10,000 connectors: 3.0-3.1 s
+    CPU (was 3.2-3.4) without merge keys, 2.7-3.0 s with them (was 3.0-3.2).
+    The floor left: about 0.5 s of start-up and sign-in (interpreter, click, requests, msal) whatever N, then per
+    object mostly the value kinds' validation and normalisation in specs (about 0.25 ms per object for a desired
+    and a live object), libyaml composing and our line-tracking reader (about 0.07 ms), and the impact (0.05 ms).
+
 Before this issue (same machine): validate of 1,000/2,000/4,000/8,000 connectors with merge keys took 2.2/9.6/
 37.6/165 s, and a 5,000-connector plan 5.9 s in-process against 0.39 s of list calls.
 
@@ -43,8 +57,10 @@ bounded (a 10,000-connector plan takes seconds), so the whole run stays within a
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -149,16 +165,21 @@ def _env(state: Path) -> dict[str, str]:
     return env
 
 
-def _timed_process(args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
-    """Seconds for one `mailflow` process, from start-up to exit."""
+def _timed_process(args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,),
+                   entry: tuple[str, ...] = ("-c", "from o365_mailflow.cli import main; main()")) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one `mailflow` process, from start-up to exit.
+
+    CPU time is the process's own: on a shared machine the wall time also holds the waits for a core, which
+    say more about the neighbours than about the tool."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", "from o365_mailflow.cli import main; main()", *args], env=env,
-                          capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run([sys.executable, *entry, *args], env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in ok:
         raise SystemExit(f"mailflow {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def _bare_lists(client: Any) -> float:
@@ -168,7 +189,7 @@ def _bare_lists(client: Any) -> float:
     return time.perf_counter() - started
 
 
-def run_size(n: int, workdir: Path, repeats: int) -> dict[str, Any]:
+def run_size(n: int, workdir: Path, repeats: int, breakdown: bool = False) -> dict[str, Any]:
     state = workdir / f"n{n}"
     project = state / "project"
     (project / "stacks").mkdir(parents=True)
@@ -183,19 +204,78 @@ def run_size(n: int, workdir: Path, repeats: int) -> dict[str, Any]:
         client.list("AcceptedDomain")  # sign in and open the connection outside the timings
         env = _env(state)
         args = ["plan", "--stack", "bench", "--root", str(project), "--detailed-exitcode"]
-        plans, bares, calls = [], [], 0
+        plans, cpus, bares, calls = [], [], [], 0
         for _ in range(repeats):
             _admin(server, "DELETE", "requests")
-            plans.append(_timed_process(args, env))
+            wall, cpu = _timed_process(args, env)
+            plans.append(wall)
+            cpus.append(cpu)
             calls = len(_admin(server, "GET", "requests", params={"kind": "invoke"})["value"])
             bares.append(_bare_lists(client))
+        phases = _phases(args, env) if breakdown else {}
         plan_s, bare_s = statistics.median(plans), statistics.median(bares)
-        return {"n": n, "requests": calls, "plan_s": plan_s, "bare_s": bare_s, "own_s": plan_s - bare_s}
+        return {"n": n, "requests": calls, "plan_s": plan_s, "bare_s": bare_s, "own_s": plan_s - bare_s,
+                "cpu_s": statistics.median(cpus), "phases": phases}
     finally:
         server.stop()
 
 
-def validate_times(workdir: Path, n: int) -> dict[str, float]:
+# Where the plan process spends its CPU time, phase by phase: each entry wraps one function of the pipeline
+# (module, function, phase). Nested phases are reported apart (normalise inside the snapshot, desired state inside
+# the routing review); "start-up" is the interpreter and the imports before the command runs.
+_PHASES = (
+    ("o365_mailflow.stack", "_parse_yaml", "load (YAML)"),
+    ("o365_mailflow.stack", "_build", "validate"),
+    ("o365_mailflow.snapshot", "take_snapshot", "sign-in + list calls + normalise"),
+    ("o365_mailflow.snapshot", "live_object", "  of which normalise"),
+    ("o365_mailflow.plan", "compute_plan", "plan (diff + routing review)"),
+    ("o365_mailflow.plan", "_routing", "  of which routing review"),
+    ("o365_mailflow.impact", "compute_impact", "mail-flow impact"),
+    ("o365_mailflow.render.text", "render_text", "render"),
+)
+
+_PHASE_CHILD = """
+import importlib, json, os, sys, time
+started = time.process_time()
+import o365_mailflow.cli
+seconds = {}
+def wrap(module, name, label):
+    mod = importlib.import_module(module)
+    real = getattr(mod, name)
+    def timed(*args, **kwargs):
+        t = time.process_time()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            seconds[label] = seconds.get(label, 0.0) + time.process_time() - t
+    setattr(mod, name, timed)
+    for other in list(sys.modules.values()):  # modules that imported the name itself
+        if other is not None and getattr(other, name, None) is real and other.__name__.startswith("o365_mailflow"):
+            setattr(other, name, timed)
+for module, name, label in json.loads(os.environ["BENCH_PHASES"]):
+    wrap(module, name, label)
+seconds["start-up (interpreter + imports)"] = time.process_time() - started
+try:
+    o365_mailflow.cli.main()
+except SystemExit:
+    pass
+finally:
+    seconds["total"] = time.process_time()
+    with open(os.environ["BENCH_PHASES_OUT"], "w") as out:
+        json.dump(seconds, out)
+"""
+
+
+def _phases(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """CPU seconds per phase of one plan process (functions timed from inside it; see _PHASES)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
+        child_env = {**env, "BENCH_PHASES": json.dumps(_PHASES), "BENCH_PHASES_OUT": out.name}
+        _timed_process(args, child_env, ok=(0, 2), entry=("-c", _PHASE_CHILD))
+        found: dict[str, float] = json.load(open(out.name, encoding="utf-8"))
+    return found
+
+
+def validate_times(workdir: Path, n: int) -> dict[str, tuple[float, float]]:
     out = {}
     for merge in (True, False):
         path = workdir / f"validate-{n}-{'merge' if merge else 'plain'}.yaml"
@@ -257,20 +337,24 @@ def main() -> None:
     parser.add_argument("--apply-creates", type=int, default=1000)
     parser.add_argument("--apply-latency", type=float, default=0.05)
     parser.add_argument("--skip-apply", action="store_true")
+    parser.add_argument("--no-breakdown", action="store_true", help="skip the per-phase CPU breakdown")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    _compile_package()
     with tempfile.TemporaryDirectory(prefix="mailflow-plan-bench-") as tmp:
         work = Path(tmp)
         rows = []
         for n in sizes:
-            rows.append(run_size(n, work, args.repeats))
+            rows.append(run_size(n, work, args.repeats, breakdown=not args.no_breakdown))
             print(f"N={n} measured", flush=True)
         if rows:
             _print_plans(rows)
+            if not args.no_breakdown:
+                _print_phases(rows)
         if args.validate_size:
-            for label, seconds in validate_times(work, args.validate_size).items():
-                print(f"validate {args.validate_size} connectors, {label}: {seconds:.2f} s (target < 3 s)",
-                      flush=True)
+            for label, (seconds, cpu) in validate_times(work, args.validate_size).items():
+                print(f"validate {args.validate_size} connectors, {label}: {seconds:.2f} s wall, {cpu:.2f} s CPU "
+                      "(target < 3 s)", flush=True)
         if not args.skip_apply:
             print()
             applies = {}
@@ -282,15 +366,24 @@ def main() -> None:
             print(f"parallelism 3 vs 1: {applies[1] / applies[3]:.1f}x faster")
 
 
+def _compile_package() -> None:
+    """Byte-compile the package first, as ``pip install`` does: with PYTHONDONTWRITEBYTECODE set (as on the
+    build machines) an editable checkout would otherwise compile every module again in every process, a cost
+    no installed copy pays."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "o365_mailflow"), quiet=1)
+
+
 def _print_plans(rows: list[dict[str, Any]]) -> None:
-    head = (f"{'N':>6} | {'requests':>8} | {'plan s':>7} | {'bare list s':>11} | {'ratio':>6} | "
+    head = (f"{'N':>6} | {'requests':>8} | {'plan s':>7} | {'plan CPU s':>10} | {'bare list s':>11} | {'ratio':>6} | "
             f"{'own s':>6} | {'own ms/object':>13} | {'target own s':>12}")
     print()
     print(head)
     print("-" * len(head))
     for r in rows:
         target = 0.5 + 0.00015 * r["n"]
-        print(f"{r['n']:>6} | {r['requests']:>8} | {r['plan_s']:>7.2f} | {r['bare_s']:>11.3f} | "
+        print(f"{r['n']:>6} | {r['requests']:>8} | {r['plan_s']:>7.2f} | {r['cpu_s']:>10.2f} | {r['bare_s']:>11.3f} | "
               f"{r['plan_s'] / max(r['bare_s'], 1e-9):>5.1f}x | {r['own_s']:>6.2f} | "
               f"{1000 * r['own_s'] / r['n']:>13.3f} | {target:>12.2f}")
     slope = _slope(rows)
@@ -298,6 +391,18 @@ def _print_plans(rows: list[dict[str, Any]]) -> None:
         print(f"log-log slope of the tool's own time, N={rows[0]['n']}->{rows[-1]['n']}: {slope:.2f} (target <= 1.05)")
     print("plan = the whole `mailflow plan` process; bare list = the same list calls from a signed-in client; "
           "own = plan - bare list.")
+    print(flush=True)
+
+
+def _print_phases(rows: list[dict[str, Any]]) -> None:
+    labels = ["start-up (interpreter + imports)", *dict.fromkeys(label for _, _, label in _PHASES), "total"]
+    print("CPU seconds of one plan process by phase (the list calls' share is in the snapshot line):")
+    print(f"{'phase':>34} | " + " | ".join(f"N={r['n']:<6}" for r in rows))
+    for r in rows:  # what no phase holds: importing the HTTP stack, opening the client, the command's own code
+        top = [label for label in labels[:-1] if not label.startswith(" ")]
+        r["phases"]["other"] = r["phases"].get("total", 0.0) - sum(r["phases"].get(label, 0.0) for label in top)
+    for label in [*labels[:-1], "other", "total"]:
+        print(f"{label:>34} | " + " | ".join(f"{r['phases'].get(label, 0.0):>8.3f}" for r in rows))
     print(flush=True)
 
 

@@ -26,7 +26,6 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote, urlsplit
 
-import jwt
 import requests
 
 from .credentials import Credential
@@ -200,6 +199,9 @@ class ExoClient:
     def token_claims(self) -> dict[str, Any]:
         """The access token's claims (roles, wids, aud, tid), decoded without verification: for diagnostics only
         (the service verifies it); the token itself is never returned or shown."""
+        # late: PyJWT loads cryptography (a tenth of a second of every start-up); only diagnostics read claims.
+        import jwt
+
         try:
             claims = jwt.decode(self._token(), options={"verify_signature": False})
         except jwt.PyJWTError:

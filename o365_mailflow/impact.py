@@ -25,6 +25,7 @@ from typing import Iterable, Mapping
 
 from .plan import Action, Plan
 from .routing import InboundDecision, RouteDecision, covering_patterns, match_inbound, route_outbound
+from .routing_rules import sender_networks
 from .shapes import FieldMap, ImpactJson, ImpactRowJson, Json, texts
 from .snapshot import Snapshot
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective
@@ -82,10 +83,15 @@ class TenantState:
         return cls(*(_live(snapshot, spec) for spec in (ACCEPTED_DOMAIN, INBOUND, OUTBOUND)))
 
     @classmethod
-    def after_plan(cls, snapshot: Snapshot, plan: Plan) -> TenantState:
+    def after_plan(cls, snapshot: Snapshot, plan: Plan, before: TenantState | None = None) -> TenantState:
         """The tenant as ``plan`` leaves it: its field changes applied to the live objects, its deletes removed,
-        its creates added. Objects the plan does not mention (unmanaged, no-op) stay as they are."""
-        return cls(*(_after(snapshot, plan, spec) for spec in (ACCEPTED_DOMAIN, INBOUND, OUTBOUND)))
+        its creates added. Objects the plan does not mention (unmanaged, no-op) stay as they are: given
+        ``before`` (``from_snapshot`` of the same snapshot), they are the very same objects, which lets
+        :func:`compare_states` see at once that a question about them alone cannot have a new answer."""
+        before = before if before is not None else cls.from_snapshot(snapshot)
+        return cls(*(_after(snapshot, plan, spec, kept)
+                     for spec, kept in zip((ACCEPTED_DOMAIN, INBOUND, OUTBOUND),
+                                           (before.accepted, before.inbound, before.outbound))))
 
     @classmethod
     def from_fields(cls, accepted: Iterable[FieldMap], inbound: Iterable[FieldMap],
@@ -103,17 +109,19 @@ def _live(snapshot: Snapshot, spec: ResourceSpec) -> tuple[MailObject, ...]:
     return tuple(MailObject(o.identity, effective(spec, o.fields)) for o in snapshot.of_type(spec.type_name))
 
 
-def _after(snapshot: Snapshot, plan: Plan, spec: ResourceSpec) -> tuple[MailObject, ...]:
+def _after(snapshot: Snapshot, plan: Plan, spec: ResourceSpec, before: tuple[MailObject, ...]) -> tuple[MailObject, ...]:
     mine = [c for c in plan.changes if c.type_name == spec.type_name]
     by_identity = {c.identity.casefold(): c for c in mine if c.identity and c.action is not Action.CREATE}
     out: list[MailObject] = []
-    for live in snapshot.of_type(spec.type_name):
+    for live, kept in zip(snapshot.of_type(spec.type_name), before):
         change = by_identity.get(live.identity.casefold())
         if change is not None and change.action is Action.DELETE:
             continue
+        if change is None or not change.changes:
+            out.append(kept)  # what _live made of this very object: no field of it changes
+            continue
         fields = dict(live.fields)
-        if change is not None:
-            fields.update({fc.field: fc.after for fc in change.changes})
+        fields.update({fc.field: fc.after for fc in change.changes})
         out.append(MailObject(live.identity, effective(spec, fields)))
     for change in mine:
         if change.action is Action.CREATE:
@@ -126,8 +134,11 @@ def _after(snapshot: Snapshot, plan: Plan, spec: ResourceSpec) -> tuple[MailObje
 class _Index:
     """One state, indexed so that each probe hands the simulator only the objects that could match it."""
 
-    def __init__(self, state: TenantState) -> None:
+    def __init__(self, state: TenantState, shared: dict[str, tuple[str, ...]] | None = None) -> None:
         self.state = state
+        # covering_patterns by domain, shared by the two states' indexes of one comparison: each probe's domains
+        # are asked of both, and working the patterns out is most of a lookup's cost.
+        self.patterns = shared if shared is not None else {}
         self.accepted_by_name: dict[str, list[int]] = defaultdict(list)
         for i, a in enumerate(state.accepted):
             self.accepted_by_name[str(a.fields.get("domainName") or "").lower()].append(i)
@@ -149,55 +160,63 @@ class _Index:
             if c.fields.get("connectorType") != "OnPremises":
                 for d in texts(c.fields, "senderDomains"):
                     self.inbound_by_name["sender:" + str(d).lower()].append(i)
-            for net in _networks(texts(c.fields, "senderIpAddresses")):
+            for net in sender_networks(texts(c.fields, "senderIpAddresses")):
                 self.inbound_by_net[(net.prefixlen, int(net.network_address))].append(i)
+        # The prefix lengths some connector lists: an address is looked up under these only (a tenant uses a few).
+        self.prefixes = sorted({prefix for prefix, _ in self.inbound_by_net})
         self.names = {
             "outbound": {c.name.casefold(): c.identity for c in state.outbound},
             "inbound": {c.name.casefold(): c.identity for c in state.inbound},
         }
 
-    def _accepted_for(self, *domains: str | None) -> list[FieldMap]:
+    def _accepted_for(self, *domains: str | None) -> list[MailObject]:
         # The first accepted domain always goes along: the relay rules treat "no accepted domain known" apart,
         # and an extra entry that does not cover the probe changes no decision.
-        hits = {i for d in domains if d for key in covering_patterns(d) for i in self.accepted_by_name.get(key, ())}
+        hits = {i for d in domains if d for key in self._covering(d) for i in self.accepted_by_name.get(key, ())}
         if self.state.accepted:
             hits.add(0)
-        return [self.state.accepted[i].fields for i in sorted(hits)]
+        return [self.state.accepted[i] for i in sorted(hits)]
 
-    def route(self, domain: str) -> RouteDecision:
-        hits = {i for key in covering_patterns(domain) for i in self.outbound_by_pattern.get(key, ())}
+    def route_inputs(self, domain: str) -> tuple[list[MailObject], list[MailObject]]:
+        """The accepted domains and outbound connectors that could decide the route of ``domain``, in order."""
+        hits = {i for key in self._covering(domain) for i in self.outbound_by_pattern.get(key, ())}
         hits.update(self.all_accepted)
-        outbound = [self.state.outbound[i].fields for i in sorted(hits)]
-        return route_outbound(domain, self._accepted_for(domain), outbound)
+        return self._accepted_for(domain), [self.state.outbound[i] for i in sorted(hits)]
 
-    def inbound(self, ip: str | None, cert: str | None, sender: str | None) -> InboundDecision:
+    def route(self, domain: str, inputs: tuple[list[MailObject], list[MailObject]] | None = None) -> RouteDecision:
+        accepted, outbound = inputs or self.route_inputs(domain)
+        return route_outbound(domain, [a.fields for a in accepted], [c.fields for c in outbound])
+
+    def inbound(self, ip: str | None, cert: str | None, sender: str | None,
+                inputs: tuple[list[MailObject], list[MailObject]] | None = None) -> InboundDecision:
+        accepted, inbound = inputs or self.inbound_inputs(ip, cert, sender)
+        return match_inbound(ip, cert, sender, [a.fields for a in accepted], [c.fields for c in inbound])
+
+    def inbound_inputs(self, ip: str | None, cert: str | None,
+                       sender: str | None) -> tuple[list[MailObject], list[MailObject]]:
+        """The accepted domains and inbound connectors that could decide who accepts such a connection."""
         hits: set[int] = set()
         if cert:
-            hits.update(i for key in covering_patterns(cert) for i in self.inbound_by_name.get(key, ()))
+            hits.update(i for key in self._covering(cert) for i in self.inbound_by_name.get(key, ()))
         sender_domain = sender.rsplit("@", 1)[-1].lower() if sender else None
         if sender_domain:
-            hits.update(i for key in covering_patterns(sender_domain)
+            hits.update(i for key in self._covering(sender_domain)
                         for i in self.inbound_by_name.get("sender:" + key, ()))
         if ip:
             addr = int(ipaddress.IPv4Address(ip))
-            for prefix in range(33):
+            for prefix in self.prefixes:
                 mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
                 hits.update(self.inbound_by_net.get((prefix, addr & mask), ()))
-        inbound = [self.state.inbound[i].fields for i in sorted(hits)]
-        return match_inbound(ip, cert, sender, self._accepted_for(cert, sender_domain), inbound)
+        return self._accepted_for(cert, sender_domain), [self.state.inbound[i] for i in sorted(hits)]
+
+    def _covering(self, domain: str) -> tuple[str, ...]:
+        found = self.patterns.get(domain)
+        if found is None:
+            found = self.patterns[domain] = covering_patterns(domain)
+        return found
 
     def identity(self, kind: str, name: str | None) -> str | None:
         return self.names[kind].get(name.casefold(), name) if name else None
-
-
-def _networks(values: Iterable[object]) -> list[ipaddress.IPv4Network]:
-    out = []
-    for value in values:
-        try:
-            out.append(ipaddress.IPv4Network(str(value), strict=False))
-        except ValueError:
-            continue  # the simulator skips what it cannot parse too
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -259,7 +278,7 @@ def _domain_probes(state: TenantState) -> Iterable[Probe]:
 def _sender_probes(state: TenantState) -> Iterable[Probe]:
     for c in state.inbound:
         for value in texts(c.fields, "senderIpAddresses"):
-            nets = _networks([value])
+            nets = sender_networks([value])
             if nets:
                 net = nets[0]
                 # An address inside the network: its first host (the network address itself is not a host).
@@ -337,12 +356,14 @@ def compute_impact(snapshot: Snapshot, plan: Plan) -> Impact:
 
     The public seam for every preview (CLI text, markdown, JSON, the Pulumi pipeline's comment): no I/O.
     """
-    return compare_states(TenantState.from_snapshot(snapshot), TenantState.after_plan(snapshot, plan))
+    before = TenantState.from_snapshot(snapshot)
+    return compare_states(before, TenantState.after_plan(snapshot, plan, before))
 
 
 def compare_states(before: TenantState, after: TenantState) -> Impact:
     """The rows whose route differs between two states."""
-    old, new = _Index(before), _Index(after)
+    shared: dict[str, tuple[str, ...]] = {}
+    old, new = _Index(before, shared), _Index(after, shared)
     probes = _probes(before, after)
     sender = _relay_sender(before) or _relay_sender(after)
     rows: list[ImpactRow] = []
@@ -357,8 +378,24 @@ def _outbound_key(d: RouteDecision, index: _Index) -> tuple[object, ...]:
     return (d.path, index.identity("outbound", d.connector), d.smart_hosts)
 
 
+def _same_inputs(kind: str, old: _Index, new: _Index, before: tuple[list[MailObject], list[MailObject]],
+                 after: tuple[list[MailObject], list[MailObject]]) -> bool:
+    """The simulator would be handed the same objects, in the same order, in both states, and their names lead
+    to the same identities: its decisions (pure functions of those inputs) and the rows' keys cannot differ.
+
+    Why: most probes of a plan touch no changed object; this check (object identity first, then equality) is
+    what keeps the impact of a plan over thousands of unchanged connectors from asking every question twice.
+    """
+    if before != after:
+        return False
+    return all(old.identity(kind, c.name) == new.identity(kind, c.name) for c in before[1])
+
+
 def _outbound_row(p: Probe, old: _Index, new: _Index) -> ImpactRow | None:
-    b, a = old.route(p.address), new.route(p.address)
+    before, after = old.route_inputs(p.address), new.route_inputs(p.address)
+    if _same_inputs("outbound", old, new, before, after):
+        return None
+    b, a = old.route(p.address, before), new.route(p.address, after)
     if _outbound_key(b, old) == _outbound_key(a, new):
         return None
     return ImpactRow("outbound", p, _outbound_sentence(p, b, a, old, new), _route_summary(b), _route_summary(a))
@@ -417,7 +454,10 @@ def _inbound_row(p: Probe, old: _Index, new: _Index, sender: str | None) -> Impa
     ip, cert = (p.key, None) if p.kind == "ip" else (None, p.key)
     # A certificate is asked with a MAIL FROM outside the tenant, so relaying turns on the certificate alone.
     mail_from = sender if p.kind == "ip" else f"relay@{OUTSIDE_DOMAIN}"
-    b, a = old.inbound(ip, cert, mail_from), new.inbound(ip, cert, mail_from)
+    before, after = old.inbound_inputs(ip, cert, mail_from), new.inbound_inputs(ip, cert, mail_from)
+    if _same_inputs("inbound", old, new, before, after):
+        return None
+    b, a = old.inbound(ip, cert, mail_from, before), new.inbound(ip, cert, mail_from, after)
     if _inbound_key(b, old) == _inbound_key(a, new):
         return None
     return ImpactRow("inbound", p, _inbound_sentence(p, b, a, old, new), _inbound_summary(b, mail_from),

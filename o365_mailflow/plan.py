@@ -161,6 +161,12 @@ Found = Mapping[str, Mapping[str, FieldMap]]
 __all__ += ["Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of"]
 
 
+def _key(obj: DesiredObject | LiveObject) -> str:
+    """A stack's or a snapshot's object's :func:`name_key`, worked out once per object where it can be kept."""
+    key = getattr(obj, "key", None)
+    return key if isinstance(key, str) else name_key(obj.name)
+
+
 def live_of(snapshot: Snapshot, obj: DesiredObject) -> tuple[LiveObject | None, bool]:
     """The live object a declared one stands for, and whether that is a rename (``renamedFrom``).
 
@@ -169,7 +175,7 @@ def live_of(snapshot: Snapshot, obj: DesiredObject) -> tuple[LiveObject | None, 
     of the same Guid, never a create plus a delete).
     """
     type_name = obj.spec.type_name
-    live = snapshot.find(type_name, obj.name)
+    live = snapshot.find_key(type_name, _key(obj))
     old = getattr(obj, "renamed_from", None)
     if live is not None or not old:
         return live, False
@@ -273,16 +279,16 @@ def desired_state(stack: Stack, snapshot: Snapshot, plan_changes: Sequence[Resou
         objects: list[Fields] = []
         declared: set[str] = set()
         for obj in stack.of_type(type_name):
-            declared.add(name_key(obj.name))
+            declared.add(_key(obj))
             live, renamed = live_of(snapshot, obj)
             if renamed and live is not None:  # live_of finds the old name only when it says renamed
-                declared.add(name_key(live.name))  # the old name becomes this object: do not count it twice
+                declared.add(_key(live))  # the old name becomes this object: do not count it twice
             if live is not None:
                 objects.append({**live.fields, **obj.fields})
             elif spec.creatable:
                 objects.append(effective(spec, obj.fields))
         for live in snapshot.of_type(type_name):
-            key = name_key(live.name)
+            key = _key(live)
             if key in declared or (type_name, live.identity.casefold()) in deleted:
                 continue
             fields = dict(live.fields)
@@ -442,12 +448,12 @@ class _Planner:
     # -- objects the stack does not declare -------------------------------------------------------------------
 
     def undeclared(self, spec: ResourceSpec) -> list[ResourceChange]:
-        declared = {name_key(o.name) for o in self.stack.of_type(spec.type_name)}
+        declared = {_key(o) for o in self.stack.of_type(spec.type_name)}
         deletes: list[ResourceChange] = []
         extra = sorted(
             (o for o in self.snapshot.of_type(spec.type_name)
-             if name_key(o.name) not in declared and (spec.type_name, o.identity.casefold()) not in self.renamed),
-            key=lambda o: name_key(o.name),
+             if _key(o) not in declared and (spec.type_name, o.identity.casefold()) not in self.renamed),
+            key=_key,
         )
         for live in extra:
             if self.stack.prune and spec.deletable:

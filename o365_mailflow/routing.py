@@ -42,7 +42,7 @@ from .routing_rules import (  # noqa: F401 - helpers the checks below share with
     _domain_pattern_covers,
     _is_within,
     _net_str,
-    _networks,
+    sender_networks,
     _wildcard_depth,
     domain_of,
 )
@@ -287,7 +287,7 @@ def _check_ip_overlap(inb: list[_Item]) -> list[_Finding]:
     the same IPs are a documented pattern ("lock down to my MX provider", §2.3 [C]), so that pair is not
     reported. One finding per overlapping pair, in the order (later connector, earlier connector)."""
     enabled = [c for c in inb if c.values.get("enabled", True)]
-    nets = {j: _networks(texts(c.values, "senderIpAddresses")) for j, c in enumerate(enabled)}
+    nets = {j: sender_networks(texts(c.values, "senderIpAddresses")) for j, c in enumerate(enabled)}
     found = []
     for j, i in sorted(_overlapping_pairs(enabled, nets)):
         earlier, later = enabled[i], enabled[j]
@@ -406,7 +406,8 @@ def _check_spf(acc: list[_Item], inb: list[_Item], record: str | None) -> list[_
 
 def _spf_for(inb: list[_Item], cloud: str) -> str | None:
     """The SPF record, computed once per check (it is the costliest step for thousands of sender networks)."""
-    return spf_record([c.values for c in inb], cloud=cloud) if _relay_connectors(inb) else None
+    # The items are already over the service defaults: spf_record would compute that a second time.
+    return _spf_record_of(_collapsed_networks(c.values for c in inb), cloud) if _relay_connectors(inb) else None
 
 
 def _findings(acc: list[_Item], inb: list[_Item], out: list[_Item], cloud: str,
@@ -493,10 +494,15 @@ def _spf_networks(inbound: Sequence[Fields]) -> list[ipaddress.IPv4Network]:
     collapse_addresses sorts once and merges duplicates, nested blocks and neighbours (203.0.113.10 and
     203.0.113.11 become 203.0.113.10/31): linear after the sort, and the record is as short as it can be.
     """
+    return _collapsed_networks(_eff(INBOUND, inbound))
+
+
+def _collapsed_networks(inbound: Iterable[Fields]) -> list[ipaddress.IPv4Network]:
+    """:func:`_spf_networks` of objects already over the service defaults (a check's items)."""
     nets: list[ipaddress.IPv4Network] = []
-    for c in _eff(INBOUND, inbound):
+    for c in inbound:
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
-            nets.extend(_networks(texts(c, "senderIpAddresses")))
+            nets.extend(sender_networks(texts(c, "senderIpAddresses")))
     return list(ipaddress.collapse_addresses(nets))
 
 
@@ -509,8 +515,12 @@ def spf_record(inbound: Sequence[Fields], *, cloud: str = "commercial") -> str:
     connectors' senderIpAddresses (the on-premises servers may also send directly), merged to the fewest CIDRs.
 
     This is the record's value; :func:`spf_strings` splits it into the strings a DNS server accepts."""
+    return _spf_record_of(_spf_networks(inbound), cloud)
+
+
+def _spf_record_of(nets: Sequence[ipaddress.IPv4Network], cloud: str) -> str:
     include = _MAIL_HOSTS.get(cloud, _MAIL_HOSTS["commercial"])[1]
-    return _spf_text(_spf_networks(inbound), (f"include:{include}", "~all"))
+    return _spf_text(nets, (f"include:{include}", "~all"))
 
 
 def spf_strings(record: str) -> tuple[str, ...]:

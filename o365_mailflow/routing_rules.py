@@ -24,12 +24,14 @@ mail admin reads them next to a stack file.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 __all__ = [
+    "sender_networks",
     "OUTBOUND_PRECEDENCE",
     "ConnectorNote",
     "RouteDecision",
@@ -159,14 +161,27 @@ def _names(accepted: Sequence[Fields]) -> list[str]:
     return [str(a.get("DomainName") or "") for a in accepted]
 
 
-def _networks(values: Iterable[object]) -> list[ipaddress.IPv4Network]:
+def sender_networks(values: Iterable[object]) -> list[ipaddress.IPv4Network]:
     out = []
     for value in values or ():
-        try:
-            out.append(ipaddress.IPv4Network(str(value), strict=False))
-        except ValueError:
-            continue  # a live value we cannot parse is not ours to route on
+        net = _network(str(value))
+        if net is not None:
+            out.append(net)
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _network(text: str) -> ipaddress.IPv4Network | None:
+    """One sender network (None when it does not parse: a live value we cannot parse is not ours to route on).
+
+    Parsed once per process: a plan reads each connector's networks for the SPF record, the overlap check and
+    both states of the mail-flow impact, and ipaddress parsing costs more than all of those uses together.
+    Networks are immutable, so sharing one object between callers changes no answer.
+    """
+    try:
+        return ipaddress.IPv4Network(text, strict=False)
+    except ValueError:
+        return None
 
 
 def _net_str(net: ipaddress.IPv4Network) -> str:
@@ -438,7 +453,7 @@ class InboundDecision:
 
 
 def _ip_in(ip: ipaddress.IPv4Address | None, c: Fields) -> bool:
-    return ip is not None and any(ip in net for net in _networks(c.get("SenderIPAddresses") or ()))
+    return ip is not None and any(ip in net for net in sender_networks(c.get("SenderIPAddresses") or ()))
 
 
 def _cert_in(cert: str | None, c: Fields) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
@@ -62,6 +63,12 @@ class LiveObject:
     fields: Fields
     raw: dict[str, Json] = field(default_factory=dict, compare=False, repr=False)
 
+    @cached_property
+    def key(self) -> str:
+        """The name as Exchange compares names (:func:`~o365_mailflow.specs.name_key`), worked out once: a plan
+        of thousands of objects looks each one up several times."""
+        return name_key(self.name)
+
 
 def live_object(spec: ResourceSpec, record: Record) -> LiveObject:
     """Normalise one Get-* record into a :class:`LiveObject` (also used to read back after a write)."""
@@ -89,7 +96,7 @@ class Snapshot:
         by_identity: dict[tuple[str, str], LiveObject] = {}
         for type_name, objects in self.objects.items():
             for obj in objects:
-                by_name.setdefault((type_name, name_key(obj.name)), obj)
+                by_name.setdefault((type_name, obj.key), obj)
                 by_identity.setdefault((type_name, obj.identity.casefold()), obj)
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_by_identity", by_identity)
@@ -100,6 +107,10 @@ class Snapshot:
     def find(self, type_name: str, name: str) -> LiveObject | None:
         """The live object of that type whose name (or domain) matches, case-insensitively."""
         return self._by_name.get((type_name, name_key(name)))
+
+    def find_key(self, type_name: str, key: str) -> LiveObject | None:
+        """:meth:`find` by a name already turned into its :func:`~o365_mailflow.specs.name_key`."""
+        return self._by_name.get((type_name, key))
 
     def find_identity(self, type_name: str, identity: str) -> LiveObject | None:
         return self._by_identity.get((type_name, identity.casefold()))

@@ -16,8 +16,9 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import yaml
@@ -37,6 +38,7 @@ from .specs import (
     check_rules,
     did_you_mean,
     effective,
+    name_key,
     normalise_desired,
     renamed_from_of,
     spec_for_stack_key,
@@ -105,6 +107,12 @@ class DesiredObject:
     field_lines: dict[str, int]
     renamed_from: str | None = None  # a connector's previous name (renamedFrom): plan renames that object in place
 
+    @cached_property
+    def key(self) -> str:
+        """The name as Exchange compares names (:func:`~o365_mailflow.specs.name_key`), worked out once: a plan
+        of thousands of objects looks each one up several times."""
+        return name_key(self.name)
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -117,7 +125,16 @@ class Stack:
     objects: tuple[DesiredObject, ...]
 
     def of_type(self, type_name: str) -> tuple[DesiredObject, ...]:
-        return tuple(o for o in self.objects if o.spec.type_name == type_name)
+        return self._by_type.get(type_name, ())
+
+    @cached_property
+    def _by_type(self) -> dict[str, tuple[DesiredObject, ...]]:
+        """The objects grouped by type once: a plan asks for each type's objects about ten times, and each
+        scan of a stack of thousands of objects costs as much as the lookups it serves."""
+        grouped: dict[str, list[DesiredObject]] = {}
+        for obj in self.objects:
+            grouped.setdefault(obj.spec.type_name, []).append(obj)
+        return {name: tuple(objs) for name, objs in grouped.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -127,6 +144,8 @@ class Stack:
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
+# Key tags that SafeConstructor.flatten_mapping rewrites: merge keys (<<) and the rare value key (=).
+_FLATTENED_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
 
 
 def _yaml12(base: Any) -> Any:
@@ -163,10 +182,15 @@ class _Reader:
 
     def read(self, node: Node, path: Path_) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
+        return self._value(node, path)
+
+    def _value(self, node: Node, path: Path_) -> Any:
+        """``node`` as a value, its own line already recorded. Text scalars (most of a stack) are read inline by
+        the callers below: a stack of thousands of objects has hundreds of thousands of them."""
         if isinstance(node, MappingNode):
             return self._mapping(node, path)
         if isinstance(node, SequenceNode):
-            return [self.read(item, path + (index,)) for index, item in enumerate(node.value)]
+            return self._sequence(node, path)
         if node.tag == _STR_TAG:
             return node.value  # what the constructor would return, without its per-node bookkeeping
         try:
@@ -176,7 +200,20 @@ class _Reader:
                        code="yaml.value")
             return None
 
+    def _sequence(self, node: SequenceNode, path: Path_) -> list[Any]:
+        lines = self.lines
+        out: list[Any] = []
+        for index, item in enumerate(node.value):
+            where = path + (index,)
+            if where not in lines:
+                lines[where] = item.start_mark.line + 1
+            out.append(item.value if item.tag == _STR_TAG and isinstance(item, ScalarNode)
+                       else self._value(item, where))
+        return out
+
     def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
+        if not any(key.tag in _FLATTENED_TAGS for key, _ in node.value):
+            return self._plain_mapping(node, path)
         explicit = {id(key) for key, _ in node.value}
         try:
             self.loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor); explicit keys win over merged ones
@@ -210,6 +247,29 @@ class _Reader:
                 explicit_seen.add(key)
             self.lines[path + (key,)] = line
             out[key] = self.read(value_node, path + (key,))
+        return out
+
+    def _plain_mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
+        """:meth:`_mapping` of a mapping without merge keys (nothing to flatten: every key is explicit)."""
+        keys = [key_node.value if key_node.tag == _STR_TAG and isinstance(key_node, ScalarNode)
+                else self._key(key_node, path) for key_node, _ in node.value]
+        lines = self.lines
+        out: dict[str, Any] = {}
+        seen: dict[str, int] = {}
+        for key, (key_node, value_node) in zip(keys, node.value):
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
+                continue
+            if key in seen:
+                self.error(path + (key,), line, f"duplicate key {key!r} (first at line {seen[key]}); YAML would "
+                           "silently keep only the last", code="yaml.duplicate-key")
+                continue
+            seen[key] = line
+            where = path + (key,)
+            lines[where] = line  # the key's line: the value's own line is never recorded over it
+            out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
+                        else self._value(value_node, where))
         return out
 
     def _key(self, key_node: Node, path: Path_) -> Any:
@@ -300,12 +360,17 @@ def _check_structure(root: Node, file: str) -> list[Diagnostic]:
     def diag(node: Node, summary: str, code: str) -> list[Diagnostic]:
         return [Diagnostic(Severity.ERROR, (), summary, file=file, line=node.start_mark.line + 1, code=code)]
 
-    def children(node: Node) -> Iterator[Node]:
-        # C-level iteration: this runs once per collection of a file with tens of thousands of them.
-        return itertools.chain.from_iterable(node.value) if isinstance(node, MappingNode) else iter(node.value)
+    def push(node: Node) -> list[Any]:
+        """A frame for ``node``: its collections still to walk, and its size so far (1 + one per scalar: a
+        scalar, aliased or not, adds one value, so scalars are counted here and never walked one by one)."""
+        if not isinstance(node, (MappingNode, SequenceNode)):
+            return [node, iter(()), 1]
+        items = list(itertools.chain.from_iterable(node.value)) if isinstance(node, MappingNode) else node.value
+        nested = [c for c in items if not isinstance(c, ScalarNode)]
+        return [node, iter(nested), 1 + len(items) - len(nested)]
 
     sizes: dict[int, int] = {}  # node -> values it expands to, once it has been read
-    frames: list[list[Any]] = [[root, children(root), 1]]  # [node, its children to go, values so far]
+    frames: list[list[Any]] = [push(root)]  # [node, its collections to go, values so far]
     on_path = {id(root)}
     added = 0
     while frames:
@@ -329,12 +394,10 @@ def _check_structure(root: Node, file: str) -> list[Diagnostic]:
                             "values (aliases of aliases multiply); write the values out or use fewer nested "
                             "aliases", "yaml.alias-expansion")
             frame[2] += known
-        elif isinstance(child, ScalarNode):
-            frame[2] += 1  # an aliased scalar adds one value per use: not worth remembering
         elif len(frames) >= MAX_NESTING:  # child would be collection number MAX_NESTING + 1
             return _too_deep(file, child.start_mark)
         else:
-            frames.append([child, children(child), 1])
+            frames.append(push(child))
             on_path.add(id(child))
     return []
 

@@ -75,14 +75,14 @@ def test_connectors_are_not_compared_pair_by_pair(monkeypatch: pytest.MonkeyPatc
     """600 connectors, a few with IPs: addresses are parsed about once per connector, not once per pair
     (the pairwise check parsed them ~180,000 times)."""
     calls = 0
-    real = routing._networks
+    real = routing.sender_networks
 
     def counting(values: Any) -> list[ipaddress.IPv4Network]:
         nonlocal calls
         calls += 1
         return real(values)
 
-    monkeypatch.setattr(routing, "_networks", counting)
+    monkeypatch.setattr(routing, "sender_networks", counting)
     inbound = [_inbound(f"c{n}", "Partner", None) for n in range(600)]
     inbound[10] = _inbound("first", "Partner", ["192.0.2.0/24"])
     inbound[500] = _inbound("second", "Partner", ["192.0.2.7"])

@@ -194,3 +194,14 @@ def test_a_nul_byte_or_control_character_is_named_by_line_and_column(
     stack_file, out = _validate(tmp_path, content)
     assert out[0].startswith(f"{stack_file}:{line}: "), out
     assert not any("<unicode string>" in o or "position" in o for o in out), out
+
+
+@pytest.mark.parametrize("text", ["hello\n", "42\n", "'just text'\n"], ids=["word", "number", "quoted"])
+def test_a_file_that_is_one_plain_value_is_a_shape_error_not_a_crash(tmp_path: Path, text: str) -> None:
+    # The structure check walked a lone scalar's characters as if they were nodes (AttributeError, exit 1 as a bug).
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "--format", "json", str(stack_file)])
+    assert result.exit_code == 1, result.output
+    diags = json.loads(result.output)["files"][0]["diagnostics"]
+    assert [(d["code"], d["line"]) for d in diags] == [("stack.shape", 1)], diags
