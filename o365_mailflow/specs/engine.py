@@ -27,7 +27,10 @@ def _error(path: tuple[str | int, ...], summary: str, *, allowed: str | None = N
 
 def adopt_of(raw: Mapping[str, Any]) -> bool:
     """The ``adopt`` meta key of a raw desired object (validated by :func:`normalise_desired`)."""
-    return Bool().validate(raw.get("adopt"))[0] is True
+    value = raw.get("adopt")
+    if value is None or isinstance(value, bool):  # what Bool().validate makes of them, without building a Bool
+        return value is True
+    return Bool().validate(value)[0] is True
 
 
 def renamed_from_of(spec: ResourceSpec, raw: Mapping[str, Any]) -> str | None:
@@ -71,7 +74,7 @@ def normalise_desired(
     """
     out: dict[str, Any] = {}
     diags: list[Diagnostic] = []
-    known = {f.name: f for f in spec.fields}
+    known = spec._by_name
     for key, value in raw.items():
         if key == RENAMED_FROM:
             diags.extend(_renamed_from_problems(spec, raw, path))
@@ -117,7 +120,9 @@ def effective(spec: ResourceSpec, declared: Mapping[str, Any]) -> dict[str, Any]
     Used for offline rule checks of an object that will be created: what is not declared takes the service
     default. For an existing (adopted) object undeclared fields are unknown until the tenant is read.
     """
-    out = {name: list(value) if isinstance(value, list) else value for name, value in spec._defaults}
+    out = dict(spec._defaults_map)
+    for name in spec._list_defaults:
+        out[name] = list(out[name])  # each object gets its own list
     names = spec._by_name
     for key, value in declared.items():
         if key in names:
@@ -203,6 +208,8 @@ def name_key(name: str) -> str:
     """How Exchange compares object names: .NET's StringComparer.OrdinalIgnoreCase (exo-cmdlets.md, [X] uniqueness
     check), i.e. each character upper-cased on its own by simple case mapping. Unlike ``str.casefold()`` this
     keeps 'ß' apart from 'SS' (casefold maps both to 'ss'), as the service does."""
+    if name.isascii():
+        return name.lower()  # what the mapping below gives for ASCII, without a Python step per character
     # Upper-case per character (simple mapping), then back to lower case so ASCII keys read naturally.
     return "".join(_simple_lower(u) if len(u := c.upper()) == 1 else c for c in name)
 

@@ -5,6 +5,7 @@ normalised object and a JSON Schema on a stack file's raw values), and the rule 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .. import patterns as rx
@@ -154,8 +155,9 @@ class Rule:
     message: str
     allowed: str | None = None
 
-    @property
+    @cached_property
     def needs(self) -> tuple[str, ...]:
-        """Fields the rule reads; a rule whose fields are not all known is skipped."""
+        """Fields the rule reads; a rule whose fields are not all known is skipped (worked out once per rule:
+        every object of a stack is checked against every rule)."""
         return self.broken.fields()
 

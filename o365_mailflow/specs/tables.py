@@ -107,6 +107,14 @@ class ResourceSpec:
         return tuple((f.name, f.default) for f in self.fields if f.default is not UNSET)
 
     @cached_property
+    def _defaults_map(self) -> dict[str, Any]:
+        return dict(self._defaults)
+
+    @cached_property
+    def _list_defaults(self) -> tuple[str, ...]:
+        return tuple(name for name, value in self._defaults if isinstance(value, list))
+
+    @cached_property
     def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[Field, Any], ...]]:
         return {}
 
