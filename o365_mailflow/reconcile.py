@@ -203,7 +203,10 @@ def create(
     name = str(desired[spec.identity_field])
     if existing is not None:
         return _adopt(client, spec, desired, existing, adopt=adopt, how_to_adopt=how_to_adopt)
-    new_params, followup = split_create(spec, desired)
+    # A field declared null where the service default is null is what New-* does without it: leave it out, so the
+    # create is the same few parameters whichever front end declared it (Pulumi carries declared nulls by name).
+    sent = {k: v for k, v in desired.items() if v is not None or not spec.has_field(k) or spec.field(k).default is not None}
+    new_params, followup = split_create(spec, sent)
     try:
         answer = client.new(spec.noun, new_params)
     except AlreadyExists:

@@ -27,16 +27,9 @@ from conformance_matrix import case_for, field_params
 from conformance_stories import cli_story, reset, writes
 from providers.host import PROVIDERS, Pulumi, provider_config  # tests/providers' engine driver, reused
 
-# Bug (apply.py vs providers/base.py, for the one reconcile core to settle): a field declared as null is sent
-# as $null on New-* by the CLI and left out by the provider. Same outcome in the tenant, different writes.
-_NULL_ON_CREATE = ("the CLI sends a field declared null on New-* ($null), the provider leaves it out: "
-                   "the two front ends' creates differ (issue 15, one reconcile core)")
-
-
 def _param(type_name: str, field_name: str) -> Any:
     case = case_for(type_name, field_name)
-    marks = [pytest.mark.xfail(strict=True, reason=_NULL_ON_CREATE)] if None in case.before.values() else []
-    return pytest.param(type_name, field_name, id=case.id, marks=marks)
+    return pytest.param(type_name, field_name, id=case.id)
 
 
 CASES = [_param(t, f) for t, f in field_params()]
