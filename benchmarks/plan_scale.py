@@ -310,7 +310,7 @@ def apply_under_latency(workdir: Path, creates: int, latency: float, parallelism
         _admin(server, "POST", "faults", json={"tenant": "*", "latency": latency})
         before = client.stats.requests
         started = time.perf_counter()
-        report = apply_plan(plan, stack, snapshot, client, parallelism=parallelism)
+        report = apply_plan(plan, stack, client, parallelism=parallelism)
         seconds = time.perf_counter() - started
         if not report.ok or report.unverified:
             raise SystemExit(f"apply failed: {report.failed} {report.unverified[:3]}")

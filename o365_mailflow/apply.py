@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from . import reconcile
 from .errors import ExoError, MailflowError
@@ -327,7 +327,6 @@ _Results = queue.Queue[_Result]
 def apply_plan(
     plan: Plan,
     stack: Stack,
-    snapshot: Any,
     client: reconcile.Client,
     *,
     progress: Progress | None = None,
@@ -345,7 +344,6 @@ def apply_plan(
     forgets it once restored). ``sleep`` and ``clock`` drive the lag policy's waits (a fake clock in tests);
     ``verify_budget`` defaults to the core's (``MAILFLOW_VERIFY_BUDGET``, else 5 minutes).
     """
-    del snapshot  # the plan already carries live identities; kept in the signature for the contract
     lag = LagPolicy.from_env(budget=verify_budget, sleep=sleep, clock=clock)
     runner = _Runner(client, stack, progress, lag, found, parallelism, stop)
     report = runner.run(phases(plan))

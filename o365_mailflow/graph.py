@@ -19,7 +19,7 @@ import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, TypeVar
+from typing import Iterable, Iterator, Mapping, TypeVar
 
 from .errors import MailflowError
 from .impact import MailObject, TenantState, _Index

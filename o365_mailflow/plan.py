@@ -15,7 +15,7 @@ from .errors import Diagnostic, PlanError, Severity, StackError
 from .routing import Guidance, review
 from .shapes import FieldChangeJson, FieldMap, Fields, PlanJson, ResourceChangeJson, UnmanagedJson, Value
 from .snapshot import LiveObject, Snapshot
-from .specs import SPECS, Mode, ResourceSpec, check_rules, effective, name_key, spec_for_stack_key, write_order
+from .specs import SPECS, ResourceSpec, check_rules, effective, name_key, spec_for_stack_key, write_order
 from .stack import DesiredObject, Stack
 
 __all__ = [

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 from . import routing_rules as rules
 from .errors import Diagnostic, Severity
@@ -38,13 +38,11 @@ from .routing_rules import (  # noqa: F401 - helpers the checks below share with
     Reply,
     RouteDecision,
     Verdict,
-    _belongs_to_accepted,
     _domain_pattern_covers,
-    _is_within,
     _net_str,
-    sender_networks,
     _wildcard_depth,
     domain_of,
+    sender_networks,
 )
 from .shapes import FieldMap, GuidanceJson, Value, texts
 from .specs import ACCEPTED_DOMAIN, INBOUND, OUTBOUND, ResourceSpec, effective

@@ -98,7 +98,7 @@ class RetryPolicy:
     def backoff(self, retry: int) -> float:
         """Exponential back-off with jitter for the ``retry``-th retry (0-based)."""
         delay = min(self.max_delay, self.base_delay * (2**retry))
-        return delay * (1 - self.jitter) + delay * self.jitter * self.random()
+        return float(delay * (1 - self.jitter) + delay * self.jitter * self.random())
 
 
 @dataclass

@@ -547,7 +547,6 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism:
     Ctrl-C lets the writes in flight finish, a second one stops at once.
     """
     from ..apply import StopSignal, apply_plan, ordered_steps
-    from ..render.text import render_text
 
     if not auto_approve and not sys.stdin.isatty():
         _fail("stdin is not a terminal, so apply cannot ask for confirmation: review the plan with "
@@ -590,7 +589,7 @@ def apply_command(stack: str, root: str | None, auto_approve: bool, parallelism:
     client_log.addHandler(log_handler)
     try:
         with reporter:
-            report = apply_plan(plan, stack_obj, snapshot, client, progress=_ApplyProgress(reporter), found=found,
+            report = apply_plan(plan, stack_obj, client, progress=_ApplyProgress(reporter), found=found,
                                 parallelism=parallelism, stop=stop)
     except KeyboardInterrupt:
         click.echo("")

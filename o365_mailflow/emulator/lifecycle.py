@@ -85,7 +85,8 @@ _RUNNING_LOCK = threading.Lock()
 
 def read_server_json(state_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(state_dir) / SERVER_JSON).read_text(encoding="utf-8"))
+        data = json.loads((Path(state_dir) / SERVER_JSON).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else None  # not ours (or hand-edited): as if absent
     except (OSError, ValueError):
         return None
 

@@ -33,7 +33,10 @@ SEED_FILE = Path(__file__).with_name("seed.json")
 
 def load_seed(path: Path | None = None) -> dict[str, Any]:
     """Read a seed file (default: the packaged ``seed.json``)."""
-    return json.loads((path or SEED_FILE).read_text(encoding="utf-8"))
+    data = json.loads((path or SEED_FILE).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path or SEED_FILE}: a seed file holds one JSON object (tenants by name)")
+    return data
 
 
 # The embedded default tenant, like Azurite's well-known account key: public on purpose, emulator-only.

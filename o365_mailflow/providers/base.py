@@ -59,7 +59,7 @@ from pulumi.runtime.rpc import UNKNOWN  # the SDK's marker for a value not known
 from .. import reconcile
 from ..errors import AlreadyExists, Diagnostic, NotFound
 from ..plan import FieldChange, diff_object
-from ..pulumi_plan import (IGNORE_KEY, NULLS_KEY, OPTION_KEYS, REPLACE_KEY, is_unknown, declared_nulls, declared_fields,
+from ..pulumi_plan import (NULLS_KEY, OPTION_KEYS, REPLACE_KEY, is_unknown, declared_nulls, declared_fields,
                            ignored_fields)
 from ..reconcile import AdoptionRequired, LagPolicy, ReplacementRequired, Written
 from ..snapshot import LiveObject
@@ -156,7 +156,7 @@ class MailflowProvider(ResourceProvider):
             session.invalidate(self.spec)
             raise
 
-    def _outputs(self, obj: Any, declared: Mapping[str, Any], props: Mapping[str, Any], **extra: Any) -> dict:
+    def _outputs(self, obj: Any, declared: Mapping[str, Any], props: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
         outs: dict[str, Any] = _with_nulls({name: obj.fields.get(name) for name in declared})
         if "adopt" in props:
             outs["adopt"] = adopt_of(props)

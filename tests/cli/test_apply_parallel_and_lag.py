@@ -71,7 +71,7 @@ def _apply(project: Project, body: str, clock: FakeClock, **options: Any) -> Any
     snapshot = take_snapshot(client)
     plan = compute_plan(stack, snapshot)
     project.tenant.clear_requests()
-    return apply_plan(plan, stack, snapshot, client, sleep=clock.sleep, clock=clock, **options)
+    return apply_plan(plan, stack, client, sleep=clock.sleep, clock=clock, **options)
 
 
 def _cmdlets(project: Project) -> list[str]:
@@ -139,7 +139,7 @@ def test_parallel_writes_keep_the_dependency_order_and_make_no_duplicate_under_f
     client = _client(project)
     snapshot = take_snapshot(client)
     project.tenant.clear_requests()
-    report = apply_plan(compute_plan(stack, snapshot), stack, snapshot, client, sleep=clock.sleep, clock=clock,
+    report = apply_plan(compute_plan(stack, snapshot), stack, client, sleep=clock.sleep, clock=clock,
                         parallelism=6)
     assert report.ok, report.failed
     removes = [c for c in _cmdlets(project) if c.startswith("Remove-")]

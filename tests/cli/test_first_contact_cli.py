@@ -104,7 +104,7 @@ def test_a_token_outage_mid_apply_keeps_the_done_and_not_done_report(tmp_path: P
                        retry=RetryPolicy(sleep=lambda _s: None, max_retries=2))
     plan = compute_plan(stack, take_snapshot(client))
     progress = _TokenOutageAfterFirstStep(emulator_tenant)
-    report = apply_plan(plan, stack, None, client, progress=progress, sleep=lambda _s: None, parallelism=1)
+    report = apply_plan(plan, stack, client, progress=progress, sleep=lambda _s: None, parallelism=1)
     assert [s.change.name for s in report.done] == ["First"]
     assert report.failed is not None and report.failed[0].name == "Second"
     assert isinstance(report.failed[1], TokenEndpointUnavailable)

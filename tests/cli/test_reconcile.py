@@ -350,7 +350,7 @@ def test_a_create_that_meets_an_object_made_since_the_plan_adopts_it_only_when_t
     plan = compute_plan(stack, snapshot)
     admin.new("InboundConnector", {"Name": "From partner", "ConnectorType": "Partner",
                                    "SenderDomains": ["partner.example.com"], "RequireTls": False})
-    report = apply_plan(plan, stack, snapshot, admin)
+    report = apply_plan(plan, stack, admin)
     matching = [c for c in admin.list("InboundConnector") if c["Name"] == "From partner"]
     assert len(matching) == 1
     if adopt:

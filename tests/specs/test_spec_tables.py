@@ -38,7 +38,6 @@ from o365_mailflow.specs import (
     effective,
     normalise_desired,
     normalise_live,
-    split_create,
     to_parameters,
 )
 from o365_mailflow.stack import load_stack_text
