@@ -115,7 +115,7 @@ class ResourceSpec:
         return tuple(name for name, value in self._defaults if isinstance(value, list))
 
     @cached_property
-    def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[Field, Any], ...]]:
+    def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[str, Any, Any, Any], ...]]:
         return {}
 
 
