@@ -75,7 +75,17 @@ def normalise_desired(
     out: dict[str, Any] = {}
     diags: list[Diagnostic] = []
     known = spec._by_name
+    settable = spec._settable_validators
     for key, value in raw.items():
+        validate = settable.get(key)
+        if validate is not None:  # the common case, checked first: a field a stack may declare
+            normalised, problems = validate(value)
+            if problems:
+                diags.extend(_error(path + (key,) + p.subpath, p.message, allowed=p.allowed, code=f"value.{key}")
+                             for p in problems)
+            else:
+                out[key] = normalised
+            continue
         if key == RENAMED_FROM:
             diags.extend(_renamed_from_problems(spec, raw, path))
             continue
@@ -99,7 +109,7 @@ def normalise_desired(
         if not problems:
             out[key] = normalised
     adopting = adopt_of(raw)
-    for fld in spec.fields:
+    for fld in spec._may_be_required:
         if fld.name in raw:
             continue
         if fld.name == spec.identity_field:
@@ -144,13 +154,15 @@ def check_rules(
     undeclared fields, before the tenant is read). Each diagnostic points at the first of the rule's fields
     that is in ``declared`` (default: the keys of ``obj``).
     """
-    present = set(declared) if declared is not None else set(obj)
     diags: list[Diagnostic] = []
+    has = obj.__contains__
     for rule in spec.rules:
-        if any(name not in obj for name in rule.needs):
+        if not all(map(has, rule.needs)):
             continue
         if not rule.broken.test(obj):
             continue
+        # Only a broken rule needs to know what was declared (most objects break none).
+        present = set(declared) if declared is not None else set(obj)
         at = next((name for name in rule.at if name in present), rule.at[0])
         diags.append(_error(path + (at,), rule.message, allowed=rule.allowed, code=rule.code))
     return diags
