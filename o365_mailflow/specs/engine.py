@@ -8,7 +8,7 @@ from typing import Any, Collection, Mapping
 
 from ..errors import Diagnostic, Severity
 from .kinds import META_KEYS, RENAMED_FROM, UNSET, Bool, Mode, did_you_mean
-from .tables import Field, ResourceSpec
+from .tables import ResourceSpec
 
 __all__ = [
     "normalise_desired", "effective", "check_rules", "adopting_schema", "rule_schemas", "normalise_live", "name_key",
@@ -75,7 +75,17 @@ def normalise_desired(
     out: dict[str, Any] = {}
     diags: list[Diagnostic] = []
     known = spec._by_name
+    settable = spec._settable_validators
     for key, value in raw.items():
+        validate = settable.get(key)
+        if validate is not None:  # the common case, checked first: a field a stack may declare
+            normalised, problems = validate(value)
+            if problems:
+                diags.extend(_error(path + (key,) + p.subpath, p.message, allowed=p.allowed, code=f"value.{key}")
+                             for p in problems)
+            else:
+                out[key] = normalised
+            continue
         if key == RENAMED_FROM:
             diags.extend(_renamed_from_problems(spec, raw, path))
             continue
@@ -99,7 +109,7 @@ def normalise_desired(
         if not problems:
             out[key] = normalised
     adopting = adopt_of(raw)
-    for fld in spec.fields:
+    for fld in spec._may_be_required:
         if fld.name in raw:
             continue
         if fld.name == spec.identity_field:
@@ -144,13 +154,15 @@ def check_rules(
     undeclared fields, before the tenant is read). Each diagnostic points at the first of the rule's fields
     that is in ``declared`` (default: the keys of ``obj``).
     """
-    present = set(declared) if declared is not None else set(obj)
     diags: list[Diagnostic] = []
+    has = obj.__contains__
     for rule in spec.rules:
-        if any(name not in obj for name in rule.needs):
+        if not all(map(has, rule.needs)):
             continue
         if not rule.broken.test(obj):
             continue
+        # Only a broken rule needs to know what was declared (most objects break none).
+        present = set(declared) if declared is not None else set(obj)
         at = next((name for name in rule.at if name in present), rule.at[0])
         diags.append(_error(path + (at,), rule.message, allowed=rule.allowed, code=rule.code))
     return diags
@@ -194,13 +206,13 @@ def normalise_live(spec: ResourceSpec, record: Mapping[str, Any]) -> dict[str, A
     case-insensitively; a property the record does not carry takes the field's default (None if it has none).
     """
     out: dict[str, Any] = {}
-    for fld, key in _live_keys(spec, tuple(record)):
+    for name, live, key, default in _live_keys(spec, tuple(record)):
         if key is not None:
-            out[fld.name] = fld.kind.live(record[key])
-        elif fld.default is not UNSET:
-            out[fld.name] = list(fld.default) if isinstance(fld.default, list) else fld.default
+            out[name] = live(record[key])
+        elif default is not UNSET:
+            out[name] = list(default) if isinstance(default, list) else default
         else:
-            out[fld.name] = None
+            out[name] = None
     return out
 
 
@@ -219,15 +231,17 @@ def _simple_lower(c: str) -> str:
     return low if len(low) == 1 else c
 
 
-def _live_keys(spec: ResourceSpec, keys: tuple[Any, ...]) -> tuple[tuple[Field, Any], ...]:
-    """Each field and the record key that holds it (matched case-insensitively), per shape of record: every
-    record of a listing has the same keys, so a snapshot of thousands of objects matches them once. (Cached on
-    the spec by the keys alone: hashing the spec itself would walk its whole field table every time.)"""
+def _live_keys(spec: ResourceSpec, keys: tuple[Any, ...]) -> tuple[tuple[str, Any, Any, Any], ...]:
+    """Each field's name, its kind's ``live`` method, the record key that holds it (matched case-insensitively)
+    and its default, per shape of record: every record of a listing has the same keys, so a snapshot of thousands
+    of objects matches them once and reads no field attributes per record. (Cached on the spec by the keys alone:
+    hashing the spec itself would walk its whole field table every time.)"""
     cache = spec._live_key_cache
     found = cache.get(keys)
     if found is None:
         lowered = {str(k).lower(): k for k in keys if "@" not in str(k)}
-        found = cache[keys] = tuple((fld, lowered.get(fld.param.lower())) for fld in spec.fields)
+        found = cache[keys] = tuple((fld.name, fld.kind.live, lowered.get(fld.param.lower()), fld.default)
+                                    for fld in spec.fields)
         if len(cache) > 64:  # records of unusual shapes: keep the cache small
             cache.pop(next(iter(cache)))
     return found

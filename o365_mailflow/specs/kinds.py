@@ -166,6 +166,11 @@ class Bool(Kind):
             raise KindError(f"{_show(value)} is a number, not a boolean; write true or false")
         raise KindError(f"expected true or false, got {_show(value)}")
 
+    def validate(self, value: Any) -> tuple[Any, list[Problem]]:
+        if value.__class__ is bool:  # what parse() returns unchanged, without its try block
+            return value, []
+        return super().validate(value)
+
     def live(self, value: Any) -> Any:
         if value is None or isinstance(value, bool):
             return value
@@ -188,6 +193,13 @@ class Bool(Kind):
         return self.matching(True)
 
 
+# One regex search instead of a Python step per character (every text and domain value of a stack passes here).
+# _CONTROL: code points below 32 other than tab, line feed and carriage return. _SPACE: what str.isspace() calls
+# white space (re's Unicode \s uses the same test, non-ASCII spaces included).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SPACE = re.compile(r"\s")
+
+
 class Text(Kind):
     """A single-line (or free) string with a length limit. ``null`` means the empty string (Get-* shows "")."""
 
@@ -206,7 +218,7 @@ class Text(Kind):
         text = value.strip()
         if self.single_line and ("\n" in text or "\r" in text):
             raise KindError("must be one line")
-        if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in text):
+        if _CONTROL.search(text):
             raise KindError("contains control characters")
         if len(text) < self.min_length:
             raise KindError("must not be empty")
@@ -252,6 +264,16 @@ class Choice(Kind):
         self.live_aliases = {k.lower(): v for k, v in (live_aliases or {}).items()}
         self._by_lower = {v.lower(): v for v in self.values}
         self.allowed = ", ".join(self.values) + (", null" if nullable else "")
+        # Values already in canonical form, for which parse() and live() return the value itself: most values
+        # (Get-* always, stack files mostly) are written this way, so they skip the strip/lower/lookups.
+        canonical = {v for v in self.values if v and v == v.strip() and self._by_lower[v.lower()] == v}
+        self._desired_same = frozenset(v for v in canonical if v.lower() not in self.refused)
+        self._live_same = frozenset(v for v in canonical if v.lower() not in self.live_aliases)
+
+    def validate(self, value: Any) -> tuple[Any, list[Problem]]:
+        if value.__class__ is str and value in self._desired_same:
+            return value, []
+        return super().validate(value)
 
     def parse(self, value: Any) -> Any:
         if value is None:
@@ -268,6 +290,8 @@ class Choice(Kind):
         raise KindError(f"unknown value {_show(value)}{did_you_mean(value.strip(), self.values)}")
 
     def live(self, value: Any) -> Any:
+        if value.__class__ is str and value in self._live_same:
+            return value
         if value is None or (isinstance(value, str) and value.strip() == ""):
             if "" in self.live_aliases:
                 return self.live_aliases[""]
@@ -301,7 +325,7 @@ def _check_domain(text: str) -> str:
         name = name[:-1]
     if not name:
         raise KindError("is empty")
-    if any(ch.isspace() for ch in name):
+    if _SPACE.search(name):
         raise KindError(f"{_show(text)} contains white space")
     if not name.isascii():
         raise KindError(f"{text} has non-ASCII characters; write the punycode form (xn--...)")
@@ -699,10 +723,12 @@ class ListOf(Kind):
             return None, [Problem(f"expected a list, got {type(value).__name__}", self.allowed)]
         out: list[Any] = []
         problems: list[Problem] = []
+        validate = self.item.validate
         for index, item in enumerate(value):
-            normalised, item_problems = self.item.validate(item)
-            problems.extend(Problem(p.message, p.allowed, (index,) + p.subpath) for p in item_problems)
-            if not item_problems:
+            normalised, item_problems = validate(item)
+            if item_problems:
+                problems.extend(Problem(p.message, p.allowed, (index,) + p.subpath) for p in item_problems)
+            else:
                 out.append(normalised)
         if self.non_empty and not value:
             problems.append(Problem("must not be empty", self.allowed))
@@ -717,11 +743,12 @@ class ListOf(Kind):
         return normalised
 
     def live(self, value: Any) -> Any:
-        if value is None:
+        if value is None or (value.__class__ is list and not value):  # unset lists: the common case
             return []
         if isinstance(value, str):
             value = [value]
-        return self._canonical([self.item.live(v) for v in value])
+        live = self.item.live
+        return self._canonical([live(v) for v in value])
 
     def to_param(self, value: Any) -> Any:
         # An empty list is sent as null: only $null is known to clear a multi-valued property (exo-admin-api.md

@@ -66,7 +66,8 @@ class Is(_FieldCond):
     value: Any
 
     def test(self, obj: Mapping[str, Any]) -> bool:
-        return bool(obj[self.field] == self.value) and type(obj[self.field]) is type(self.value)
+        value = obj[self.field]
+        return bool(value == self.value) and type(value) is type(self.value)
 
     def value_schema(self, kind: Kind) -> dict[str, Any]:
         return kind.matching(self.value)
@@ -133,7 +134,10 @@ class AllOf(Cond):
         return tuple(dict.fromkeys(name for cond in self.conds for name in cond.fields()))
 
     def test(self, obj: Mapping[str, Any]) -> bool:
-        return all(cond.test(obj) for cond in self.conds)
+        for cond in self.conds:  # a loop, not all() over a generator: every object is tested against every rule
+            if not cond.test(obj):
+                return False
+        return True
 
     def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
         return {"allOf": [cond.json_schema(spec) for cond in self.conds]}
@@ -141,7 +145,10 @@ class AllOf(Cond):
 
 class AnyOf(AllOf):
     def test(self, obj: Mapping[str, Any]) -> bool:
-        return any(cond.test(obj) for cond in self.conds)
+        for cond in self.conds:
+            if cond.test(obj):
+                return True
+        return False
 
     def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
         return {"anyOf": [cond.json_schema(spec) for cond in self.conds]}

@@ -13,7 +13,8 @@ from dataclasses import field as dc_field
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
-from .kinds import UNSET, Bool, Choice, Domain, Email, Kind, ListOf, Mode, SenderDomain, SenderIp, SkipIp, SmartHost
+from .kinds import META_KEYS, RENAMED_FROM, UNSET, Bool, Choice, Domain, Email, Kind, ListOf, Mode, SenderDomain
+from .kinds import SenderIp, SkipIp, SmartHost
 from .kinds import Text, Timestamp
 from .rules import AllOf, AnyOf, Cond, Has, Is, IsSet, Not, Rule, StartsWith
 
@@ -115,7 +116,20 @@ class ResourceSpec:
         return tuple(name for name, value in self._defaults if isinstance(value, list))
 
     @cached_property
-    def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[Field, Any], ...]]:
+    def _settable_validators(self) -> dict[str, Any]:
+        """Each field a desired object may declare -> its kind's ``validate`` (read once per spec, not per value).
+        Read-only fields other than the identity, and names that are also meta keys, are left to the slow path."""
+        return {f.name: f.kind.validate for f in self.fields
+                if (f.mode is not Mode.READ_ONLY or f.name == self.identity_field)
+                and f.name not in META_KEYS and f.name != RENAMED_FROM}
+
+    @cached_property
+    def _may_be_required(self) -> tuple[Field, ...]:
+        """The fields normalise_desired may report as missing: the identity, and those New-* requires."""
+        return tuple(f for f in self.fields if f.name == self.identity_field or f.required_on_create)
+
+    @cached_property
+    def _live_key_cache(self) -> dict[tuple[Any, ...], tuple[tuple[str, Any, Any, Any], ...]]:
         return {}
 
 
