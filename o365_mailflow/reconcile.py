@@ -8,8 +8,8 @@ in one never reached the other. Each operation is written once here, with one ru
   AlreadyExists because it appeared since) takes it over only when the caller says the declaration adopts it,
   and then writes only what differs; otherwise :class:`AdoptionRequired`, and nothing is written.
 * Minimal writes. Set-* carries only the fields that differ; a rename is that same Set-* (``-Name`` on the
-  Guid, which stays). A field that forces replacement (:attr:`~o365_mailflow.specs.ResourceSpec.force_new`) is never sent to
-  Set-*: :class:`ReplacementRequired`. The CLI's plan refuses such a change and Pulumi's diff replaces the
+  Guid, which stays). A field that forces replacement (:attr:`~o365_mailflow.specs.ResourceSpec.force_new`) is
+  never sent to Set-*: :class:`ReplacementRequired`. The CLI's plan refuses such a change and Pulumi's diff replaces the
   object, both from the same field list.
 * Create is all or nothing. When the follow-up Set-* of a create (the SET_ONLY fields) fails, the new object is
   removed again: a half-made connector would carry mail with settings nobody declared (and Pulumi could not
@@ -205,7 +205,8 @@ def create(
         return _adopt(client, spec, desired, existing, adopt=adopt, how_to_adopt=how_to_adopt)
     # A field declared null where the service default is null is what New-* does without it: leave it out, so the
     # create is the same few parameters whichever front end declared it (Pulumi carries declared nulls by name).
-    sent = {k: v for k, v in desired.items() if v is not None or not spec.has_field(k) or spec.field(k).default is not None}
+    sent = {k: v for k, v in desired.items()
+            if v is not None or not spec.has_field(k) or spec.field(k).default is not None}
     new_params, followup = split_create(spec, sent)
     try:
         answer = client.new(spec.noun, new_params)

@@ -28,8 +28,8 @@ What the engine decides and these providers must survive (each found with the re
 * ``replaceOnChanges``: the engine needs the changed property names to apply it, and the SDK's dynamic-provider
   host never sends them, so the option did nothing. The resource classes pass the names as the
   ``replaceOnChanges`` input, and diff lists those fields as replacements when they change.
-* A changed force-new field (``CREATE_ONLY``, :attr:`ResourceSpec.force_new <o365_mailflow.specs.ResourceSpec.force_new>`, the list the CLI's plan
-  refuses to change in place) is a replacement, not an update that Set-* would refuse.
+* A changed force-new field (``CREATE_ONLY``, :attr:`~o365_mailflow.specs.ResourceSpec.force_new`, the list the
+  CLI's plan refuses to change in place) is a replacement, not an update that Set-* would refuse.
 
 Outputs of every resource: the declared fields (as the tenant holds them after the write; a write the tenant does
 not show within the lag budget is trusted, so its values), ``adopt`` when
