@@ -192,8 +192,9 @@ def diff_graphs(before: Graph, after: Graph, *, focus: bool = True) -> GraphDiff
 def change_diagram(snapshot: Snapshot, plan: Plan) -> str | None:
     """Mermaid text of what ``plan`` changes in the tenant of ``snapshot``, or None when nothing in the diagram
     changes (the PR comment and the Pulumi pipeline's comment call this; no I/O)."""
-    before = build_graph(TenantState.from_snapshot(snapshot))
-    after = build_graph(TenantState.after_plan(snapshot, plan))
+    state = TenantState.from_snapshot(snapshot)  # once: after_plan reuses its objects for what the plan leaves alone
+    before = build_graph(state)
+    after = build_graph(TenantState.after_plan(snapshot, plan, state))
     diff = diff_graphs(before, after)
     return None if diff.empty else to_mermaid(diff)
 
