@@ -161,12 +161,6 @@ Found = Mapping[str, Mapping[str, FieldMap]]
 __all__ += ["Found", "diff_object", "compute_plan", "desired_state", "changed_fields", "live_of"]
 
 
-def _key(obj: DesiredObject | LiveObject) -> str:
-    """A stack's or a snapshot's object's :func:`name_key`, worked out once per object where it can be kept."""
-    key = getattr(obj, "key", None)
-    return key if isinstance(key, str) else name_key(obj.name)
-
-
 def live_of(snapshot: Snapshot, obj: DesiredObject) -> tuple[LiveObject | None, bool]:
     """The live object a declared one stands for, and whether that is a rename (``renamedFrom``).
 
@@ -175,7 +169,7 @@ def live_of(snapshot: Snapshot, obj: DesiredObject) -> tuple[LiveObject | None, 
     of the same Guid, never a create plus a delete).
     """
     type_name = obj.spec.type_name
-    live = snapshot.find_key(type_name, _key(obj))
+    live = snapshot.find_key(type_name, obj.key)
     old = getattr(obj, "renamed_from", None)
     if live is not None or not old:
         return live, False
@@ -279,16 +273,16 @@ def desired_state(stack: Stack, snapshot: Snapshot, plan_changes: Sequence[Resou
         objects: list[Fields] = []
         declared: set[str] = set()
         for obj in stack.of_type(type_name):
-            declared.add(_key(obj))
+            declared.add(obj.key)
             live, renamed = live_of(snapshot, obj)
             if renamed and live is not None:  # live_of finds the old name only when it says renamed
-                declared.add(_key(live))  # the old name becomes this object: do not count it twice
+                declared.add(live.key)  # the old name becomes this object: do not count it twice
             if live is not None:
                 objects.append({**live.fields, **obj.fields})
             elif spec.creatable:
                 objects.append(effective(spec, obj.fields))
         for live in snapshot.of_type(type_name):
-            key = _key(live)
+            key = live.key
             if key in declared or (type_name, live.identity.casefold()) in deleted:
                 continue
             fields = dict(live.fields)
@@ -322,7 +316,7 @@ class _Planner:
             return None
         if self._baseline_index is None:
             self._baseline_index = {
-                (obj.spec.type_name, name_key(obj.name)): dict(obj.fields) for obj in self.baseline.objects
+                (obj.spec.type_name, obj.key): dict(obj.fields) for obj in self.baseline.objects
             }
         return self._baseline_index.get((type_name, name_key(name)))
 
@@ -448,12 +442,12 @@ class _Planner:
     # -- objects the stack does not declare -------------------------------------------------------------------
 
     def undeclared(self, spec: ResourceSpec) -> list[ResourceChange]:
-        declared = {_key(o) for o in self.stack.of_type(spec.type_name)}
+        declared = {o.key for o in self.stack.of_type(spec.type_name)}
         deletes: list[ResourceChange] = []
         extra = sorted(
             (o for o in self.snapshot.of_type(spec.type_name)
-             if _key(o) not in declared and (spec.type_name, o.identity.casefold()) not in self.renamed),
-            key=_key,
+             if o.key not in declared and (spec.type_name, o.identity.casefold()) not in self.renamed),
+            key=lambda o: o.key,
         )
         for live in extra:
             if self.stack.prune and spec.deletable:
@@ -472,7 +466,7 @@ class _Planner:
     def _left_without_record(self, spec: ResourceSpec, live: LiveObject) -> bool:
         """The baseline managed it, and no values found before that are known (e.g. a fresh CI runner)."""
         return (self.baseline_fields(spec.type_name, live.name) is not None
-                and not self.found.get(spec.type_name, {}).get(name_key(live.name)))
+                and not self.found.get(spec.type_name, {}).get(live.key))
 
     def _unknown_found_values(self, spec: ResourceSpec, live: LiveObject) -> Diagnostic:
         return Diagnostic(
@@ -486,7 +480,7 @@ class _Planner:
 
     def _restore(self, spec: ResourceSpec, live: LiveObject) -> ResourceChange | None:
         """Put back the values found before this tool first changed the object (accepted domains)."""
-        record = self.found.get(spec.type_name, {}).get(name_key(live.name))
+        record = self.found.get(spec.type_name, {}).get(live.key)
         if not record:
             return None  # never changed by this tool: nothing to restore, it stays as it is
         known = {name: value for name, value in record.items() if spec.has_field(name)}
