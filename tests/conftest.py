@@ -42,6 +42,10 @@ from o365_mailflow.tenant import TenantConfig
 sys.modules.setdefault("mailflow_testing", sys.modules[__name__])
 
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
+# `mailflow` in a child process, as a shell runs it: the console script's entry point as installed from
+# pyproject.toml (so a test through it also proves the script exists and exits with the command's code).
+MAILFLOW_PROCESS = [sys.executable, "-c",
+                    "import importlib.metadata as m; m.entry_points(group='console_scripts')['mailflow'].load()()"]
 FIXTURES = Path(__file__).parent / "fixtures"
 VERIFIED_DOMAINS = ["contoso.com", "sales.contoso.com", "fabrikam.com"]
 

@@ -144,3 +144,16 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="mailflow")
 def main() -> None:
     """Exchange Online mail flow as code: validate, plan and apply stacks/<stack>.yaml."""
+
+
+def run() -> None:
+    """The ``mailflow`` console script: :func:`main`, then a quick exit."""
+    try:
+        main()
+    finally:
+        # The command's objects die with the process. With the collector back on, interpreter shutdown walks
+        # every one of them once more (~0.1 s after a plan of 1,000 connectors, more with more); frozen, they
+        # are left to the operating system, as mypy leaves its own with a hard exit. atexit handlers and stream
+        # flushing still run. Only the process entry point does this: in-process callers (tests) keep a normal
+        # collector.
+        gc.freeze()

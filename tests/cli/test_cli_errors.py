@@ -22,13 +22,13 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from mailflow_testing import MAILFLOW_PROCESS
 from reconcile_helpers import PARTNER_STACK as STACK, Project
 
 from o365_mailflow.cli import main
@@ -56,7 +56,7 @@ def _cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     base = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
     full = {**base, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "MAILFLOW_STATE_DIR": str(cwd / ".state"),
             **(env or {})}
-    return subprocess.run([sys.executable, "-c", "from o365_mailflow.cli import main; main()", *args],
+    return subprocess.run([*MAILFLOW_PROCESS, *args],
                           cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -281,7 +281,7 @@ def _interrupted_apply(project: Project, signals: list[int]) -> tuple[int, str, 
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}, **project.tenant.env,
            "MAILFLOW_STATE_DIR": str(project.root / ".state"), "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from o365_mailflow.cli import main; main()", "apply", "--stack", "test",
+        [*MAILFLOW_PROCESS, "apply", "--stack", "test",
          "--root", str(project.root), "--auto-approve", "--parallelism", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
@@ -353,7 +353,7 @@ def test_an_unexpected_error_is_one_line_on_stderr_with_secrets_redacted(
 def test_a_reader_that_stops_early_gets_a_quiet_exit_not_a_traceback(scratch: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "MAILFLOW_STATE_DIR": str(scratch / ".state")}
     # 3000 "valid" lines on stdout: far more than a pipe holds once the reader has gone.
-    proc = subprocess.Popen([sys.executable, "-c", "from o365_mailflow.cli import main; main()", "validate",
+    proc = subprocess.Popen([*MAILFLOW_PROCESS, "validate",
                              *["stacks/dev.yaml"] * 3000], cwd=scratch, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None

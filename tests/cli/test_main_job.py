@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from mailflow_testing import MAILFLOW_PROCESS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,7 @@ def _mailflow(cwd: Path, state: Path, *args: str) -> subprocess.CompletedProcess
     env = {**os.environ, "MAILFLOW_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
     env.pop("NO_COLOR", None)
     return subprocess.run(
-        [sys.executable, "-c", "from o365_mailflow.cli import main; main()", *args],
+        [*MAILFLOW_PROCESS, *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 

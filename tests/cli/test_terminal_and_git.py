@@ -13,11 +13,11 @@ import os
 import re
 import select
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from mailflow_testing import MAILFLOW_PROCESS
 from reconcile_helpers import PARTNER_STACK as STACK, Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def _apply_on_a_terminal(project: Project, answer: str) -> tuple[str, int]:
            "PYTHONPATH": str(ROOT)}
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from o365_mailflow.cli import main; main()", "apply", "--stack", "test",
+        [*MAILFLOW_PROCESS, "apply", "--stack", "test",
          "--root", str(project.root)],
         stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
     )
