@@ -212,7 +212,7 @@ class _Index:
         if sender_domain:
             hits.update(i for key in self._covering(sender_domain)
                         for i in self.inbound_by_name.get("sender:" + key, ()))
-        if ip:
+        if ip and self.prefixes:  # no network indexed (a small plan's changes): no address to parse
             addr = int(ipaddress.IPv4Address(ip))
             for prefix in self.prefixes:
                 mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
@@ -399,6 +399,8 @@ def _compare(before: TenantState, after: TenantState, *, skip_untouched: bool) -
     probes = _probes(before, after)
     sender = _relay_sender(before) or _relay_sender(after)
     changed = _changed_objects(before, after, shared) if skip_untouched else None
+    if changed is not None and not any(changed.state.fields()):
+        return Impact((), len(probes))  # the states share every object: no probe can get another answer
     indexes: list[_Index] = []  # both states' indexes, built at the first probe that needs them
     rows: list[ImpactRow] = []
     for p in probes:
