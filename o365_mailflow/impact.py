@@ -106,7 +106,7 @@ class TenantState:
 
 
 def _live(snapshot: Snapshot, spec: ResourceSpec) -> tuple[MailObject, ...]:
-    return tuple(MailObject(o.identity, effective(spec, o.fields)) for o in snapshot.of_type(spec.type_name))
+    return tuple(MailObject(o.identity, o.effective) for o in snapshot.of_type(spec.type_name))
 
 
 def _after(snapshot: Snapshot, plan: Plan, spec: ResourceSpec, before: tuple[MailObject, ...]) -> tuple[MailObject, ...]:
