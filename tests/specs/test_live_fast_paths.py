@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from o365_mailflow.specs.kinds import Domain, SenderDomain, SenderIp, SmartHost
+from o365_mailflow.specs.kinds import Domain, ListOf, SenderDomain, SenderIp, SkipIp, SmartHost, _ip_sort_key, \
+    _ip_sort_key_parsed
 
 EDGE_HOSTS = [
     "contoso.com", "Contoso.com", "contoso.com.", " contoso.com", "contoso.com ", "contoso.com\n", "a.b", "a.1",
@@ -81,3 +82,15 @@ def test_the_fast_paths_take_the_canonical_forms() -> None:
     assert kinds._CANONICAL_ADDRESS_SPACE.fullmatch("smtp:partner1.example.com;1")
     assert kinds._canonical_v4("198.0.4.7/28") == "198.0.4.0/28"
     assert kinds._canonical_v4("203.0.113.7") == "203.0.113.7"
+
+
+def test_ip_sort_keys_and_one_item_lists_agree_with_the_full_path() -> None:
+    values = _values(random.Random(17))
+    for value in values:
+        assert _ip_sort_key(value) == _ip_sort_key_parsed(value), value
+    for item in (SenderIp(), SmartHost(), SkipIp(), SenderDomain(), Domain()):
+        kind = ListOf(item)
+        for value in values:
+            if isinstance(value, str):
+                # The full path: every item normalised, then sorted and merged as a set.
+                assert kind.live([value]) == kind._canonical([item.live(value)]), value
