@@ -112,8 +112,13 @@ def _live(snapshot: Snapshot, spec: ResourceSpec) -> tuple[MailObject, ...]:
 def _after(snapshot: Snapshot, plan: Plan, spec: ResourceSpec, before: tuple[MailObject, ...]) -> tuple[MailObject, ...]:
     mine = [c for c in plan.changes if c.type_name == spec.type_name]
     by_identity = {c.identity.casefold(): c for c in mine if c.identity and c.action is not Action.CREATE}
+    # When no change deletes an object or changes a field (a plan of no-ops), every object is kept as it is.
+    touching = any(c.changes or c.action is Action.DELETE for c in by_identity.values())
     out: list[MailObject] = []
     for live, kept in zip(snapshot.of_type(spec.type_name), before):
+        if not touching:
+            out.append(kept)
+            continue
         change = by_identity.get(live.identity.casefold())
         if change is not None and change.action is Action.DELETE:
             continue
