@@ -106,14 +106,19 @@ class TenantState:
 
 
 def _live(snapshot: Snapshot, spec: ResourceSpec) -> tuple[MailObject, ...]:
-    return tuple(MailObject(o.identity, effective(spec, o.fields)) for o in snapshot.of_type(spec.type_name))
+    return tuple(MailObject(o.identity, o.effective) for o in snapshot.of_type(spec.type_name))
 
 
 def _after(snapshot: Snapshot, plan: Plan, spec: ResourceSpec, before: tuple[MailObject, ...]) -> tuple[MailObject, ...]:
     mine = [c for c in plan.changes if c.type_name == spec.type_name]
     by_identity = {c.identity.casefold(): c for c in mine if c.identity and c.action is not Action.CREATE}
+    # When no change deletes an object or changes a field (a plan of no-ops), every object is kept as it is.
+    touching = any(c.changes or c.action is Action.DELETE for c in by_identity.values())
     out: list[MailObject] = []
     for live, kept in zip(snapshot.of_type(spec.type_name), before):
+        if not touching:
+            out.append(kept)
+            continue
         change = by_identity.get(live.identity.casefold())
         if change is not None and change.action is Action.DELETE:
             continue
@@ -169,19 +174,25 @@ class _Index:
             "inbound": {c.name.casefold(): c.identity for c in state.inbound},
         }
 
+    def _accepted_hits(self, *domains: str | None) -> set[int]:
+        return {i for d in domains if d for key in self._covering(d) for i in self.accepted_by_name.get(key, ())}
+
     def _accepted_for(self, *domains: str | None) -> list[MailObject]:
         # The first accepted domain always goes along: the relay rules treat "no accepted domain known" apart,
         # and an extra entry that does not cover the probe changes no decision.
-        hits = {i for d in domains if d for key in self._covering(d) for i in self.accepted_by_name.get(key, ())}
+        hits = self._accepted_hits(*domains)
         if self.state.accepted:
             hits.add(0)
         return [self.state.accepted[i] for i in sorted(hits)]
 
-    def route_inputs(self, domain: str) -> tuple[list[MailObject], list[MailObject]]:
-        """The accepted domains and outbound connectors that could decide the route of ``domain``, in order."""
+    def _route_hits(self, domain: str) -> set[int]:
         hits = {i for key in self._covering(domain) for i in self.outbound_by_pattern.get(key, ())}
         hits.update(self.all_accepted)
-        return self._accepted_for(domain), [self.state.outbound[i] for i in sorted(hits)]
+        return hits
+
+    def route_inputs(self, domain: str) -> tuple[list[MailObject], list[MailObject]]:
+        """The accepted domains and outbound connectors that could decide the route of ``domain``, in order."""
+        return self._accepted_for(domain), [self.state.outbound[i] for i in sorted(self._route_hits(domain))]
 
     def route(self, domain: str, inputs: tuple[list[MailObject], list[MailObject]] | None = None) -> RouteDecision:
         accepted, outbound = inputs or self.route_inputs(domain)
@@ -195,19 +206,31 @@ class _Index:
     def inbound_inputs(self, ip: str | None, cert: str | None,
                        sender: str | None) -> tuple[list[MailObject], list[MailObject]]:
         """The accepted domains and inbound connectors that could decide who accepts such a connection."""
+        hits = self._inbound_hits(ip, cert, sender)
+        return self._accepted_for(cert, _domain_part(sender)), [self.state.inbound[i] for i in sorted(hits)]
+
+    def _inbound_hits(self, ip: str | None, cert: str | None, sender: str | None) -> set[int]:
         hits: set[int] = set()
         if cert:
             hits.update(i for key in self._covering(cert) for i in self.inbound_by_name.get(key, ()))
-        sender_domain = sender.rsplit("@", 1)[-1].lower() if sender else None
+        sender_domain = _domain_part(sender)
         if sender_domain:
             hits.update(i for key in self._covering(sender_domain)
                         for i in self.inbound_by_name.get("sender:" + key, ()))
-        if ip:
+        if ip and self.prefixes:  # no network indexed (a small plan's changes): no address to parse
             addr = int(ipaddress.IPv4Address(ip))
             for prefix in self.prefixes:
                 mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
                 hits.update(self.inbound_by_net.get((prefix, addr & mask), ()))
-        return self._accepted_for(cert, sender_domain), [self.state.inbound[i] for i in sorted(hits)]
+        return hits
+
+    def touched_by(self, p: Probe, sender: str | None) -> bool:
+        """Some object of this index could be among the simulator's inputs for ``p`` (the first accepted domain,
+        which every question takes along, aside)."""
+        if p.kind in ("ip", "certificate"):
+            ip, cert, mail_from = _inbound_question(p, sender)
+            return bool(self._inbound_hits(ip, cert, mail_from) or self._accepted_hits(cert, _domain_part(mail_from)))
+        return bool(self._route_hits(p.address) or self._accepted_hits(p.address))
 
     def _covering(self, domain: str) -> tuple[str, ...]:
         found = self.patterns.get(domain)
@@ -217,6 +240,10 @@ class _Index:
 
     def identity(self, kind: str, name: str | None) -> str | None:
         return self.names[kind].get(name.casefold(), name) if name else None
+
+
+def _domain_part(sender: str | None) -> str | None:
+    return sender.rsplit("@", 1)[-1].lower() if sender else None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -293,8 +320,14 @@ def _sender_probes(state: TenantState) -> Iterable[Probe]:
 
 def _probes(*states: TenantState) -> list[Probe]:
     found: dict[tuple[str, str], Probe] = {}
+    asked: set[int] = set()  # ids of the objects already asked about
     for state in states:
-        for p in (*_domain_probes(state), *_sender_probes(state)):
+        # An object a previous state holds too (after_plan keeps the objects a plan leaves alone) gives the very
+        # same probes, which are already found: skip it rather than make them again.
+        fresh = TenantState(*(tuple(o for o in objs if id(o) not in asked)
+                              for objs in (state.accepted, state.inbound, state.outbound)))
+        asked.update(id(o) for objs in (state.accepted, state.inbound, state.outbound) for o in objs)
+        for p in (*_domain_probes(fresh), *_sender_probes(fresh)):
             found.setdefault((p.kind, p.key), p)
     found[("outside", OUTSIDE_DOMAIN)] = _probe("outside", OUTSIDE_DOMAIN)
     return sorted(found.values())
@@ -362,16 +395,70 @@ def compute_impact(snapshot: Snapshot, plan: Plan) -> Impact:
 
 def compare_states(before: TenantState, after: TenantState) -> Impact:
     """The rows whose route differs between two states."""
+    return _compare(before, after, skip_untouched=True)
+
+
+def _compare(before: TenantState, after: TenantState, *, skip_untouched: bool) -> Impact:
+    """:func:`compare_states`; ``skip_untouched=False`` asks every probe of both states (tests compare the two)."""
     shared: dict[str, tuple[str, ...]] = {}
-    old, new = _Index(before, shared), _Index(after, shared)
     probes = _probes(before, after)
     sender = _relay_sender(before) or _relay_sender(after)
+    changed = _changed_objects(before, after, shared) if skip_untouched else None
+    if changed is not None and not any(changed.state.fields()):
+        return Impact((), len(probes))  # the states share every object: no probe can get another answer
+    indexes: list[_Index] = []  # both states' indexes, built at the first probe that needs them
     rows: list[ImpactRow] = []
     for p in probes:
+        if changed is not None and not changed.touched_by(p, sender):
+            continue  # only objects both states share could answer it: the same inputs, the same answer
+        if not indexes:
+            indexes += (_Index(before, shared), _Index(after, shared))
+        old, new = indexes
         row = _inbound_row(p, old, new, sender) if p.kind in ("ip", "certificate") else _outbound_row(p, old, new)
         if row is not None:
             rows.append(row)
     return Impact(tuple(rows), len(probes))
+
+
+def _changed_objects(before: TenantState, after: TenantState, shared: dict[str, tuple[str, ...]]) -> _Index | None:
+    """An index of the objects only one of the states holds (by identity: after_plan keeps the objects a plan
+    leaves alone), or None when a probe that touches none of them could still get a different answer.
+
+    Why: a plan changes a few objects of thousands, and a probe none of them could answer is handed the same
+    objects in the same order by both states (:func:`_same_inputs` would say so after building both inputs);
+    asking this small index instead keeps the impact of a small plan from costing two lookups per probe. That
+    holds when the objects both states share keep their relative order, the first accepted domain (which every
+    question takes along) is shared, and no shared connector's name leads to another identity in one state.
+    """
+    lists = ((before.accepted, after.accepted), (before.inbound, after.inbound), (before.outbound, after.outbound))
+    only: list[tuple[MailObject, ...]] = []
+    for old, new in lists:
+        old_ids, new_ids = {id(o) for o in old}, {id(o) for o in new}
+        if [id(o) for o in old if id(o) in new_ids] != [id(o) for o in new if id(o) in old_ids]:
+            return None
+        only.append(tuple(o for o in old if id(o) not in new_ids) + tuple(o for o in new if id(o) not in old_ids))
+    first_old, first_new = before.accepted[:1], after.accepted[:1]
+    if len(first_old) != len(first_new) or (first_old and first_old[0] is not first_new[0]):
+        return None
+    if any(_names_moved(old, new) for old, new in lists[1:]):  # connectors only: identity() is theirs
+        return None
+    return _Index(TenantState(*only), shared)
+
+
+def _names_moved(old: tuple[MailObject, ...], new: tuple[MailObject, ...]) -> bool:
+    """A name some shared connector has leads to different identities in the two states (duplicate names)."""
+    before = {c.name.casefold(): c.identity for c in old}
+    after = {c.name.casefold(): c.identity for c in new}
+    moved = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+    new_ids = {id(c) for c in new}
+    return bool(moved) and any(c.name.casefold() in moved for c in old if id(c) in new_ids)
+
+
+def _inbound_question(p: Probe, sender: str | None) -> tuple[str | None, str | None, str | None]:
+    """(ip, certificate name, MAIL FROM) of an inbound probe."""
+    ip, cert = (p.key, None) if p.kind == "ip" else (None, p.key)
+    # A certificate is asked with a MAIL FROM outside the tenant, so relaying turns on the certificate alone.
+    return ip, cert, sender if p.kind == "ip" else f"relay@{OUTSIDE_DOMAIN}"
 
 
 def _outbound_key(d: RouteDecision, index: _Index) -> tuple[object, ...]:
@@ -451,9 +538,7 @@ def _inbound_key(d: InboundDecision, index: _Index) -> tuple[object, ...]:
 
 
 def _inbound_row(p: Probe, old: _Index, new: _Index, sender: str | None) -> ImpactRow | None:
-    ip, cert = (p.key, None) if p.kind == "ip" else (None, p.key)
-    # A certificate is asked with a MAIL FROM outside the tenant, so relaying turns on the certificate alone.
-    mail_from = sender if p.kind == "ip" else f"relay@{OUTSIDE_DOMAIN}"
+    ip, cert, mail_from = _inbound_question(p, sender)
     before, after = old.inbound_inputs(ip, cert, mail_from), new.inbound_inputs(ip, cert, mail_from)
     if _same_inputs("inbound", old, new, before, after):
         return None

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Mapping, Sequence
 
 from .errors import Diagnostic, PlanError, Severity, StackError
-from .routing import Guidance, review
+from .routing import Guidance, review_effective
 from .shapes import FieldChangeJson, FieldMap, Fields, PlanJson, ResourceChangeJson, UnmanagedJson, Value
 from .snapshot import LiveObject, Snapshot
 from .specs import SPECS, ResourceSpec, check_rules, effective, name_key, spec_for_stack_key, write_order
@@ -211,6 +211,10 @@ def diff_object(
     live_fields: FieldMap | None = None
     if live is not None:
         live_fields = live.fields if hasattr(live, "fields") else live
+        # Most declared objects match the tenant: then no field changes, whatever the spec-table order.
+        fields = spec._by_name
+        if all(live_fields.get(k) == v for k, v in desired.items() if k in fields):
+            return ()
     declared = [f for f in spec.fields if f.name in desired]
     if live_fields is None:
         changed = {f.name for f in declared}
@@ -259,7 +263,9 @@ def _located(diags: Sequence[Diagnostic], obj: DesiredObject) -> list[Diagnostic
 
 
 def desired_state(stack: Stack, snapshot: Snapshot, plan_changes: Sequence[ResourceChange]) -> dict[str, list[Fields]]:
-    """The tenant as it will be after the plan: every kept object's fields (declared over live), by type.
+    """The tenant as it will be after the plan: every kept object's fields (declared over live, both over the
+    service defaults as :func:`~o365_mailflow.specs.effective` puts them), by type. Read only: an object the
+    plan leaves alone shares its dict with the snapshot's :attr:`~o365_mailflow.snapshot.LiveObject.effective`.
 
     This is what the routing checks look at: the stack alone does not say what undeclared fields and
     unmanaged connectors will be, the tenant does. Declared objects come first, in stack order, so that a
@@ -278,16 +284,17 @@ def desired_state(stack: Stack, snapshot: Snapshot, plan_changes: Sequence[Resou
             if renamed and live is not None:  # live_of finds the old name only when it says renamed
                 declared.add(live.key)  # the old name becomes this object: do not count it twice
             if live is not None:
-                objects.append({**live.fields, **obj.fields})
+                # A live object holds every field, so this is effective() of the declared fields over it.
+                objects.append({**live.effective, **obj.fields})
             elif spec.creatable:
                 objects.append(effective(spec, obj.fields))
         for live in snapshot.of_type(type_name):
             key = live.key
             if key in declared or (type_name, live.identity.casefold()) in deleted:
                 continue
-            fields = dict(live.fields)
+            fields = live.effective
             if (type_name, key) in restored:
-                fields.update({c.field: c.after for c in restored[(type_name, key)].changes})
+                fields = {**fields, **{c.field: c.after for c in restored[(type_name, key)].changes}}
             objects.append(fields)
         result[type_name] = objects
     return result
@@ -549,7 +556,7 @@ def _routing(stack: Stack, snapshot: Snapshot, changes: Sequence[ResourceChange]
     state = desired_state(stack, snapshot, changes)
     args = (state["AcceptedDomain"], state["InboundConnector"], state["OutboundConnector"])
     cloud = getattr(stack.tenant, "cloud", None) or "commercial"
-    diags, guidance = review(*args, cloud=cloud)
+    diags, guidance = review_effective(*args, cloud=cloud)
     by_type: dict[str, tuple[DesiredObject, ...]] = {}  # each type's objects listed once, not once per warning
     return [_locate_in_stack(stack, d, by_type) for d in diags], guidance
 

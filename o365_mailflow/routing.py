@@ -70,6 +70,7 @@ __all__ = [
     "spf_txt",
     "spf_problem",
     "review",
+    "review_effective",
     "Guidance",
     "domain_of",
     "covering_patterns",
@@ -180,6 +181,11 @@ class _Finding:
 
 def _items(spec: ResourceSpec, objs: Sequence[Fields], sources: Sequence[DesiredObject] | None = None) -> list[_Item]:
     return [_Item(spec, i, effective(spec, o), sources[i] if sources else None) for i, o in enumerate(objs)]
+
+
+def _effective_items(spec: ResourceSpec, objs: Sequence[Fields]) -> list[_Item]:
+    """:func:`_items` of objects already over the service defaults."""
+    return [_Item(spec, i, o) for i, o in enumerate(objs)]
 
 
 def _usable_outbound(c: Fields) -> bool:
@@ -589,14 +595,19 @@ def guidance(accepted: Sequence[Fields], inbound: Sequence[Fields], *, cloud: st
     Wildcard and ``*.onmicrosoft.com`` domains get no MX endpoint (Microsoft manages those); outbound connectors
     change no guidance. ``spf``: the record when the caller already computed it (see :func:`review`).
     """
+    return _guidance(_items(ACCEPTED_DOMAIN, accepted), _items(INBOUND, inbound), cloud, spf)
+
+
+def _guidance(acc: list[_Item], inb: list[_Item], cloud: str, spf: str | None) -> Guidance:
+    """:func:`guidance` of a check's items (already over the service defaults)."""
     mx: dict[str, str] = {}
-    for a in _eff(ACCEPTED_DOMAIN, accepted):
-        name = str(a.get("domainName") or "").lower()
+    for a in acc:
+        name = str(a.values.get("domainName") or "").lower()
         if not name or name.startswith("*") or name.endswith(".onmicrosoft.com"):
             continue
         mx[name] = mx_endpoint(name, cloud=cloud)
-    wanted = bool(mx) or bool(_relay_connectors(_items(INBOUND, inbound)))
-    spf = (spf or spf_record(inbound, cloud=cloud)) if wanted else None
+    wanted = bool(mx) or bool(_relay_connectors(inb))
+    spf = (spf or _spf_record_of(_collapsed_networks(c.values for c in inb), cloud)) if wanted else None
     return Guidance(mx_endpoints=dict(sorted(mx.items())), spf_record=spf,
                     spf_strings=spf_strings(spf) if spf else ())
 
@@ -605,9 +616,19 @@ def review(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequ
            cloud: str = "commercial") -> tuple[list[Diagnostic], Guidance]:
     """:func:`check_objects` and :func:`guidance` together, sharing one pass over the objects and one SPF record
     (what a plan needs; computing them apart doubles the cost for thousands of connectors)."""
-    acc, inb, out = _items(ACCEPTED_DOMAIN, accepted), _items(INBOUND, inbound), _items(OUTBOUND, outbound)
+    return review_effective(_eff(ACCEPTED_DOMAIN, accepted), _eff(INBOUND, inbound), _eff(OUTBOUND, outbound),
+                            cloud=cloud)
+
+
+def review_effective(accepted: Sequence[Fields], inbound: Sequence[Fields], outbound: Sequence[Fields], *,
+                     cloud: str = "commercial") -> tuple[list[Diagnostic], Guidance]:
+    """:func:`review` of objects already over the service defaults (:func:`~o365_mailflow.specs.effective`), as
+    a plan's desired state holds them: the step that would work the defaults out again for every object is
+    skipped."""
+    acc = _effective_items(ACCEPTED_DOMAIN, accepted)
+    inb, out = _effective_items(INBOUND, inbound), _effective_items(OUTBOUND, outbound)
     record = _spf_for(inb, cloud)
-    if record is None and any(True for _ in accepted):
-        record = spf_record(inbound, cloud=cloud)  # MX guidance alone still suggests the include
+    if record is None and acc:  # MX guidance alone still suggests the include
+        record = _spf_record_of(_collapsed_networks(c.values for c in inb), cloud)
     diags = [_diagnostic(f) for f in _findings(acc, inb, out, cloud, record)]
-    return diags, guidance(accepted, inbound, cloud=cloud, spf=record)
+    return diags, _guidance(acc, inb, cloud, record)

@@ -18,7 +18,7 @@ from typing import Iterable, Protocol, Sequence
 
 from .errors import AuthenticationError, ExoError, PermissionDenied, PlanError
 from .shapes import FieldMap, Fields, Json, Record
-from .specs import SPECS, ResourceSpec, name_key, normalise_live
+from .specs import SPECS, ResourceSpec, effective, name_key, normalise_live
 
 __all__ = ["LiveObject", "Snapshot", "SnapshotError", "take_snapshot", "live_object", "FoundValues"]
 
@@ -68,6 +68,12 @@ class LiveObject:
         """The name as Exchange compares names (:func:`~o365_mailflow.specs.name_key`), worked out once: a plan
         of thousands of objects looks each one up several times."""
         return name_key(self.name)
+
+    @cached_property
+    def effective(self) -> Fields:
+        """:func:`~o365_mailflow.specs.effective` of the fields, worked out once: the mail-flow impact and the
+        change diagram each read the whole tenant this way. Read only (both share the one dict)."""
+        return effective(self.spec, self.fields)
 
 
 def live_object(spec: ResourceSpec, record: Record) -> LiveObject:
