@@ -633,32 +633,39 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
     out: list[DesiredObject] = []
     indexes: list[int] = []  # each object's index in the file's list (invalid items are left out of ``out``)
     first_seen: dict[str, tuple[int, int | None]] = {}
+    known = spec._by_name
+    lines_get = ctx.lines.get
     for index, item in enumerate(raw):
         path: Path_ = (key, index)
-        if not isinstance(item, Mapping):
+        if item.__class__ is not dict and not isinstance(item, Mapping):  # the reader's dicts skip the ABC check
             ctx.error(path, f"each item of {key} must be a mapping of fields, got {item!r}", code="stack.shape")
             continue
-        secrets = [k for k in item if _normal_key(k) in SECRET_KEYS and not spec.has_field(k)]
+        # The spec's own field names are never credentials: only the other keys are worth normalising.
+        secrets = [k for k in item if k not in known and _normal_key(k) in SECRET_KEYS]
         for field_key in secrets:
             ctx.error(path + (field_key,), f"{field_key} looks like a credential; {_CREDENTIALS_HINT}",
                       code="stack.secret")
-        clean = {k: v for k, v in item.items() if k not in secrets}
+        clean = {k: v for k, v in item.items() if k not in secrets} if secrets else item
         fields, diags = normalise_desired(spec, clean, path)
-        ctx.add(diags)
+        if diags:
+            ctx.add(diags)
         adopt = adopt_of(item)
         # Rules run on what is known: a created object takes the service defaults for undeclared fields; an
         # adopted one (or an accepted domain, which always exists) is unknown beyond what it declares. A field
         # whose value was refused above is left out, so the rules that read it are skipped, not misfired.
-        failed = {k for k in clean if k not in fields}
+        # (fields holds keys of clean only, so when it has as many, none failed.)
+        failed = [k for k in clean if k not in fields] if len(fields) != len(clean) else ()
         merged = effective(spec, fields) if spec.creatable and not adopt else dict(fields)
         for name in failed:
             merged.pop(name, None)
-        ctx.add(check_rules(spec, merged, path, declared=fields.keys()))
+        broken = check_rules(spec, merged, path, declared=fields.keys())
+        if broken:
+            ctx.add(broken)
         identity = fields.get(spec.identity_field)
         if not isinstance(identity, str):
             continue
         folded = identity.casefold()
-        line = ctx.line_of(path) or 0
+        line = lines_get(path) or ctx.line_of(path) or 0  # the item's own line, which the reader records
         if folded in first_seen:
             first_index, first_line = first_seen[folded]
             what = "connector name" if spec.identity_field == "name" else "domain"
@@ -667,9 +674,8 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
                       f"(names are compared case-insensitively)", code="stack.duplicate")
             continue
         first_seen[folded] = (index, line)
-        field_lines = {
-            name: ctx.lines[path + (name,)] for name in item if isinstance(name, str) and path + (name,) in ctx.lines
-        }
+        # (the reader keeps text keys only, each with its line)
+        field_lines = {name: at for name in item if (at := lines_get(path + (name,))) is not None}
         out.append(DesiredObject(spec=spec, name=identity, fields=fields, adopt=adopt, file=ctx.file, line=line,
                                  field_lines=field_lines, renamed_from=renamed_from_of(spec, item)))
         indexes.append(index)

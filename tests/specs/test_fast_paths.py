@@ -47,12 +47,13 @@ def _ip_values() -> list[Any]:
 def _domain_values() -> list[Any]:
     rng = random.Random(17)
     alphabet = "abcxyz0189-" * 4 + "ABZ_.* @:é\n\t;"
+    longest = ".".join(["a" * 63] * 3) + "." + "b" * 61  # 253 characters
     values: list[Any] = [None, 5, True, "", "*", "*.", "*.*", "*.contoso.com", "*.Contoso.com", "a.*.com", "contoso",
-                         "contoso.com.", "contoso.com..", ".contoso.com", "a..com", "-a.com", "a-.com", "a.b-", "1.2.3.4",
-                         "a.123", "123.com", "a.1b", "xn--bcher-kva.example", "smtp:contoso.com;1", "SMTP:*;1",
-                         "smtp:*.a.com", "user@contoso.com", "a.com\n", " a.com", "a.com ", "A.COM", "a" * 63 + ".com",
-                         "a" * 64 + ".com", ".".join(["a" * 63] * 3) + "." + "b" * 61, ".".join(["a" * 63] * 3) + "."
-                         + "b" * 62, ".".join(["a" * 63] * 4), ".".join(["a" * 63] * 3) + "." + "b" * 61 + "."]
+                         "contoso.com.", "contoso.com..", ".contoso.com", "a..com", "-a.com", "a-.com", "a.b-",
+                         "1.2.3.4", "a.123", "123.com", "a.1b", "xn--bcher-kva.example", "smtp:contoso.com;1",
+                         "SMTP:*;1", "smtp:*.a.com", "user@contoso.com", "a.com\n", " a.com", "a.com ", "A.COM",
+                         "a" * 63 + ".com", "a" * 64 + ".com", longest, longest + "b", longest + ".", "*." + longest,
+                         ".".join(["a" * 63] * 4)]
     for _ in range(4000):
         labels = [
             "".join(rng.choice(alphabet) for _ in range(rng.choice([1, 2, 3, 8, 62, 63, 64])))
