@@ -157,7 +157,34 @@ def _yaml12(base: Any) -> Any:
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    if not loader.yaml_path_resolvers:
+        loader.resolve = _resolver(loader)
     return loader
+
+
+def _resolver(loader: Any) -> Callable[[Any, Any, Any, Any], str | None]:
+    """``loader``'s BaseResolver.resolve (which it has no path resolvers for), with each first character's implicit
+    resolvers joined to the wildcard ones once: the composer, libyaml's too, calls it for every node of the file,
+    and pyyaml's builds that list again for every scalar. (The table is read here: our loaders add no resolver
+    later.)"""
+    table = loader.yaml_implicit_resolvers
+    wildcard = tuple(table.get(None, ()))
+    by_first = {first: tuple(resolvers) + wildcard for first, resolvers in table.items() if first is not None}
+    scalar_tag, sequence_tag = loader.DEFAULT_SCALAR_TAG, loader.DEFAULT_SEQUENCE_TAG
+    mapping_tag = loader.DEFAULT_MAPPING_TAG
+
+    def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str | None:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in by_first.get(value[:1], wildcard):  # value[:1] is "" for "", as pyyaml keys it
+                    if regexp.match(value):
+                        return tag
+            return scalar_tag
+        if kind is SequenceNode:
+            return sequence_tag
+        return mapping_tag if kind is MappingNode else None
+
+    return resolve
 
 
 # libyaml's parser when pyyaml was built with it: ten times faster on stacks with thousands of objects, and the
