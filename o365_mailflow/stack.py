@@ -239,7 +239,10 @@ class _Reader:
         return out
 
     def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
-        if not any(key.tag in _FLATTENED_TAGS for key, _ in node.value):
+        for key_node, _ in node.value:
+            if key_node.tag in _FLATTENED_TAGS:
+                break
+        else:
             return self._plain_mapping(node, path)
         explicit = {id(key) for key, _ in node.value}
         try:
@@ -247,7 +250,8 @@ class _Reader:
         except yaml.YAMLError as exc:
             self.error(path, node.start_mark.line + 1, f"bad merge key: {getattr(exc, 'problem', exc)}",
                        code="yaml.merge")
-        keys = [self._key(key_node, path) for key_node, _ in node.value]
+        keys = [key_node.value if key_node.tag == _STR_TAG and isinstance(key_node, ScalarNode)
+                else self._key(key_node, path) for key_node, _ in node.value]
         # A merged key that an explicit one overrides is never read, so its lines are never recorded (forgetting
         # them afterwards meant scanning every recorded path: quadratic in the file's size).
         overridden = {k for k, (key_node, _) in zip(keys, node.value) if id(key_node) in explicit}
@@ -272,8 +276,10 @@ class _Reader:
             seen[key] = line
             if is_explicit:
                 explicit_seen.add(key)
-            self.lines[path + (key,)] = line
-            out[key] = self.read(value_node, path + (key,))
+            where = path + (key,)
+            self.lines[where] = line  # the key's line, as in _plain_mapping
+            out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
+                        else self._value(value_node, where))
         return out
 
     def _plain_mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
@@ -376,56 +382,66 @@ def _check_events(text: str, file: str, loader_class: Any = None) -> list[Diagno
 
 
 
+class _Refused(Exception):
+    """Carries :func:`_check_structure`'s diagnostic out of its walk."""
+
+    def __init__(self, diags: list[Diagnostic]) -> None:
+        super().__init__()
+        self.diags = diags
+
+
 def _check_structure(root: Node, file: str) -> list[Diagnostic]:
     """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before reading the nodes.
 
     One pass over the composed nodes, which share one node per anchor however often it is aliased (so the pass
-    is linear in the file whatever the aliases do), without recursion: a node met a second time is an alias
-    (or a merge key) and adds its whole expanded size. It runs on the node tree that is read afterwards, so
-    the file is parsed once. The composer (libyaml's when available) is not recursive in Python.
+    is linear in the file whatever the aliases do): a node met a second time is an alias (or a merge key) and adds
+    its whole expanded size. It runs on the node tree that is read afterwards, so the file is parsed once. The
+    walk recurses at most MAX_NESTING levels (deeper is refused first); the composer (libyaml's when available) is
+    not recursive in Python.
     """
     def diag(node: Node, summary: str, code: str) -> list[Diagnostic]:
         return [Diagnostic(Severity.ERROR, (), summary, file=file, line=node.start_mark.line + 1, code=code)]
 
-    def push(node: Node) -> list[Any]:
-        """A frame for ``node``: its collections still to walk, and its size so far (1 + one per scalar: a
-        scalar, aliased or not, adds one value, so scalars are counted here and never walked one by one)."""
-        if not isinstance(node, (MappingNode, SequenceNode)):
-            return [node, iter(()), 1]
-        items = list(itertools.chain.from_iterable(node.value)) if isinstance(node, MappingNode) else node.value
-        nested = [c for c in items if not isinstance(c, ScalarNode)]
-        return [node, iter(nested), 1 + len(items) - len(nested)]
-
     sizes: dict[int, int] = {}  # node -> values it expands to, once it has been read
-    frames: list[list[Any]] = [push(root)]  # [node, its collections to go, values so far]
-    on_path = {id(root)}
+    on_path: set[int] = set()
     added = 0
-    while frames:
-        frame = frames[-1]
-        child = next(frame[1], None)
-        if child is None:
-            frames.pop()
-            on_path.discard(id(frame[0]))
-            sizes[id(frame[0])] = frame[2]
-            if frames:
-                frames[-1][2] += frame[2]
-            continue
-        if id(child) in on_path:
-            return diag(frame[0], "an alias here refers to the value that contains it, which would never end; "
-                        "copy the settings instead", "yaml.alias-cycle")
-        known = sizes.get(id(child))
-        if known is not None:
-            added += known
-            if added > MAX_ALIAS_EXPANSION:
-                return diag(frame[0], f"an alias here makes the file expand to more than {MAX_ALIAS_EXPANSION:,} "
-                            "values (aliases of aliases multiply); write the values out or use fewer nested "
-                            "aliases", "yaml.alias-expansion")
-            frame[2] += known
-        elif len(frames) >= MAX_NESTING:  # child would be collection number MAX_NESTING + 1
-            return _too_deep(file, child.start_mark)
-        else:
-            frames.append(push(child))
-            on_path.add(id(child))
+
+    def walk(node: Node, depth: int) -> int:
+        """The values ``node`` (a collection ``depth`` levels deep) expands to: 1, one per scalar (aliased or
+        not, a scalar adds one value) and each nested collection's size."""
+        nonlocal added
+        on_path.add(id(node))
+        size = 1
+        children = itertools.chain.from_iterable(node.value) if isinstance(node, MappingNode) else node.value
+        for child in children:
+            if isinstance(child, ScalarNode):
+                size += 1
+                continue
+            known = sizes.get(id(child))
+            if id(child) in on_path:
+                raise _Refused(diag(node, "an alias here refers to the value that contains it, which would never "
+                                    "end; copy the settings instead", "yaml.alias-cycle"))
+            if known is not None:
+                added += known
+                if added > MAX_ALIAS_EXPANSION:
+                    raise _Refused(diag(node, f"an alias here makes the file expand to more than "
+                                        f"{MAX_ALIAS_EXPANSION:,} values (aliases of aliases multiply); write the "
+                                        "values out or use fewer nested aliases", "yaml.alias-expansion"))
+                size += known
+            elif depth >= MAX_NESTING:  # child would be collection number MAX_NESTING + 1
+                raise _Refused(_too_deep(file, child.start_mark))
+            else:
+                size += walk(child, depth + 1)
+        on_path.discard(id(node))
+        sizes[id(node)] = size
+        return size
+
+    if not isinstance(root, (MappingNode, SequenceNode)):
+        return []
+    try:
+        walk(root, 1)
+    except _Refused as refused:
+        return refused.diags
     return []
 
 
