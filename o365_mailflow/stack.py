@@ -167,11 +167,12 @@ def _resolver(loader: Any) -> Callable[[Any, Any, Any, Any], str | None]:
     resolvers joined to the wildcard ones once: the composer, libyaml's too, calls it for every node of the file,
     and pyyaml's builds that list again for every scalar. (The table is read here: our loaders add no resolver
     later.)"""
-    table = loader.yaml_implicit_resolvers
+    table: dict[str | None, list[tuple[str, re.Pattern[str]]]] = loader.yaml_implicit_resolvers
     wildcard = tuple(table.get(None, ()))
     by_first = {first: tuple(resolvers) + wildcard for first, resolvers in table.items() if first is not None}
-    scalar_tag, sequence_tag = loader.DEFAULT_SCALAR_TAG, loader.DEFAULT_SEQUENCE_TAG
-    mapping_tag = loader.DEFAULT_MAPPING_TAG
+    scalar_tag: str = loader.DEFAULT_SCALAR_TAG
+    sequence_tag: str = loader.DEFAULT_SEQUENCE_TAG
+    mapping_tag: str = loader.DEFAULT_MAPPING_TAG
 
     def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str | None:
         if kind is ScalarNode:
