@@ -159,7 +159,7 @@ def check_rules(
     for rule in spec.rules:
         if not all(map(has, rule.needs)):
             continue
-        if not rule.broken.test(obj):
+        if not rule.broken.compiled(obj):
             continue
         # Only a broken rule needs to know what was declared (most objects break none).
         present = set(declared) if declared is not None else set(obj)
