@@ -235,8 +235,11 @@ class _Reader:
             where = path + (index,)
             if where not in lines:
                 lines[where] = item.start_mark.line + 1
-            out.append(item.value if item.tag == _STR_TAG and isinstance(item, ScalarNode)
-                       else self._value(item, where))
+            if item.__class__ is MappingNode:  # a resource list's objects, straight to the mapping reader
+                out.append(self._mapping(item, where))
+            else:
+                out.append(item.value if item.tag == _STR_TAG and isinstance(item, ScalarNode)
+                           else self._value(item, where))
         return out
 
     def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
@@ -289,17 +292,15 @@ class _Reader:
                 else self._key(key_node, path) for key_node, _ in node.value]
         lines = self.lines
         out: dict[str, Any] = {}
-        seen: dict[str, int] = {}
         for key, (key_node, value_node) in zip(keys, node.value):
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
                 self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
                 continue
-            if key in seen:
-                self.error(path + (key,), line, f"duplicate key {key!r} (first at line {seen[key]}); YAML would "
-                           "silently keep only the last", code="yaml.duplicate-key")
+            if key in out:  # read before: its line is recorded at its path
+                self.error(path + (key,), line, f"duplicate key {key!r} (first at line {lines[path + (key,)]}); "
+                           "YAML would silently keep only the last", code="yaml.duplicate-key")
                 continue
-            seen[key] = line
             where = path + (key,)
             lines[where] = line  # the key's line: the value's own line is never recorded over it
             out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)

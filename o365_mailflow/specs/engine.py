@@ -155,11 +155,9 @@ def check_rules(
     that is in ``declared`` (default: the keys of ``obj``).
     """
     diags: list[Diagnostic] = []
-    has = obj.__contains__
+    known = obj.keys()
     for rule in spec.rules:
-        if not all(map(has, rule.needs)):
-            continue
-        if not rule.broken.compiled(obj):
+        if not rule.needs_set <= known or not rule.broken.compiled(obj):
             continue
         # Only a broken rule needs to know what was declared (most objects break none).
         present = set(declared) if declared is not None else set(obj)

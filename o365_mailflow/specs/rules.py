@@ -197,3 +197,8 @@ class Rule:
         every object of a stack is checked against every rule)."""
         return self.broken.fields()
 
+    @cached_property
+    def needs_set(self) -> frozenset[str]:
+        """:attr:`needs` as a set: ``needs_set <= obj.keys()`` tells in one step whether all of them are known."""
+        return frozenset(self.needs)
+
