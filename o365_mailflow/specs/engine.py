@@ -134,6 +134,9 @@ def effective(spec: ResourceSpec, declared: Mapping[str, Any]) -> dict[str, Any]
     for name in spec._list_defaults:
         out[name] = list(out[name])  # each object gets its own list
     names = spec._by_name
+    if declared.keys() <= names.keys():  # the usual case (normalised objects hold fields only): one C-level update
+        out.update(declared)
+        return out
     for key, value in declared.items():
         if key in names:
             out[key] = value
