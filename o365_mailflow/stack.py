@@ -202,6 +202,9 @@ class _Reader:
         self.loader = loader
         self.file = file
         self.lines: dict[Path_, int] = {}
+        # Each mapping's key -> line, by the mapping's path (the same lines as in ``lines``): a stack object's field
+        # lines are then one look-up, not one per field in the file's table of every path.
+        self.key_lines: dict[Path_, dict[str, int]] = {}
         self.diags: list[Diagnostic] = []
 
     def error(self, path: Path_, line: int, summary: str, *, allowed: str | None = None, code: str = "") -> None:
@@ -260,6 +263,7 @@ class _Reader:
         # them afterwards meant scanning every recorded path: quadratic in the file's size).
         overridden = {k for k, (key_node, _) in zip(keys, node.value) if id(key_node) in explicit}
         out: dict[str, Any] = {}
+        key_lines = self.key_lines[path] = {}
         seen: dict[str, int] = {}
         explicit_seen: set[str] = set()
         for key, (key_node, value_node) in zip(keys, node.value):
@@ -281,7 +285,7 @@ class _Reader:
             if is_explicit:
                 explicit_seen.add(key)
             where = path + (key,)
-            self.lines[where] = line  # the key's line, as in _plain_mapping
+            self.lines[where] = key_lines[key] = line  # the key's line, as in _plain_mapping
             out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
                         else self._value(value_node, where))
         return out
@@ -292,6 +296,7 @@ class _Reader:
                 else self._key(key_node, path) for key_node, _ in node.value]
         lines = self.lines
         out: dict[str, Any] = {}
+        key_lines = self.key_lines[path] = {}
         for key, (key_node, value_node) in zip(keys, node.value):
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
@@ -302,7 +307,7 @@ class _Reader:
                            "YAML would silently keep only the last", code="yaml.duplicate-key")
                 continue
             where = path + (key,)
-            lines[where] = line  # the key's line: the value's own line is never recorded over it
+            lines[where] = key_lines[key] = line  # the key's line: the value's own line is never recorded over it
             out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
                         else self._value(value_node, where))
         return out
@@ -489,10 +494,10 @@ def _syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> str:
     return " ".join(str(p) for p in (exc.context, exc.problem) if p)
 
 
-def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagnostic]]:
+def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, dict[str, int]], list[Diagnostic]]:
     refused = _check_characters(text, file)
     if refused:
-        return None, {}, refused
+        return None, {}, {}, refused
     loader = _Loader(text)
     reader = _Reader(loader, file)
     try:
@@ -503,30 +508,31 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
             # of ours gets our diagnostic, whichever layer noticed first; only a real syntax error is reported as one.
             refused = _check_events(text, file, _PyLoader)
             if refused:
-                return None, {}, refused
+                return None, {}, {}, refused
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
-            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
+            return None, {}, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
                                          file=file, line=line, code="yaml.syntax")]
         except yaml.YAMLError as exc:
-            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file, code="yaml.syntax")]
+            return None, {}, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file,
+                                             code="yaml.syntax")]
         except RecursionError:  # the pure-Python composer (no libyaml) on thousands of nesting levels
-            return None, {}, _check_events(text, file, _PyLoader) or [Diagnostic(
+            return None, {}, {}, _check_events(text, file, _PyLoader) or [Diagnostic(
                 Severity.ERROR, (), f"lists and mappings are nested more than {MAX_NESTING} levels deep",
                 file=file, code="yaml.too-deep")]
         if node is None:
-            return None, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
+            return None, {}, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
                                          "section", file=file, line=1, code="stack.empty")]
         refused = _check_structure(node, file)
         if refused:
-            return None, {}, refused
+            return None, {}, {}, refused
         try:
             data = reader.read(node, ())
         except RecursionError:  # _check_structure refuses what could get here; this keeps a crash a diagnostic
-            return None, {}, _too_deep(file, node.start_mark)
+            return None, {}, {}, _too_deep(file, node.start_mark)
     finally:
         loader.dispose()
-    return data, reader.lines, reader.diags
+    return data, reader.lines, reader.key_lines, reader.diags
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -537,9 +543,11 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
 class _Context:
     """Collects diagnostics and locates them in the file."""
 
-    def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
+    def __init__(self, file: str, lines: Mapping[Path_, int],
+                 key_lines: Mapping[Path_, dict[str, int]] | None = None) -> None:
         self.file = file
         self.lines = lines
+        self.key_lines = key_lines or {}
         self.diags: list[Diagnostic] = []
 
     def line_of(self, path: Path_) -> int | None:
@@ -719,8 +727,9 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
                       f"(names are compared case-insensitively)", code="stack.duplicate")
             continue
         first_seen[folded] = (index, line)
-        # (the reader keeps text keys only, each with its line)
-        field_lines = {name: at for name in item if (at := lines_get(path + (name,))) is not None}
+        field_lines = ctx.key_lines.get(path)  # the reader's (nothing changes them afterwards)
+        if field_lines is None:
+            field_lines = {name: at for name in item if (at := lines_get(path + (name,))) is not None}
         out.append(DesiredObject(spec=spec, name=identity, fields=fields, adopt=adopt, file=ctx.file, line=line,
                                  field_lines=field_lines, renamed_from=renamed_from_of(spec, item)))
         indexes.append(index)
@@ -758,9 +767,9 @@ def _check_renames(ctx: _Context, spec: ResourceSpec, objects: list[DesiredObjec
             claimed[folded] = index
 
 
-def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Path,
-           yaml_diags: list[Diagnostic]) -> tuple[Stack | None, list[Diagnostic]]:
-    ctx = _Context(file, lines)
+def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Path, yaml_diags: list[Diagnostic],
+           key_lines: Mapping[Path_, dict[str, int]] | None = None) -> tuple[Stack | None, list[Diagnostic]]:
+    ctx = _Context(file, lines, key_lines)
     ctx.diags.extend(yaml_diags)
     if data is None and yaml_diags:
         return None, ctx.diags
@@ -785,8 +794,8 @@ def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Pa
 
 
 def _parse(text: str, *, file: str, name: str, path: Path) -> tuple[Stack | None, list[Diagnostic]]:
-    data, lines, yaml_diags = _parse_yaml(text, file)
-    return _build(data, lines, file, name, path, yaml_diags)
+    data, lines, key_lines, yaml_diags = _parse_yaml(text, file)
+    return _build(data, lines, file, name, path, yaml_diags, key_lines)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
