@@ -512,7 +512,7 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
             return None, {}, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
-                                         file=file, line=line, code="yaml.syntax")]
+                                             file=file, line=line, code="yaml.syntax")]
         except yaml.YAMLError as exc:
             return None, {}, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file,
                                              code="yaml.syntax")]
@@ -521,8 +521,8 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_
                 Severity.ERROR, (), f"lists and mappings are nested more than {MAX_NESTING} levels deep",
                 file=file, code="yaml.too-deep")]
         if node is None:
-            return None, {}, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
-                                         "section", file=file, line=1, code="stack.empty")]
+            return None, {}, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a "
+                                             "tenant: section", file=file, line=1, code="stack.empty")]
         refused = _check_structure(node, file)
         if refused:
             return None, {}, {}, refused
