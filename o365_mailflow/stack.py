@@ -196,14 +196,14 @@ _Loader: Any = _yaml12(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else _P
 
 
 class _Reader:
-    """Turns a composed node tree into plain Python values, recording the line of every path."""
+    """Turns a composed node tree into plain Python values, recording the line of every path: a mapping key's in
+    ``key_lines`` (each mapping's key -> line, by the mapping's path: a stack object's field lines are then one
+    look-up, and no path is built per key), any other path's (list items, the root) in ``lines``."""
 
     def __init__(self, loader: Any, file: str) -> None:
         self.loader = loader
         self.file = file
         self.lines: dict[Path_, int] = {}
-        # Each mapping's key -> line, by the mapping's path (the same lines as in ``lines``): a stack object's field
-        # lines are then one look-up, not one per field in the file's table of every path.
         self.key_lines: dict[Path_, dict[str, int]] = {}
         self.diags: list[Diagnostic] = []
 
@@ -284,17 +284,15 @@ class _Reader:
             seen[key] = line
             if is_explicit:
                 explicit_seen.add(key)
-            where = path + (key,)
-            self.lines[where] = key_lines[key] = line  # the key's line, as in _plain_mapping
+            key_lines[key] = line  # the key's line, as in _plain_mapping
             out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
-                        else self._value(value_node, where))
+                        else self._value(value_node, path + (key,)))
         return out
 
     def _plain_mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
         """:meth:`_mapping` of a mapping without merge keys (nothing to flatten: every key is explicit)."""
         keys = [key_node.value if key_node.tag == _STR_TAG and isinstance(key_node, ScalarNode)
                 else self._key(key_node, path) for key_node, _ in node.value]
-        lines = self.lines
         out: dict[str, Any] = {}
         key_lines = self.key_lines[path] = {}
         for key, (key_node, value_node) in zip(keys, node.value):
@@ -302,14 +300,13 @@ class _Reader:
             if not isinstance(key, str):
                 self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
                 continue
-            if key in out:  # read before: its line is recorded at its path
-                self.error(path + (key,), line, f"duplicate key {key!r} (first at line {lines[path + (key,)]}); "
-                           "YAML would silently keep only the last", code="yaml.duplicate-key")
+            if key in out:  # read before, so its line is recorded
+                self.error(path + (key,), line, f"duplicate key {key!r} (first at line {key_lines[key]}); YAML would "
+                           "silently keep only the last", code="yaml.duplicate-key")
                 continue
-            where = path + (key,)
-            lines[where] = key_lines[key] = line  # the key's line: the value's own line is never recorded over it
+            key_lines[key] = line  # the key's line: the value's own line is never recorded over it
             out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
-                        else self._value(value_node, where))
+                        else self._value(value_node, path + (key,)))
         return out
 
     def _key(self, key_node: Node, path: Path_) -> Any:
@@ -550,11 +547,21 @@ class _Context:
         self.key_lines = key_lines or {}
         self.diags: list[Diagnostic] = []
 
+    def line_at(self, path: Path_) -> int | None:
+        """The recorded line of ``path`` itself (a mapping key's in the key lines of its mapping)."""
+        line = self.lines.get(path)
+        if line is None and path and isinstance(path[-1], str):
+            keys = self.key_lines.get(path[:-1])
+            if keys is not None:
+                line = keys.get(path[-1])
+        return line
+
     def line_of(self, path: Path_) -> int | None:
         """The line of ``path``, or of its closest ancestor the file has (a missing key points at its parent)."""
         for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
+            line = self.line_at(path[:end])
+            if line is not None:
+                return line
         return None
 
     def locate(self, diag: Diagnostic) -> Diagnostic:
@@ -688,6 +695,7 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
     first_seen: dict[str, tuple[int, int | None]] = {}
     known = spec._by_name
     lines_get = ctx.lines.get
+    line_at = ctx.line_at
     for index, item in enumerate(raw):
         path: Path_ = (key, index)
         if item.__class__ is not dict and not isinstance(item, Mapping):  # the reader's dicts skip the ABC check
@@ -729,7 +737,7 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
         first_seen[folded] = (index, line)
         field_lines = ctx.key_lines.get(path)  # the reader's (nothing changes them afterwards)
         if field_lines is None:
-            field_lines = {name: at for name in item if (at := lines_get(path + (name,))) is not None}
+            field_lines = {name: at for name in item if (at := line_at(path + (name,))) is not None}
         out.append(DesiredObject(spec=spec, name=identity, fields=fields, adopt=adopt, file=ctx.file, line=line,
                                  field_lines=field_lines, renamed_from=renamed_from_of(spec, item)))
         indexes.append(index)
