@@ -157,7 +157,35 @@ def _yaml12(base: Any) -> Any:
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    if not loader.yaml_path_resolvers:
+        loader.resolve = _resolver(loader)
     return loader
+
+
+def _resolver(loader: Any) -> Callable[[Any, Any, Any, Any], str | None]:
+    """``loader``'s BaseResolver.resolve (which it has no path resolvers for), with each first character's implicit
+    resolvers joined to the wildcard ones once: the composer, libyaml's too, calls it for every node of the file,
+    and pyyaml's builds that list again for every scalar. (The table is read here: our loaders add no resolver
+    later.)"""
+    table: dict[str | None, list[tuple[str, re.Pattern[str]]]] = loader.yaml_implicit_resolvers
+    wildcard = tuple(table.get(None, ()))
+    by_first = {first: tuple(resolvers) + wildcard for first, resolvers in table.items() if first is not None}
+    scalar_tag: str = loader.DEFAULT_SCALAR_TAG
+    sequence_tag: str = loader.DEFAULT_SEQUENCE_TAG
+    mapping_tag: str = loader.DEFAULT_MAPPING_TAG
+
+    def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str | None:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in by_first.get(value[:1], wildcard):  # value[:1] is "" for "", as pyyaml keys it
+                    if regexp.match(value):
+                        return tag
+            return scalar_tag
+        if kind is SequenceNode:
+            return sequence_tag
+        return mapping_tag if kind is MappingNode else None
+
+    return resolve
 
 
 # libyaml's parser when pyyaml was built with it: ten times faster on stacks with thousands of objects, and the
@@ -168,12 +196,15 @@ _Loader: Any = _yaml12(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else _P
 
 
 class _Reader:
-    """Turns a composed node tree into plain Python values, recording the line of every path."""
+    """Turns a composed node tree into plain Python values, recording the line of every path: a mapping key's in
+    ``key_lines`` (each mapping's key -> line, by the mapping's path: a stack object's field lines are then one
+    look-up, and no path is built per key), any other path's (list items, the root) in ``lines``."""
 
     def __init__(self, loader: Any, file: str) -> None:
         self.loader = loader
         self.file = file
         self.lines: dict[Path_, int] = {}
+        self.key_lines: dict[Path_, dict[str, int]] = {}
         self.diags: list[Diagnostic] = []
 
     def error(self, path: Path_, line: int, summary: str, *, allowed: str | None = None, code: str = "") -> None:
@@ -207,12 +238,18 @@ class _Reader:
             where = path + (index,)
             if where not in lines:
                 lines[where] = item.start_mark.line + 1
-            out.append(item.value if item.tag == _STR_TAG and isinstance(item, ScalarNode)
-                       else self._value(item, where))
+            if item.__class__ is MappingNode:  # a resource list's objects, straight to the mapping reader
+                out.append(self._mapping(item, where))
+            else:
+                out.append(item.value if item.tag == _STR_TAG and isinstance(item, ScalarNode)
+                           else self._value(item, where))
         return out
 
     def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
-        if not any(key.tag in _FLATTENED_TAGS for key, _ in node.value):
+        for key_node, _ in node.value:
+            if key_node.tag in _FLATTENED_TAGS:
+                break
+        else:
             return self._plain_mapping(node, path)
         explicit = {id(key) for key, _ in node.value}
         try:
@@ -220,11 +257,13 @@ class _Reader:
         except yaml.YAMLError as exc:
             self.error(path, node.start_mark.line + 1, f"bad merge key: {getattr(exc, 'problem', exc)}",
                        code="yaml.merge")
-        keys = [self._key(key_node, path) for key_node, _ in node.value]
+        keys = [key_node.value if key_node.tag == _STR_TAG and isinstance(key_node, ScalarNode)
+                else self._key(key_node, path) for key_node, _ in node.value]
         # A merged key that an explicit one overrides is never read, so its lines are never recorded (forgetting
         # them afterwards meant scanning every recorded path: quadratic in the file's size).
         overridden = {k for k, (key_node, _) in zip(keys, node.value) if id(key_node) in explicit}
         out: dict[str, Any] = {}
+        key_lines = self.key_lines[path] = {}
         seen: dict[str, int] = {}
         explicit_seen: set[str] = set()
         for key, (key_node, value_node) in zip(keys, node.value):
@@ -245,31 +284,29 @@ class _Reader:
             seen[key] = line
             if is_explicit:
                 explicit_seen.add(key)
-            self.lines[path + (key,)] = line
-            out[key] = self.read(value_node, path + (key,))
+            key_lines[key] = line  # the key's line, as in _plain_mapping
+            out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
+                        else self._value(value_node, path + (key,)))
         return out
 
     def _plain_mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
         """:meth:`_mapping` of a mapping without merge keys (nothing to flatten: every key is explicit)."""
         keys = [key_node.value if key_node.tag == _STR_TAG and isinstance(key_node, ScalarNode)
                 else self._key(key_node, path) for key_node, _ in node.value]
-        lines = self.lines
         out: dict[str, Any] = {}
-        seen: dict[str, int] = {}
+        key_lines = self.key_lines[path] = {}
         for key, (key_node, value_node) in zip(keys, node.value):
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
                 self.error(path, line, f"keys must be text, got {key!r}", code="yaml.key")
                 continue
-            if key in seen:
-                self.error(path + (key,), line, f"duplicate key {key!r} (first at line {seen[key]}); YAML would "
+            if key in out:  # read before, so its line is recorded
+                self.error(path + (key,), line, f"duplicate key {key!r} (first at line {key_lines[key]}); YAML would "
                            "silently keep only the last", code="yaml.duplicate-key")
                 continue
-            seen[key] = line
-            where = path + (key,)
-            lines[where] = line  # the key's line: the value's own line is never recorded over it
+            key_lines[key] = line  # the key's line: the value's own line is never recorded over it
             out[key] = (value_node.value if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode)
-                        else self._value(value_node, where))
+                        else self._value(value_node, path + (key,)))
         return out
 
     def _key(self, key_node: Node, path: Path_) -> Any:
@@ -349,56 +386,66 @@ def _check_events(text: str, file: str, loader_class: Any = None) -> list[Diagno
 
 
 
+class _Refused(Exception):
+    """Carries :func:`_check_structure`'s diagnostic out of its walk."""
+
+    def __init__(self, diags: list[Diagnostic]) -> None:
+        super().__init__()
+        self.diags = diags
+
+
 def _check_structure(root: Node, file: str) -> list[Diagnostic]:
     """Refuse self-referencing aliases, too much alias expansion and too deep nesting, before reading the nodes.
 
     One pass over the composed nodes, which share one node per anchor however often it is aliased (so the pass
-    is linear in the file whatever the aliases do), without recursion: a node met a second time is an alias
-    (or a merge key) and adds its whole expanded size. It runs on the node tree that is read afterwards, so
-    the file is parsed once. The composer (libyaml's when available) is not recursive in Python.
+    is linear in the file whatever the aliases do): a node met a second time is an alias (or a merge key) and adds
+    its whole expanded size. It runs on the node tree that is read afterwards, so the file is parsed once. The
+    walk recurses at most MAX_NESTING levels (deeper is refused first); the composer (libyaml's when available) is
+    not recursive in Python.
     """
     def diag(node: Node, summary: str, code: str) -> list[Diagnostic]:
         return [Diagnostic(Severity.ERROR, (), summary, file=file, line=node.start_mark.line + 1, code=code)]
 
-    def push(node: Node) -> list[Any]:
-        """A frame for ``node``: its collections still to walk, and its size so far (1 + one per scalar: a
-        scalar, aliased or not, adds one value, so scalars are counted here and never walked one by one)."""
-        if not isinstance(node, (MappingNode, SequenceNode)):
-            return [node, iter(()), 1]
-        items = list(itertools.chain.from_iterable(node.value)) if isinstance(node, MappingNode) else node.value
-        nested = [c for c in items if not isinstance(c, ScalarNode)]
-        return [node, iter(nested), 1 + len(items) - len(nested)]
-
     sizes: dict[int, int] = {}  # node -> values it expands to, once it has been read
-    frames: list[list[Any]] = [push(root)]  # [node, its collections to go, values so far]
-    on_path = {id(root)}
+    on_path: set[int] = set()
     added = 0
-    while frames:
-        frame = frames[-1]
-        child = next(frame[1], None)
-        if child is None:
-            frames.pop()
-            on_path.discard(id(frame[0]))
-            sizes[id(frame[0])] = frame[2]
-            if frames:
-                frames[-1][2] += frame[2]
-            continue
-        if id(child) in on_path:
-            return diag(frame[0], "an alias here refers to the value that contains it, which would never end; "
-                        "copy the settings instead", "yaml.alias-cycle")
-        known = sizes.get(id(child))
-        if known is not None:
-            added += known
-            if added > MAX_ALIAS_EXPANSION:
-                return diag(frame[0], f"an alias here makes the file expand to more than {MAX_ALIAS_EXPANSION:,} "
-                            "values (aliases of aliases multiply); write the values out or use fewer nested "
-                            "aliases", "yaml.alias-expansion")
-            frame[2] += known
-        elif len(frames) >= MAX_NESTING:  # child would be collection number MAX_NESTING + 1
-            return _too_deep(file, child.start_mark)
-        else:
-            frames.append(push(child))
-            on_path.add(id(child))
+
+    def walk(node: Node, depth: int) -> int:
+        """The values ``node`` (a collection ``depth`` levels deep) expands to: 1, one per scalar (aliased or
+        not, a scalar adds one value) and each nested collection's size."""
+        nonlocal added
+        on_path.add(id(node))
+        size = 1
+        children = itertools.chain.from_iterable(node.value) if isinstance(node, MappingNode) else node.value
+        for child in children:
+            if isinstance(child, ScalarNode):
+                size += 1
+                continue
+            known = sizes.get(id(child))
+            if id(child) in on_path:
+                raise _Refused(diag(node, "an alias here refers to the value that contains it, which would never "
+                                    "end; copy the settings instead", "yaml.alias-cycle"))
+            if known is not None:
+                added += known
+                if added > MAX_ALIAS_EXPANSION:
+                    raise _Refused(diag(node, f"an alias here makes the file expand to more than "
+                                        f"{MAX_ALIAS_EXPANSION:,} values (aliases of aliases multiply); write the "
+                                        "values out or use fewer nested aliases", "yaml.alias-expansion"))
+                size += known
+            elif depth >= MAX_NESTING:  # child would be collection number MAX_NESTING + 1
+                raise _Refused(_too_deep(file, child.start_mark))
+            else:
+                size += walk(child, depth + 1)
+        on_path.discard(id(node))
+        sizes[id(node)] = size
+        return size
+
+    if not isinstance(root, (MappingNode, SequenceNode)):
+        return []
+    try:
+        walk(root, 1)
+    except _Refused as refused:
+        return refused.diags
     return []
 
 
@@ -444,10 +491,10 @@ def _syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> str:
     return " ".join(str(p) for p in (exc.context, exc.problem) if p)
 
 
-def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagnostic]]:
+def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, dict[str, int]], list[Diagnostic]]:
     refused = _check_characters(text, file)
     if refused:
-        return None, {}, refused
+        return None, {}, {}, refused
     loader = _Loader(text)
     reader = _Reader(loader, file)
     try:
@@ -458,30 +505,31 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
             # of ours gets our diagnostic, whichever layer noticed first; only a real syntax error is reported as one.
             refused = _check_events(text, file, _PyLoader)
             if refused:
-                return None, {}, refused
+                return None, {}, {}, refused
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
-            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
-                                         file=file, line=line, code="yaml.syntax")]
+            return None, {}, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {_syntax_problem(text, exc)}",
+                                             file=file, line=line, code="yaml.syntax")]
         except yaml.YAMLError as exc:
-            return None, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file, code="yaml.syntax")]
+            return None, {}, {}, [Diagnostic(Severity.ERROR, (), f"not valid YAML: {exc}", file=file,
+                                             code="yaml.syntax")]
         except RecursionError:  # the pure-Python composer (no libyaml) on thousands of nesting levels
-            return None, {}, _check_events(text, file, _PyLoader) or [Diagnostic(
+            return None, {}, {}, _check_events(text, file, _PyLoader) or [Diagnostic(
                 Severity.ERROR, (), f"lists and mappings are nested more than {MAX_NESTING} levels deep",
                 file=file, code="yaml.too-deep")]
         if node is None:
-            return None, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a tenant: "
-                                         "section", file=file, line=1, code="stack.empty")]
+            return None, {}, {}, [Diagnostic(Severity.ERROR, (), "the stack file is empty; it needs at least a "
+                                             "tenant: section", file=file, line=1, code="stack.empty")]
         refused = _check_structure(node, file)
         if refused:
-            return None, {}, refused
+            return None, {}, {}, refused
         try:
             data = reader.read(node, ())
         except RecursionError:  # _check_structure refuses what could get here; this keeps a crash a diagnostic
-            return None, {}, _too_deep(file, node.start_mark)
+            return None, {}, {}, _too_deep(file, node.start_mark)
     finally:
         loader.dispose()
-    return data, reader.lines, reader.diags
+    return data, reader.lines, reader.key_lines, reader.diags
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -492,16 +540,28 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Diagn
 class _Context:
     """Collects diagnostics and locates them in the file."""
 
-    def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
+    def __init__(self, file: str, lines: Mapping[Path_, int],
+                 key_lines: Mapping[Path_, dict[str, int]] | None = None) -> None:
         self.file = file
         self.lines = lines
+        self.key_lines = key_lines or {}
         self.diags: list[Diagnostic] = []
+
+    def line_at(self, path: Path_) -> int | None:
+        """The recorded line of ``path`` itself (a mapping key's in the key lines of its mapping)."""
+        line = self.lines.get(path)
+        if line is None and path and isinstance(path[-1], str):
+            keys = self.key_lines.get(path[:-1])
+            if keys is not None:
+                line = keys.get(path[-1])
+        return line
 
     def line_of(self, path: Path_) -> int | None:
         """The line of ``path``, or of its closest ancestor the file has (a missing key points at its parent)."""
         for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
+            line = self.line_at(path[:end])
+            if line is not None:
+                return line
         return None
 
     def locate(self, diag: Diagnostic) -> Diagnostic:
@@ -633,32 +693,40 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
     out: list[DesiredObject] = []
     indexes: list[int] = []  # each object's index in the file's list (invalid items are left out of ``out``)
     first_seen: dict[str, tuple[int, int | None]] = {}
+    known = spec._by_name
+    lines_get = ctx.lines.get
+    line_at = ctx.line_at
     for index, item in enumerate(raw):
         path: Path_ = (key, index)
-        if not isinstance(item, Mapping):
+        if item.__class__ is not dict and not isinstance(item, Mapping):  # the reader's dicts skip the ABC check
             ctx.error(path, f"each item of {key} must be a mapping of fields, got {item!r}", code="stack.shape")
             continue
-        secrets = [k for k in item if _normal_key(k) in SECRET_KEYS and not spec.has_field(k)]
+        # The spec's own field names are never credentials: only the other keys are worth normalising.
+        secrets = [k for k in item if k not in known and _normal_key(k) in SECRET_KEYS]
         for field_key in secrets:
             ctx.error(path + (field_key,), f"{field_key} looks like a credential; {_CREDENTIALS_HINT}",
                       code="stack.secret")
-        clean = {k: v for k, v in item.items() if k not in secrets}
+        clean = {k: v for k, v in item.items() if k not in secrets} if secrets else item
         fields, diags = normalise_desired(spec, clean, path)
-        ctx.add(diags)
+        if diags:
+            ctx.add(diags)
         adopt = adopt_of(item)
         # Rules run on what is known: a created object takes the service defaults for undeclared fields; an
         # adopted one (or an accepted domain, which always exists) is unknown beyond what it declares. A field
         # whose value was refused above is left out, so the rules that read it are skipped, not misfired.
-        failed = {k for k in clean if k not in fields}
+        # (fields holds keys of clean only, so when it has as many, none failed.)
+        failed = [k for k in clean if k not in fields] if len(fields) != len(clean) else ()
         merged = effective(spec, fields) if spec.creatable and not adopt else dict(fields)
         for name in failed:
             merged.pop(name, None)
-        ctx.add(check_rules(spec, merged, path, declared=fields.keys()))
+        broken = check_rules(spec, merged, path, declared=fields.keys())
+        if broken:
+            ctx.add(broken)
         identity = fields.get(spec.identity_field)
         if not isinstance(identity, str):
             continue
         folded = identity.casefold()
-        line = ctx.line_of(path) or 0
+        line = lines_get(path) or ctx.line_of(path) or 0  # the item's own line, which the reader records
         if folded in first_seen:
             first_index, first_line = first_seen[folded]
             what = "connector name" if spec.identity_field == "name" else "domain"
@@ -667,9 +735,9 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
                       f"(names are compared case-insensitively)", code="stack.duplicate")
             continue
         first_seen[folded] = (index, line)
-        field_lines = {
-            name: ctx.lines[path + (name,)] for name in item if isinstance(name, str) and path + (name,) in ctx.lines
-        }
+        field_lines = ctx.key_lines.get(path)  # the reader's (nothing changes them afterwards)
+        if field_lines is None:
+            field_lines = {name: at for name in item if (at := line_at(path + (name,))) is not None}
         out.append(DesiredObject(spec=spec, name=identity, fields=fields, adopt=adopt, file=ctx.file, line=line,
                                  field_lines=field_lines, renamed_from=renamed_from_of(spec, item)))
         indexes.append(index)
@@ -707,9 +775,9 @@ def _check_renames(ctx: _Context, spec: ResourceSpec, objects: list[DesiredObjec
             claimed[folded] = index
 
 
-def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Path,
-           yaml_diags: list[Diagnostic]) -> tuple[Stack | None, list[Diagnostic]]:
-    ctx = _Context(file, lines)
+def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Path, yaml_diags: list[Diagnostic],
+           key_lines: Mapping[Path_, dict[str, int]] | None = None) -> tuple[Stack | None, list[Diagnostic]]:
+    ctx = _Context(file, lines, key_lines)
     ctx.diags.extend(yaml_diags)
     if data is None and yaml_diags:
         return None, ctx.diags
@@ -734,8 +802,8 @@ def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Pa
 
 
 def _parse(text: str, *, file: str, name: str, path: Path) -> tuple[Stack | None, list[Diagnostic]]:
-    data, lines, yaml_diags = _parse_yaml(text, file)
-    return _build(data, lines, file, name, path, yaml_diags)
+    data, lines, key_lines, yaml_diags = _parse_yaml(text, file)
+    return _build(data, lines, file, name, path, yaml_diags, key_lines)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -134,6 +134,9 @@ def effective(spec: ResourceSpec, declared: Mapping[str, Any]) -> dict[str, Any]
     for name in spec._list_defaults:
         out[name] = list(out[name])  # each object gets its own list
     names = spec._by_name
+    if declared.keys() <= names.keys():  # the usual case (normalised objects hold fields only): one C-level update
+        out.update(declared)
+        return out
     for key, value in declared.items():
         if key in names:
             out[key] = value
@@ -155,11 +158,9 @@ def check_rules(
     that is in ``declared`` (default: the keys of ``obj``).
     """
     diags: list[Diagnostic] = []
-    has = obj.__contains__
+    known = obj.keys()
     for rule in spec.rules:
-        if not all(map(has, rule.needs)):
-            continue
-        if not rule.broken.test(obj):
+        if not rule.needs_set <= known or not rule.broken.compiled(obj):
             continue
         # Only a broken rule needs to know what was declared (most objects break none).
         present = set(declared) if declared is not None else set(obj)

@@ -316,10 +316,16 @@ class Choice(Kind):
 
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# A domain exactly as _check_domain returns it (lower case, no trailing dot, at most 253 characters, two labels or
+# more that _LABEL takes, the last one not all digits): most domains of a stack are written so, and one match tells.
+_NORMAL_DOMAIN = re.compile(r"(?=[a-z0-9.-]{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                            r"(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def _check_domain(text: str) -> str:
     """Lower-case an SMTP domain (no wildcard) or raise KindError saying why it is not one."""
+    if _NORMAL_DOMAIN.fullmatch(text) is not None:  # already normal: the checks below would return it unchanged
+        return text
     name = text.strip().lower()
     if name.endswith("."):
         name = name[:-1]
@@ -361,6 +367,14 @@ class Domain(Kind):
         if star:
             parts.append("* for every domain")
         self.allowed = ", ".join(parts)
+
+    def validate(self, value: Any) -> tuple[Any, list[Problem]]:
+        # A normal domain (or *.domain where allowed) is what parse() returns unchanged (SenderDomain's address
+        # spaces hold a ":", which no normal domain does): skip its try block and checks.
+        if value.__class__ is str and (_NORMAL_DOMAIN.fullmatch(value) is not None or (
+                self.wildcard and value.startswith("*.") and _NORMAL_DOMAIN.fullmatch(value, 2) is not None)):
+            return value, []
+        return super().validate(value)
 
     def parse(self, value: Any) -> Any:
         if value is None and self.nullable:
@@ -508,6 +522,36 @@ def reserved_reason(net: ipaddress.IPv4Network) -> str | None:
 
 
 _IPV4_LIKE = re.compile(r"^[0-9.]+(/\d+)?$")
+# An IPv4 address written plainly (octets 0-255 without leading zeros) with an optional prefix length (0-32, no
+# leading zero): ipaddress reads such text as the numbers it shows, so _plain_public_v4 can work them out itself.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|[12]?[0-9]))?")
+_RESERVED_SPANS: tuple[tuple[int, int], ...] = tuple(
+    (int(net.network_address), int(net.broadcast_address)) for net, _ in _RESERVED_V4)
+
+
+def _plain_public_v4(text: str, min_prefix: int) -> str | None:
+    """``text`` normalised as :func:`_net_text` writes it, when it is a plainly written IPv4 address or network of
+    at least ``min_prefix`` bits that overlaps no reserved range; None for anything else, which the caller then
+    parses in full (and words the refusal of). Sender IPs and smart hosts are mostly written so: this skips
+    building an IPv4Network and nine overlap tests per value."""
+    found = _PLAIN_V4.fullmatch(text)
+    if found is None:
+        return None
+    a, b, c, d, prefix = found.groups()
+    length = 32 if prefix is None else int(prefix)
+    if length < min_prefix:
+        return None
+    host_bits = 32 - length
+    first = (int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)) >> host_bits << host_bits
+    last = first | ((1 << host_bits) - 1)
+    for start, end in _RESERVED_SPANS:
+        if start <= last and first <= end:
+            return None
+    if prefix is None:
+        return text
+    address = f"{first >> 24}.{first >> 16 & 255}.{first >> 8 & 255}.{first & 255}"
+    return address if length == 32 else f"{address}/{length}"
 
 # An IPv4 address or CIDR as ipaddress writes one (decimal octets without leading zeros, a prefix length without
 # one), the form Get-* returns: read with int() instead of ipaddress, which costs ten times more per value.
@@ -555,6 +599,9 @@ class SenderIp(Kind):
         if not isinstance(value, str):
             raise KindError(f"expected an IPv4 address, got {_show(value)}")
         text = value.strip()
+        plain = _plain_public_v4(text, 24)
+        if plain is not None:
+            return plain
         if ":" in text:
             raise KindError(f"{text} is IPv6; Exchange Online connectors accept only IPv4")
         if "-" in text:
@@ -599,6 +646,10 @@ def _ip_sort_key_parsed(value: Any) -> Any:
     """:func:`_ip_sort_key` without its fast path (tests compare the two)."""
     text = str(value)
     first = text.split("-")[0].split("/")[0]
+    plain = _PLAIN_V4.fullmatch(first)
+    if plain is not None:  # what ip_address gives for a plainly written IPv4 address, without building one
+        a, b, c, d, _ = plain.groups()
+        return (4, int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d), text)
     try:
         addr = ipaddress.ip_address(first)
         return (addr.version, int(addr), text)
@@ -660,6 +711,9 @@ class SmartHost(Kind):
             raise KindError(f"{text} is IPv6; smart hosts must be a host name or an IPv4 address")
         if ":" in text:
             raise KindError(f"{text} has a port; Exchange always delivers to port 25 and takes no port here")
+        plain = _plain_public_v4(text, 0)
+        if plain is not None:
+            return plain
         if _IPV4_LIKE.match(text):
             net = _v4_network(text)
             why = reserved_reason(net)
@@ -797,6 +851,8 @@ class ListOf(Kind):
             problems.append(Problem("must not be empty", self.allowed))
         if problems:
             return None, problems
+        if len(out) < 2:  # one parsed (hashable) value or none: nothing to sort or de-duplicate
+            return out, []
         return self._canonical(out), []
 
     def parse(self, value: Any) -> Any:

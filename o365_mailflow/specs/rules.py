@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .. import patterns as rx
 from .kinds import UNSET, Kind, ListOf
@@ -32,7 +32,15 @@ class Cond:
         raise NotImplementedError
 
     def test(self, obj: Mapping[str, Any]) -> bool:
-        raise NotImplementedError
+        return self.compiled(obj)
+
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        """:meth:`test` as one closure, built once per condition: every object of a stack is tested against every
+        rule, and nested closures skip the method calls and attribute look-ups of walking the condition tree."""
+        if type(self).test is Cond.test:
+            raise NotImplementedError
+        return self.test  # a condition that defines test() itself
 
     def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
         """JSON Schema that a raw object meets exactly when :meth:`test` holds for it, an undeclared field reading as
@@ -65,9 +73,14 @@ class Is(_FieldCond):
 
     value: Any
 
-    def test(self, obj: Mapping[str, Any]) -> bool:
-        value = obj[self.field]
-        return bool(value == self.value) and type(value) is type(self.value)
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        name, want, want_type = self.field, self.value, type(self.value)
+
+        def test(obj: Mapping[str, Any]) -> bool:
+            value = obj[name]
+            return bool(value == want) and type(value) is want_type
+        return test
 
     def value_schema(self, kind: Kind) -> dict[str, Any]:
         return kind.matching(self.value)
@@ -77,8 +90,10 @@ class Is(_FieldCond):
 class IsSet(_FieldCond):
     """The field is true, a non-empty list, or a domain or text that is set."""
 
-    def test(self, obj: Mapping[str, Any]) -> bool:
-        return bool(obj[self.field])
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        name = self.field
+        return lambda obj: bool(obj[name])
 
     def value_schema(self, kind: Kind) -> dict[str, Any]:
         return kind.truthy()
@@ -90,8 +105,10 @@ class Has(_FieldCond):
 
     item: Any
 
-    def test(self, obj: Mapping[str, Any]) -> bool:
-        return self.item in obj[self.field]
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        name, item = self.field, self.item
+        return lambda obj: item in obj[name]
 
     def value_schema(self, kind: Kind) -> dict[str, Any]:
         if not isinstance(kind, ListOf):
@@ -105,8 +122,10 @@ class StartsWith(_FieldCond):
 
     prefix: str
 
-    def test(self, obj: Mapping[str, Any]) -> bool:
-        return str(obj[self.field]).startswith(self.prefix)
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        name, prefix = self.field, self.prefix
+        return lambda obj: str(obj[name]).startswith(prefix)
 
     def value_schema(self, kind: Kind) -> dict[str, Any]:
         return {"type": "string", "pattern": rf"^\s*{rx.literal(self.prefix)}"}
@@ -119,8 +138,10 @@ class Not(Cond):
     def fields(self) -> tuple[str, ...]:
         return self.cond.fields()
 
-    def test(self, obj: Mapping[str, Any]) -> bool:
-        return not self.cond.test(obj)
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        inner = self.cond.compiled
+        return lambda obj: not inner(obj)
 
     def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
         return {"not": self.cond.json_schema(spec)}
@@ -133,22 +154,32 @@ class AllOf(Cond):
     def fields(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(name for cond in self.conds for name in cond.fields()))
 
-    def test(self, obj: Mapping[str, Any]) -> bool:
-        for cond in self.conds:  # a loop, not all() over a generator: every object is tested against every rule
-            if not cond.test(obj):
-                return False
-        return True
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        tests = tuple(cond.compiled for cond in self.conds)
+
+        def test(obj: Mapping[str, Any]) -> bool:
+            for each in tests:  # a loop, not all() over a generator: every object is tested against every rule
+                if not each(obj):
+                    return False
+            return True
+        return test
 
     def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
         return {"allOf": [cond.json_schema(spec) for cond in self.conds]}
 
 
 class AnyOf(AllOf):
-    def test(self, obj: Mapping[str, Any]) -> bool:
-        for cond in self.conds:
-            if cond.test(obj):
-                return True
-        return False
+    @cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], bool]:
+        tests = tuple(cond.compiled for cond in self.conds)
+
+        def test(obj: Mapping[str, Any]) -> bool:
+            for each in tests:
+                if each(obj):
+                    return True
+            return False
+        return test
 
     def json_schema(self, spec: ResourceSpec) -> dict[str, Any]:
         return {"anyOf": [cond.json_schema(spec) for cond in self.conds]}
@@ -167,4 +198,9 @@ class Rule:
         """Fields the rule reads; a rule whose fields are not all known is skipped (worked out once per rule:
         every object of a stack is checked against every rule)."""
         return self.broken.fields()
+
+    @cached_property
+    def needs_set(self) -> frozenset[str]:
+        """:attr:`needs` as a set: ``needs_set <= obj.keys()`` tells in one step whether all of them are known."""
+        return frozenset(self.needs)
 
