@@ -317,9 +317,17 @@ class Choice(Kind):
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # A domain exactly as _check_domain returns it (lower case, no trailing dot, at most 253 characters, two labels or
-# more that _LABEL takes, the last one not all digits): most domains of a stack are written so, and one match tells.
-_NORMAL_DOMAIN = re.compile(r"(?=[a-z0-9.-]{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
-                            r"(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# more that _LABEL takes, the last one not all digits): most domains of a stack are written so, and Get-* returns
+# them so; one match tells.
+_CANONICAL_LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+
+
+def _canonical_domain(end: str) -> str:
+    """That form as a pattern; ``end`` is what follows the domain (the look-aheads need it)."""
+    return rf"(?=[a-z0-9.-]{{1,253}}{end})(?:{_CANONICAL_LABEL}\.)+(?![0-9]+{end}){_CANONICAL_LABEL}"
+
+
+_NORMAL_DOMAIN = re.compile(_canonical_domain(r"\Z"))
 
 
 def _check_domain(text: str) -> str:
@@ -402,7 +410,7 @@ class Domain(Kind):
         return _check_domain(text)
 
     def live(self, value: Any) -> Any:
-        if value.__class__ is str and _CANONICAL_DOMAIN.fullmatch(value):
+        if value.__class__ is str and _NORMAL_DOMAIN.fullmatch(value):
             return value  # already what parse() makes of it (lower case, valid labels): Get-* returns domains so
         return self._live_parsed(value)
 
@@ -434,17 +442,6 @@ class Domain(Kind):
 
 _LABEL_PATTERN = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
-# A domain exactly as _check_domain returns it (lower case, no trailing dot, at most 253 characters, two labels or
-# more, the last not all digits): the form Get-* returns, which the live side then takes as it is.
-_CANONICAL_LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-
-
-def _canonical_domain(end: str) -> str:
-    """That form as a pattern; ``end`` is what follows the domain (the look-aheads need it)."""
-    return rf"(?=[a-z0-9.-]{{1,253}}{end})(?:{_CANONICAL_LABEL}\.)+(?![0-9]+{end}){_CANONICAL_LABEL}"
-
-
-_CANONICAL_DOMAIN = re.compile(_canonical_domain(r"\Z"))
 
 
 def _domain_pattern(end: str = r"\s*$") -> str:
@@ -553,15 +550,13 @@ def _plain_public_v4(text: str, min_prefix: int) -> str | None:
     address = f"{first >> 24}.{first >> 16 & 255}.{first >> 8 & 255}.{first & 255}"
     return address if length == 32 else f"{address}/{length}"
 
-# An IPv4 address or CIDR as ipaddress writes one (decimal octets without leading zeros, a prefix length without
-# one), the form Get-* returns: read with int() instead of ipaddress, which costs ten times more per value.
-_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_V4 = re.compile(rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})(?:/(3[0-2]|[12][0-9]|[0-9]))?")
+# An IPv4 address or CIDR as ipaddress writes one (_PLAIN_V4), the form Get-* returns: read with int() instead of
+# ipaddress, which costs ten times more per value.
 
 
 def _canonical_v4(value: Any) -> str | None:
     """What ``_net_text(IPv4Network(value, strict=False))`` gives for a canonical address or CIDR, else None."""
-    match = _CANONICAL_V4.fullmatch(value) if value.__class__ is str else None
+    match = _PLAIN_V4.fullmatch(value) if value.__class__ is str else None
     if match is None:
         return None
     a, b, c, d, prefix = match.groups()
@@ -635,7 +630,7 @@ class SenderIp(Kind):
 
 
 def _ip_sort_key(value: Any) -> Any:
-    match = _CANONICAL_V4.fullmatch(text := str(value))
+    match = _PLAIN_V4.fullmatch(text := str(value))
     if match:  # a canonical IPv4 address or CIDR (the common case): its number without ipaddress
         a, b, c, d = (int(octet) for octet in match.groups()[:4])
         return (4, (a << 24) | (b << 16) | (c << 8) | d, text)
@@ -646,10 +641,6 @@ def _ip_sort_key_parsed(value: Any) -> Any:
     """:func:`_ip_sort_key` without its fast path (tests compare the two)."""
     text = str(value)
     first = text.split("-")[0].split("/")[0]
-    plain = _PLAIN_V4.fullmatch(first)
-    if plain is not None:  # what ip_address gives for a plainly written IPv4 address, without building one
-        a, b, c, d, _ = plain.groups()
-        return (4, int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d), text)
     try:
         addr = ipaddress.ip_address(first)
         return (addr.version, int(addr), text)
@@ -728,7 +719,7 @@ class SmartHost(Kind):
         return {"type": "string", "pattern": pattern, "description": self.describe()}
 
     def live(self, value: Any) -> Any:
-        if value.__class__ is str and _CANONICAL_DOMAIN.fullmatch(value):
+        if value.__class__ is str and _NORMAL_DOMAIN.fullmatch(value):
             return value  # a host name as Get-* returns it (its last label is not all digits: not an address)
         fast = _canonical_v4(value)
         return fast if fast is not None else self._live_parsed(value)
