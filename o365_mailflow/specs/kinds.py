@@ -7,7 +7,6 @@ messages share. Facts tagged [X], [I], [D] come from /work/shared/reference/exo-
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -789,6 +788,8 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     lowered = {c.lower(): c for c in options}
     if word.lower() in lowered:
         return lowered[word.lower()]
+    import difflib  # late: only a misspelt key or value needs it; every other run skips loading it
+
     match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return lowered[match[0]] if match else None
 
