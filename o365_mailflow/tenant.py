@@ -73,6 +73,8 @@ CLOUDS: dict[str, Cloud] = {
 
 @dataclass(frozen=True)
 class TenantConfig:
+    """A stack's ``tenant:`` section (or Pulumi config): which tenant, in which cloud, and any endpoint overrides."""
+
     emulator: bool = False
     tenant_id: str | None = None  # tenant GUID
     initial_domain: str | None = None  # e.g. contoso.onmicrosoft.com (used for the anchor mailbox)
