@@ -36,6 +36,7 @@ from .reconcile import VERIFY_BUDGET, LagPolicy, ReadBackError, Written
 from .snapshot import FoundValues
 from .specs import SPECS, is_late, write_order, write_phases
 from .stack import DesiredObject, Stack
+from .tenant import DEFAULT_PARALLELISM, MAX_PARALLELISM
 
 __all__ = [
     "ApplyReport",
@@ -51,11 +52,6 @@ __all__ = [
     "VERIFY_BUDGET",
 ]
 
-# Writes in flight at once (see the module docstring for the source); ``--parallelism`` changes it.
-DEFAULT_PARALLELISM = 3
-# requests keeps 10 connections per host: more writes in flight would each open (and drop) a TLS connection, and
-# the tenant's concurrency limit answers the excess with a retry anyway.
-MAX_PARALLELISM = 10
 # The stack file is the CLI's declaration of ownership: it asks to adopt an object only with ``adopt: true``.
 HOW_TO_ADOPT = ("Add `adopt: true` to it in the stack file to take it over (its declared fields will be set), or "
                 "give the declared one another name; then run plan again.")

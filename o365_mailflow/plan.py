@@ -40,6 +40,8 @@ class Action(str, Enum):
 
 @dataclass(frozen=True)
 class FieldChange:
+    """One field a change sets: its value in the tenant before and in the stack after."""
+
     field: str  # camelCase stack name, e.g. "smartHosts"
     param: str  # Exchange parameter, e.g. "SmartHosts"
     before: Value  # normalised live value (None when absent / on create)
@@ -60,6 +62,8 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class ResourceChange:
+    """What the plan does to one object (create, update, delete, ... or nothing) and why."""
+
     action: Action
     type_name: str  # "InboundConnector" | "OutboundConnector" | "AcceptedDomain"
     name: str  # connector Name or accepted domain name, as declared
@@ -106,6 +110,8 @@ PLAN_SCHEMA_VERSION = 2  # 2: the optional "impact" section (render.json)
 
 @dataclass(frozen=True)
 class Plan:
+    """Everything apply would do to the tenant for one stack, as data every renderer reads."""
+
     stack: str
     tenant: str  # human label of the tenant
     changes: tuple[ResourceChange, ...]  # one per declared object (including no-ops), plus deletes/restores

@@ -171,6 +171,8 @@ class _Item:
 
 @dataclass(frozen=True)
 class _Finding:
+    """One routing problem found on one declared object, before it becomes a diagnostic."""
+
     item: _Item
     field: str
     code: str

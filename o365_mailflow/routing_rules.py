@@ -246,6 +246,8 @@ class RouteDecision:
 
 @dataclass(frozen=True)
 class _Match:
+    """An outbound connector that matches a recipient domain, with what ranks it against the others."""
+
     rank: int  # index in OUTBOUND_PRECEDENCE
     depth: int  # wildcard specificity (labels); 0 otherwise
     kind: str

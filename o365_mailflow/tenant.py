@@ -14,9 +14,17 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 __all__ = ["TenantConfig", "INITIAL_DOMAIN_SUFFIXES", "is_initial_domain", "CLOUD_NAMES", "Cloud", "CLOUDS", "Endpoints", "resolve_endpoints",
-           "emulator_state_dir", "ENV_STATE_DIR"]
+           "emulator_state_dir", "ENV_STATE_DIR", "DEFAULT_PARALLELISM", "MAX_PARALLELISM"]
 
 CLOUD_NAMES = ("commercial", "gcchigh", "dod", "china")
+
+# Writes in flight at once against one tenant (apply.py's module docstring says where the number comes from);
+# ``--parallelism`` changes it. Here, with the tenant's other facts, so the CLI can declare its option without
+# importing apply (and the reconcile core behind it) in every `mailflow plan`.
+DEFAULT_PARALLELISM = 3
+# requests keeps 10 connections per host: more writes in flight would each open (and drop) a TLS connection, and
+# the tenant's concurrency limit answers the excess with a retry anyway.
+MAX_PARALLELISM = 10
 
 # A tenant's initial domain (the one Microsoft created, which cannot be removed): <name>.onmicrosoft.com, in US
 # government clouds sometimes <name>.onmicrosoft.us, in 21Vianet <name>.partner.onmschina.cn. The anchor mailbox
@@ -65,6 +73,8 @@ CLOUDS: dict[str, Cloud] = {
 
 @dataclass(frozen=True)
 class TenantConfig:
+    """A stack's ``tenant:`` section (or Pulumi config): which tenant, in which cloud, and any endpoint overrides."""
+
     emulator: bool = False
     tenant_id: str | None = None  # tenant GUID
     initial_domain: str | None = None  # e.g. contoso.onmicrosoft.com (used for the anchor mailbox)

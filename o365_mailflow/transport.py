@@ -17,7 +17,6 @@ on the answer the steps hand back. Secrets: no step formats a token into a messa
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import logging
 import random
@@ -393,6 +392,8 @@ def _raw_body(response: requests.Response) -> bytes:
     finally:
         response.close()
     if "gzip" in response.headers.get("Content-Encoding", "").lower() and data[:2] == b"\x1f\x8b":
+        import gzip  # late: only a gzipped error body needs it, not every process that signs in
+
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError):

@@ -14,9 +14,7 @@ import dataclasses
 import logging
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,9 +23,8 @@ from typing import TYPE_CHECKING, Callable, Mapping, NoReturn, ParamSpec, TypeAl
 
 import click
 
-from ..apply import DEFAULT_PARALLELISM, MAX_PARALLELISM
 from ..errors import MailflowError, StackError
-from ..tenant import emulator_state_dir
+from ..tenant import DEFAULT_PARALLELISM, MAX_PARALLELISM, emulator_state_dir
 from .stackarg import fail as _fail, fail_stack as _fail_stack, load_stack_arg as _load
 from .stackarg import project_root, refuse_directory, resolve_stack_path as _resolve_path
 
@@ -56,6 +53,8 @@ def _write_file(path: Path, text: str) -> None:
     Why: an interrupted or failed write (disk full, Ctrl-C) must never leave a truncated stack file or plan that
     a later run or a reviewer would take for the real one. A missing parent directory is created.
     """
+    import tempfile  # late: only a command writing a file needs it (and shutil, bz2, lzma, random behind it)
+
     tmp_name = None
     try:
         # The mode a plain open() would give (a replaced file keeps its own): mkstemp's 0600 would hide a stack
@@ -114,6 +113,8 @@ def _client_or_exit(config: TenantConfig, root: Path) -> ExoClient:
 
 def _git_baseline_text(ref: str, stack_file: Path) -> tuple[str, str]:
     """The stack file as of git REF (an empty stack if the file did not exist then) and a label for messages."""
+    import subprocess  # late: only --baseline git:REF runs git
+
     path = stack_file.resolve()
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:

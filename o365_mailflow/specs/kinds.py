@@ -7,7 +7,6 @@ messages share. Facts tagged [X], [I], [D] come from /work/shared/reference/exo-
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -768,8 +767,9 @@ class Email(Kind):
 # The ISO 8601 forms a timestamp may be written in: the extended date, optionally a time (hours, minutes, seconds,
 # any fraction) and a Z or an offset. datetime.fromisoformat alone would also take week dates, basic forms and any
 # separator character; the editor schema uses this same pattern, so both accept the same spellings (the pattern knows
-# the days of each month, but not leap years: 29 February of other years is left to fromisoformat).
-_TIMESTAMP = re.compile(
+# the days of each month, but not leap years: 29 February of other years is left to fromisoformat). Kept as text and
+# compiled by re's own cache on first use: most runs read no timestamp, and compiling it is a few ms of every start-up.
+_TIMESTAMP = (
     r"^[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
     r"|02-(?:0[1-9]|1[0-9]|2[0-9]))"
     r"(?:[T ](?:[01][0-9]|2[0-3])(?::[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?)?"
@@ -790,7 +790,7 @@ class Timestamp(Kind):
             moment = value
         elif isinstance(value, str):
             text = value.strip()
-            if not _TIMESTAMP.match(text):
+            if not re.match(_TIMESTAMP, text):
                 raise KindError(f"{value} is not an ISO 8601 date and time such as 2026-07-24T18:59:12Z")
             if text.endswith("Z"):
                 text = text[:-1] + "+00:00"
@@ -805,7 +805,7 @@ class Timestamp(Kind):
         return moment.replace(microsecond=0).isoformat() + "Z"
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": ["string", "null"], "format": "date-time", "pattern": rx.padded(_TIMESTAMP.pattern[1:-1]),
+        return {"type": ["string", "null"], "format": "date-time", "pattern": rx.padded(_TIMESTAMP[1:-1]),
                 "description": self.describe()}
 
 
@@ -901,6 +901,8 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     lowered = {c.lower(): c for c in options}
     if word.lower() in lowered:
         return lowered[word.lower()]
+    import difflib  # late: only a misspelt key or value needs it; every other run skips loading it
+
     match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return lowered[match[0]] if match else None
 

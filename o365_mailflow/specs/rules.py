@@ -50,6 +50,8 @@ class Cond:
 
 @dataclass(frozen=True)
 class _FieldCond(Cond):
+    """A condition on one field of the object."""
+
     field: str
 
     def fields(self) -> tuple[str, ...]:
@@ -133,6 +135,8 @@ class StartsWith(_FieldCond):
 
 @dataclass(frozen=True)
 class Not(Cond):
+    """Holds when ``cond`` does not."""
+
     cond: Cond
 
     def fields(self) -> tuple[str, ...]:
@@ -187,6 +191,8 @@ class AnyOf(AllOf):
 
 @dataclass(frozen=True)
 class Rule:
+    """A cross-field rule of a resource type: where to point and what to say when an object breaks it."""
+
     code: str
     broken: Cond  # holds when the object breaks the rule; its fields are the ones the rule reads
     at: tuple[str, ...]  # where to point, in preference order (the first one the stack declared)

@@ -29,6 +29,8 @@ __all__ = ["Field", "After", "ResourceSpec", "INBOUND", "OUTBOUND", "ACCEPTED_DO
 
 @dataclass(frozen=True)
 class Field:
+    """One property of a resource type: its names, value kind, default and how the service treats it."""
+
     name: str  # camelCase stack/Pulumi key
     param: str  # Exchange parameter and Get-* property name
     kind: Kind = dc_field(hash=False)
@@ -57,6 +59,8 @@ class After:
 
 @dataclass(frozen=True)
 class ResourceSpec:
+    """One resource type, described once: its fields, rules and how it is named, read and written."""
+
     type_name: str
     stack_key: str
     noun: str
