@@ -195,6 +195,16 @@ _PyLoader: Any = _yaml12(yaml.SafeLoader)
 _Loader: Any = _yaml12(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else _PyLoader
 
 
+def _short_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:int`` as its author wrote it, ``!!int``; other tags as they are."""
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _shown(node: Node) -> str:
+    """A scalar's text as the author wrote it (the first 60 characters)."""
+    return repr(node.value[:60]) if isinstance(node, ScalarNode) else "this value"
+
+
 class _Reader:
     """Turns a composed node tree into plain Python values, recording the line of every path: a mapping key's in
     ``key_lines`` (each mapping's key -> line, by the mapping's path: a stack object's field lines are then one
@@ -228,6 +238,14 @@ class _Reader:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.error(path, node.start_mark.line + 1, f"cannot read this value: {getattr(exc, 'problem', exc)}",
+                       code="yaml.value")
+            return None
+        except (ValueError, TypeError, KeyError, OverflowError):
+            # An explicit tag the text does not fit (`!!int x`, `!!bool maybe`, `!!timestamp 2020-13-45`): pyyaml's
+            # constructors raise plain Python errors for these, not YAMLError.
+            tag = _short_tag(node.tag)
+            self.error(path, node.start_mark.line + 1,
+                       f"cannot read {_shown(node)} as {tag}: remove the {tag} tag or write a value of that type",
                        code="yaml.value")
             return None
 

@@ -205,3 +205,16 @@ def test_a_file_that_is_one_plain_value_is_a_shape_error_not_a_crash(tmp_path: P
     assert result.exit_code == 1, result.output
     diags = json.loads(result.output)["files"][0]["diagnostics"]
     assert [(d["code"], d["line"]) for d in diags] == [("stack.shape", 1)], diags
+
+
+@pytest.mark.parametrize("value, tag", [
+    ("!!int x", "!!int"), ("!!float y", "!!float"), ("!!bool maybe", "!!bool"), ("!!timestamp 2020-13-45", "!!timestamp"),
+], ids=["int", "float", "bool", "timestamp"])
+def test_an_explicit_tag_the_value_does_not_fit_is_a_diagnostic_not_a_crash(
+        tmp_path: Path, parser: str, value: str, tag: str) -> None:
+    # pyyaml's constructors raise ValueError / KeyError for these, which ended as "unexpected ValueError".
+    stack_file, diags = _validate_json(tmp_path, HEAD + f"inboundConnectors:\n  - name: {value}\n"
+                                       "    connectorType: Partner\n    senderDomains: [a.example.com]\n")
+    found = [(d["code"], d["line"], d["path"]) for d in diags if d["code"] == "yaml.value"]
+    assert found == [("yaml.value", 4, "inboundConnectors[0].name")], diags
+    assert any(f"as {tag}: remove the {tag} tag" in str(d["summary"]) for d in diags), diags
