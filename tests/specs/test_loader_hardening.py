@@ -208,7 +208,8 @@ def test_a_file_that_is_one_plain_value_is_a_shape_error_not_a_crash(tmp_path: P
 
 
 @pytest.mark.parametrize("value, tag", [
-    ("!!int x", "!!int"), ("!!float y", "!!float"), ("!!bool maybe", "!!bool"), ("!!timestamp 2020-13-45", "!!timestamp"),
+    ("!!int x", "!!int"), ("!!float y", "!!float"), ("!!bool maybe", "!!bool"),
+    ("!!timestamp 2020-13-45", "!!timestamp"),
 ], ids=["int", "float", "bool", "timestamp"])
 def test_an_explicit_tag_the_value_does_not_fit_is_a_diagnostic_not_a_crash(
         tmp_path: Path, parser: str, value: str, tag: str) -> None:
