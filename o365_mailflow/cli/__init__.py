@@ -196,4 +196,3 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="mailflow")
 def main() -> None:
     """Exchange Online mail flow as code: validate, plan and apply stacks/<stack>.yaml."""
-
