@@ -517,7 +517,9 @@ def collapse_v4(nets: Iterable[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Net
     """``list(ipaddress.collapse_addresses(nets))`` on plain ints: merge sorted spans, then cut each span into
     the fewest aligned CIDR blocks (collapse_addresses' object arithmetic took most of the SPF check at 10k)."""
     spans: list[list[int]] = []
-    for start, end in sorted((int(n.network_address), int(n.broadcast_address)) for n in nets):
+    # The end from the prefix length: broadcast_address builds an address object per network.
+    bounds = ((int(n.network_address), n.prefixlen) for n in nets)
+    for start, end in sorted((start, start + (1 << (32 - prefix)) - 1) for start, prefix in bounds):
         if spans and start <= spans[-1][1] + 1:
             spans[-1][1] = max(spans[-1][1], end)
         else:
