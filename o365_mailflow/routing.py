@@ -69,6 +69,7 @@ __all__ = [
     "spf_strings",
     "spf_txt",
     "spf_problem",
+    "collapse_v4",
     "review",
     "review_effective",
     "Guidance",
@@ -509,7 +510,29 @@ def _collapsed_networks(inbound: Iterable[Fields]) -> list[ipaddress.IPv4Network
     for c in inbound:
         if c.get("connectorType") == "OnPremises" and c.get("enabled", True):
             nets.extend(sender_networks(texts(c, "senderIpAddresses")))
-    return list(ipaddress.collapse_addresses(nets))
+    return collapse_v4(nets)
+
+
+def collapse_v4(nets: Iterable[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+    """``list(ipaddress.collapse_addresses(nets))`` on plain ints: merge sorted spans, then cut each span into
+    the fewest aligned CIDR blocks (collapse_addresses' object arithmetic took most of the SPF check at 10k)."""
+    spans: list[list[int]] = []
+    # The end from the prefix length: broadcast_address builds an address object per network.
+    bounds = ((int(n.network_address), n.prefixlen) for n in nets)
+    for start, end in sorted((start, start + (1 << (32 - prefix)) - 1) for start, prefix in bounds):
+        if spans and start <= spans[-1][1] + 1:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    out: list[ipaddress.IPv4Network] = []
+    for start, end in spans:
+        while start <= end:
+            size = start & -start or 1 << 32  # the largest block aligned at start ...
+            while size > end - start + 1:  # ... that ends within the span
+                size >>= 1
+            out.append(ipaddress.IPv4Network((start, 33 - size.bit_length())))
+            start += size
+    return out
 
 
 def _spf_text(nets: Sequence[ipaddress.IPv4Network], tail: Sequence[str]) -> str:
