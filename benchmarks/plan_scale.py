@@ -49,6 +49,19 @@ of the plan process (medians; wall and "own" vary with the load):
 Before this issue (same machine): validate of 1,000/2,000/4,000/8,000 connectors with merge keys took 2.2/9.6/
 37.6/165 s, and a 5,000-connector plan 5.9 s in-process against 0.39 s of list calls.
 
+Session 5 (process exit without the interpreter's teardown, lighter start-up, load/validate -43%, live values and
+the impact's probes cheaper; see the issue note), same machine, quiet while measured, medians of 7 runs, two runs:
+
+    N     | plan CPU s  | own s       | target own s | own ms/object
+    1000  | 0.70 / 0.74 | 0.63 / 0.66 |     0.65     | 0.63 / 0.66
+    2000  | 1.07 / 1.01 | 0.94 / 0.88 |     0.80     | 0.47 / 0.44
+    5000  | 1.67 / 1.99 | 0.93 / 1.14 |     1.25     | 0.19 / 0.23
+    10000 | 2.99 / 3.17 | 1.71 / 1.80 |     2.00     | 0.17 / 0.18
+    slope 0.43 / 0.44; validate 10,000 connectors 1.45-1.66 s; apply 1,000 creates at 50 ms: 1,003 requests
+    (1,000 writes + one listing per type; the outbound listing is two calls), 60 s one at a time, 22-25 s with 3.
+    What is left at 1,000-2,000 is fixed cost: ~0.3 s of imports (requests/urllib3, msal, click, yaml; our own
+    modules ~0.1 s of it, 67 ms creating dataclasses) and ~0.05 s of interpreter, then ~0.28 ms of CPU per object.
+
 Run: ``.venv/bin/python benchmarks/plan_scale.py [--sizes 1000,2000,5000,10000] [--skip-apply]``. It uses one
 emulator per size in this process (the plan subprocess reuses it through its server.json); each step is
 bounded (a 10,000-connector plan takes seconds), so the whole run stays within a few minutes on 2 cores.
