@@ -442,7 +442,6 @@ class Domain(Kind):
 _LABEL_PATTERN = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
 
-
 def _domain_pattern(end: str = r"\s*$") -> str:
     """:func:`_check_domain` as a pattern: at most 253 characters (one trailing dot aside), two labels or more,
     each of letters, digits and inner hyphens, and a last label that is not all digits (that is an IP address).
@@ -519,11 +518,28 @@ def reserved_reason(net: ipaddress.IPv4Network) -> str | None:
 
 _IPV4_LIKE = re.compile(r"^[0-9.]+(/\d+)?$")
 # An IPv4 address written plainly (octets 0-255 without leading zeros) with an optional prefix length (0-32, no
-# leading zero): ipaddress reads such text as the numbers it shows, so _plain_public_v4 can work them out itself.
+# leading zero): ipaddress reads such text as the numbers it shows, so _plain_v4 can work them out itself.
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PLAIN_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|[12]?[0-9]))?")
 _RESERVED_SPANS: tuple[tuple[int, int], ...] = tuple(
     (int(net.network_address), int(net.broadcast_address)) for net, _ in _RESERVED_V4)
+
+
+def _plain_v4(text: str) -> tuple[int, int] | None:
+    """A plainly written IPv4 address or network (``_PLAIN_V4``) as (network number, prefix length), else None."""
+    found = _PLAIN_V4.fullmatch(text)
+    if found is None:
+        return None
+    a, b, c, d, prefix = found.groups()
+    length = 32 if prefix is None else int(prefix)
+    host_bits = 32 - length
+    return (int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)) >> host_bits << host_bits, length
+
+
+def _v4_text(first: int, length: int) -> str:
+    """A network as :func:`_net_text` writes it: the address alone for a /32."""
+    address = f"{first >> 24}.{first >> 16 & 255}.{first >> 8 & 255}.{first & 255}"
+    return address if length == 32 else f"{address}/{length}"
 
 
 def _plain_public_v4(text: str, min_prefix: int) -> str | None:
@@ -531,39 +547,22 @@ def _plain_public_v4(text: str, min_prefix: int) -> str | None:
     at least ``min_prefix`` bits that overlaps no reserved range; None for anything else, which the caller then
     parses in full (and words the refusal of). Sender IPs and smart hosts are mostly written so: this skips
     building an IPv4Network and nine overlap tests per value."""
-    found = _PLAIN_V4.fullmatch(text)
-    if found is None:
+    plain = _plain_v4(text)
+    if plain is None or plain[1] < min_prefix:
         return None
-    a, b, c, d, prefix = found.groups()
-    length = 32 if prefix is None else int(prefix)
-    if length < min_prefix:
-        return None
-    host_bits = 32 - length
-    first = (int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)) >> host_bits << host_bits
-    last = first | ((1 << host_bits) - 1)
+    first, length = plain
+    last = first | ((1 << (32 - length)) - 1)
     for start, end in _RESERVED_SPANS:
         if start <= last and first <= end:
             return None
-    if prefix is None:
-        return text
-    address = f"{first >> 24}.{first >> 16 & 255}.{first >> 8 & 255}.{first & 255}"
-    return address if length == 32 else f"{address}/{length}"
-
-# An IPv4 address or CIDR as ipaddress writes one (_PLAIN_V4), the form Get-* returns: read with int() instead of
-# ipaddress, which costs ten times more per value.
+    return _v4_text(first, length)
 
 
 def _canonical_v4(value: Any) -> str | None:
-    """What ``_net_text(IPv4Network(value, strict=False))`` gives for a canonical address or CIDR, else None."""
-    match = _PLAIN_V4.fullmatch(value) if value.__class__ is str else None
-    if match is None:
-        return None
-    a, b, c, d, prefix = match.groups()
-    if prefix is None or prefix == "32":
-        return match.string[: match.end(4)]
-    bits = int(prefix)
-    number = ((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)) & ((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF)
-    return f"{number >> 24}.{(number >> 16) & 255}.{(number >> 8) & 255}.{number & 255}/{bits}"
+    """What ``_net_text(IPv4Network(value, strict=False))`` gives for a canonical address or CIDR (the form Get-*
+    returns), else None: read with int() instead of ipaddress, which costs ten times more per value."""
+    plain = _plain_v4(value) if value.__class__ is str else None
+    return None if plain is None else _v4_text(*plain)
 
 
 def _v4_network(text: str) -> ipaddress.IPv4Network:
