@@ -558,11 +558,10 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_
 class _Context:
     """Collects diagnostics and locates them in the file."""
 
-    def __init__(self, file: str, lines: Mapping[Path_, int],
-                 key_lines: Mapping[Path_, dict[str, int]] | None = None) -> None:
+    def __init__(self, file: str, lines: Mapping[Path_, int], key_lines: Mapping[Path_, dict[str, int]]) -> None:
         self.file = file
         self.lines = lines
-        self.key_lines = key_lines or {}
+        self.key_lines = key_lines
         self.diags: list[Diagnostic] = []
 
     def line_at(self, path: Path_) -> int | None:
@@ -713,7 +712,6 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
     first_seen: dict[str, tuple[int, int | None]] = {}
     known = spec._by_name
     lines_get = ctx.lines.get
-    line_at = ctx.line_at
     for index, item in enumerate(raw):
         path: Path_ = (key, index)
         if item.__class__ is not dict and not isinstance(item, Mapping):  # the reader's dicts skip the ABC check
@@ -753,9 +751,7 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
                       f"(names are compared case-insensitively)", code="stack.duplicate")
             continue
         first_seen[folded] = (index, line)
-        field_lines = ctx.key_lines.get(path)  # the reader's (nothing changes them afterwards)
-        if field_lines is None:
-            field_lines = {name: at for name in item if (at := line_at(path + (name,))) is not None}
+        field_lines = ctx.key_lines[path]  # the reader records every mapping's key lines (nothing changes them later)
         out.append(DesiredObject(spec=spec, name=identity, fields=fields, adopt=adopt, file=ctx.file, line=line,
                                  field_lines=field_lines, renamed_from=renamed_from_of(spec, item)))
         indexes.append(index)
@@ -794,7 +790,7 @@ def _check_renames(ctx: _Context, spec: ResourceSpec, objects: list[DesiredObjec
 
 
 def _build(data: Any, lines: Mapping[Path_, int], file: str, name: str, path: Path, yaml_diags: list[Diagnostic],
-           key_lines: Mapping[Path_, dict[str, int]] | None = None) -> tuple[Stack | None, list[Diagnostic]]:
+           key_lines: Mapping[Path_, dict[str, int]]) -> tuple[Stack | None, list[Diagnostic]]:
     ctx = _Context(file, lines, key_lines)
     ctx.diags.extend(yaml_diags)
     if data is None and yaml_diags:
