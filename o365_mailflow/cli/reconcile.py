@@ -25,6 +25,7 @@ import click
 
 from ..errors import MailflowError, StackError
 from ..tenant import DEFAULT_PARALLELISM, MAX_PARALLELISM, emulator_state_dir
+from . import keep_until_exit
 from .stackarg import fail as _fail, fail_stack as _fail_stack, load_stack_arg as _load
 from .stackarg import project_root, refuse_directory, resolve_stack_path as _resolve_path
 
@@ -172,6 +173,7 @@ def _plan(stack_obj: Stack, baseline: Stack | None, root: Path
         _fail_stack(exc)
     except (MailflowError, ValueError) as exc:
         _fail(str(exc))
+    keep_until_exit(stack_obj, baseline, snapshot, plan)
     return client, stack_obj, snapshot, plan, found
 
 
