@@ -6,10 +6,10 @@ must stop the plan instead of turning into "absent" (the incumbent's worst false
 issues exactly one list call per type (the client follows every page) and lets any error propagate as a
 :class:`~o365_mailflow.errors.ExoError`; it never returns a partial snapshot.
 
-The requests are made one at a time in the order the specs are registered, as they always were (no more
-concurrency against the tenant's limit, and a fault stops the same request), but on a thread of their own
-(:func:`start_snapshot`): the caller goes on with its own work while the first answers are on the network, and
-each type is normalised while the next one's answer is on its way.
+The requests are those of a sequential read, in the same order and one at a time (nothing more against the
+tenant's concurrency limit; a failure stops the read at the same request), but they are made on a thread of their
+own (:func:`start_snapshot`): the caller goes on with its own work while the first answers are on the network, and
+normalises each type while the next one's answer is on its way.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from .errors import AuthenticationError, ExoError, PermissionDenied, PlanError
 from .shapes import FieldMap, Fields, Json, Record
 from .specs import SPECS, ResourceSpec, effective, name_key, normalise_live
 
-__all__ = ["LiveObject", "Snapshot", "SnapshotError", "PendingSnapshot", "take_snapshot", "start_snapshot", "live_object",
-           "FoundValues"]
+__all__ = ["LiveObject", "Snapshot", "SnapshotError", "PendingSnapshot", "take_snapshot", "start_snapshot",
+           "live_object", "FoundValues"]
 
 
 class _Lister(Protocol):
@@ -153,7 +153,7 @@ class PendingSnapshot:
         self._stats = getattr(client, "stats", None)
         self._before = getattr(self._stats, "requests", 0)
         self._answers: queue.SimpleQueue[Sequence[Record] | BaseException] = queue.SimpleQueue()
-        self._snapshot: Snapshot | None = None
+        self._outcome: Snapshot | BaseException | None = None
         if len(self._specs) > 1:
             threading.Thread(target=self._list_all, args=(client,), daemon=True, name="snapshot").start()
         else:
@@ -171,19 +171,27 @@ class PendingSnapshot:
         """Every type, normalised; :class:`SnapshotError` for the first type that could not be read.
 
         Any other exception (a bug, a record the normaliser cannot read) is raised as it is, as a sequential read
-        would have raised it."""
-        if self._snapshot is None:
-            objects: dict[str, tuple[LiveObject, ...]] = {}
-            for spec in self._specs:
-                answer = self._answers.get()
-                if isinstance(answer, ExoError):
-                    raise SnapshotError(spec.type_name, answer) from answer
-                if isinstance(answer, BaseException):
-                    raise answer
-                objects[spec.type_name] = tuple(live_object(spec, r) for r in answer)
-            after = getattr(self._stats, "requests", 0)
-            self._snapshot = Snapshot(objects=objects, requests=after - self._before)
-        return self._snapshot
+        would have raised it. Asked again, the same snapshot or the same error."""
+        if self._outcome is None:
+            try:
+                self._outcome = self._collect()
+            except Exception as exc:  # Ctrl-C while waiting is not an outcome: it propagates, unrecorded
+                self._outcome = exc
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
+
+    def _collect(self) -> Snapshot:
+        objects: dict[str, tuple[LiveObject, ...]] = {}
+        for spec in self._specs:
+            answer = self._answers.get()
+            if isinstance(answer, ExoError):
+                raise SnapshotError(spec.type_name, answer) from answer
+            if isinstance(answer, BaseException):
+                raise answer
+            objects[spec.type_name] = tuple(live_object(spec, r) for r in answer)
+        after = getattr(self._stats, "requests", 0)
+        return Snapshot(objects=objects, requests=after - self._before)
 
 
 class FoundValues:

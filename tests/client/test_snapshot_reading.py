@@ -93,8 +93,12 @@ def test_a_failed_type_stops_the_read_and_names_the_type(emulator_tenant: Any, f
     client.list("AcceptedDomain")  # sign in first: only InvokeCommand requests are faulted
     emulator_tenant.clear_requests()
     emulator_tenant.faults(error_next=50, cmdlets=[f"Get-{failing}"])
+    reading = start_snapshot(client)
     with pytest.raises(SnapshotError) as info:
-        take_snapshot(client)
+        reading.result()
+    with pytest.raises(SnapshotError) as again:  # asked again: the same error, not a wait for answers never sent
+        reading.result()
+    assert again.value is info.value
     spec = next(s for s in SPECS.values() if s.noun == failing)
     assert info.value.type_name == spec.type_name
     assert isinstance(info.value.cause, Throttled)
