@@ -5,12 +5,19 @@ objects (Microsoft365DSC's one Get per resource is what makes its exports take h
 must stop the plan instead of turning into "absent" (the incumbent's worst false-drift bug). So this module
 issues exactly one list call per type (the client follows every page) and lets any error propagate as a
 :class:`~o365_mailflow.errors.ExoError`; it never returns a partial snapshot.
+
+The requests are those of a sequential read, in the same order and one at a time (nothing more against the
+tenant's concurrency limit; a failure stops the read at the same request), but they are made on a thread of their
+own (:func:`start_snapshot`): the caller goes on with its own work while the first answers are on the network, and
+normalises each type while the next one's answer is on its way.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +27,8 @@ from .errors import AuthenticationError, ExoError, PermissionDenied, PlanError
 from .shapes import FieldMap, Fields, Json, Record
 from .specs import SPECS, ResourceSpec, effective, name_key, normalise_live
 
-__all__ = ["LiveObject", "Snapshot", "SnapshotError", "take_snapshot", "live_object", "FoundValues"]
+__all__ = ["LiveObject", "Snapshot", "SnapshotError", "PendingSnapshot", "take_snapshot", "start_snapshot",
+           "live_object", "FoundValues"]
 
 
 class _Lister(Protocol):
@@ -124,19 +132,66 @@ class Snapshot:
 
 def take_snapshot(client: _Lister, specs: Iterable[ResourceSpec] | None = None) -> Snapshot:
     """One list call per resource type (all pages); any failure raises :class:`SnapshotError`."""
-    if specs is None:
-        specs = SPECS.values()
-    stats = getattr(client, "stats", None)
-    before = getattr(stats, "requests", 0)
-    objects: dict[str, tuple[LiveObject, ...]] = {}
-    for spec in specs:
-        try:
-            records = client.list(spec.noun)
-        except ExoError as exc:
-            raise SnapshotError(spec.type_name, exc) from exc
-        objects[spec.type_name] = tuple(live_object(spec, r) for r in records)
-    after = getattr(stats, "requests", 0)
-    return Snapshot(objects=objects, requests=after - before)
+    return start_snapshot(client, specs).result()
+
+
+def start_snapshot(client: _Lister, specs: Iterable[ResourceSpec] | None = None) -> PendingSnapshot:
+    """Start reading the tenant and return at once; :meth:`PendingSnapshot.result` waits for it."""
+    return PendingSnapshot(client, SPECS.values() if specs is None else specs)
+
+
+class PendingSnapshot:
+    """A snapshot being read: a thread lists the types one after the other, the caller normalises them.
+
+    A single type is read on the caller's thread (the Pulumi providers read one type when a resource first needs
+    it). The thread is a daemon: a command that stops early (Ctrl-C, an invalid baseline) does not wait for a
+    listing whose answer nobody will read.
+    """
+
+    def __init__(self, client: _Lister, specs: Iterable[ResourceSpec]) -> None:
+        self._specs = tuple(specs)
+        self._stats = getattr(client, "stats", None)
+        self._before = getattr(self._stats, "requests", 0)
+        self._answers: queue.SimpleQueue[Sequence[Record] | BaseException] = queue.SimpleQueue()
+        self._outcome: Snapshot | BaseException | None = None
+        if len(self._specs) > 1:
+            threading.Thread(target=self._list_all, args=(client,), daemon=True, name="snapshot").start()
+        else:
+            self._list_all(client)
+
+    def _list_all(self, client: _Lister) -> None:
+        for spec in self._specs:
+            try:
+                self._answers.put(client.list(spec.noun))
+            except BaseException as exc:  # handed to the caller's thread by result(), whatever it is
+                self._answers.put(exc)
+                return  # as a sequential read would: the types after a failed one are not read
+
+    def result(self) -> Snapshot:
+        """Every type, normalised; :class:`SnapshotError` for the first type that could not be read.
+
+        Any other exception (a bug, a record the normaliser cannot read) is raised as it is, as a sequential read
+        would have raised it. Asked again, the same snapshot or the same error."""
+        if self._outcome is None:
+            try:
+                self._outcome = self._collect()
+            except Exception as exc:  # Ctrl-C while waiting is not an outcome: it propagates, unrecorded
+                self._outcome = exc
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
+
+    def _collect(self) -> Snapshot:
+        objects: dict[str, tuple[LiveObject, ...]] = {}
+        for spec in self._specs:
+            answer = self._answers.get()
+            if isinstance(answer, ExoError):
+                raise SnapshotError(spec.type_name, answer) from answer
+            if isinstance(answer, BaseException):
+                raise answer
+            objects[spec.type_name] = tuple(live_object(spec, r) for r in answer)
+        after = getattr(self._stats, "requests", 0)
+        return Snapshot(objects=objects, requests=after - self._before)
 
 
 class FoundValues:

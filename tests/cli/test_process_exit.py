@@ -6,11 +6,14 @@ Matrix (each a real child process, what a shell or a CI job sees):
 - atexit handlers still run, after the command's output (the in-process emulator's clean-up is one);
 - a profiler or tracer keeps the normal exit, so its report at exit is still written;
 - a non-daemon thread still keeps the process alive until it ends, as the interpreter would;
-- an in-process caller (CliRunner) still gets a SystemExit instead of a process that disappears.
+- an in-process caller (CliRunner) still gets a SystemExit instead of a process that disappears;
+- a plan's objects stay alive to the process's end (freeing them one by one as the command returns is time the
+  exit saves), but only in a process of its own: after an in-process plan, none is left.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -64,6 +67,14 @@ def test_large_output_arrives_whole_with_the_exit_code_and_then_atexit_handlers_
     assert tail.strip() == "atexit ran"
 
 
+# Printed by an atexit handler: how many plans are still alive when the process ends.
+COUNT_PLANS = ("import atexit, gc\n"
+               "def count():\n"
+               "    from o365_mailflow.plan import Plan\n"
+               "    print('plans alive:', sum(isinstance(o, Plan) for o in gc.get_objects()), file=__import__('sys').stderr)\n"
+               "atexit.register(count)\n")
+
+
 def test_exit_codes_zero_and_two_come_through_and_an_in_process_emulator_is_cleaned_up(tmp_path: Path) -> None:
     assert _run(MAIN, "--version", cwd=tmp_path).returncode == 0
     (tmp_path / "stacks").mkdir()
@@ -74,6 +85,10 @@ def test_exit_codes_zero_and_two_come_through_and_an_in_process_emulator_is_clea
     assert plan.returncode == 2, plan.stderr
     assert plan.stdout.startswith("Stack 'dev' on emulated tenant")
     assert plan.stdout.rstrip().endswith("unchanged.")  # the summary, the last line written
+    # returning normally (exit 0), the command would free its plan as it returns: held to the end instead
+    plan = _run(COUNT_PLANS + MAIN, "plan", "--stack", "dev", "--root", str(tmp_path), cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "plans alive: 1" in plan.stderr
     # the emulator this process started is stopped by its atexit handler, which removes its server.json
     assert not (tmp_path / ".state" / "emulator" / "server.json").exists()
 
@@ -103,3 +118,16 @@ def test_an_in_process_caller_gets_a_system_exit(args: list[str], tmp_path: Path
     # CliRunner turns the SystemExit into exit_code; had the process ended instead, this test run would be gone
     result = CliRunner().invoke(main, args)
     assert result.exit_code == (0 if args == ["--version"] else 1)
+
+
+def test_an_in_process_plan_leaves_nothing_behind(tmp_path: Path, emulator_tenant: object) -> None:
+    from reconcile_helpers import PARTNER_STACK, Project, Tenant
+
+    from o365_mailflow.plan import Plan
+
+    project = Project(tmp_path, Tenant(emulator_tenant))
+    project.write_stack(PARTNER_STACK)
+    for _ in range(3):
+        assert project.run("plan", "--stack", "test").exit_code == 0
+    gc.collect()
+    assert sum(isinstance(o, Plan) for o in gc.get_objects()) == 0
