@@ -20,6 +20,7 @@ from ..errors import Diagnostic, Severity
 from ..routing import check_stack
 from ..specs import write_order
 from ..stack import stack_path, validate_stack
+from . import keep_until_exit
 
 __all__ = ["command"]
 
@@ -71,6 +72,7 @@ def command(stacks: tuple[str, ...], files: tuple[str, ...], output_format: str,
     report: list[dict[str, object]] = []
     for path in _targets(stacks, files):
         stack, diags = validate_stack(path, checks=(check_stack,))
+        keep_until_exit(stack, diags)
         errors = sum(1 for d in diags if d.severity is Severity.ERROR)
         warnings = len(diags) - errors
         total_errors += errors
