@@ -196,9 +196,11 @@ def _timed_process(args: list[str], env: dict[str, str], ok: tuple[int, ...] = (
 
 
 # The bare list calls, as a script of their own would make them: a separate process (the emulator serves from this
-# one, and a client here would share its interpreter lock), signed in and connected before the timing starts.
+# one, and a client here would share its interpreter lock), signed in and connected before the timing starts, with
+# the cyclic collector off as in `mailflow` itself (the floor no tool can go below).
 _BARE_CHILD = """
-import sys, time
+import gc, sys, time
+gc.disable()
 from pathlib import Path
 from o365_mailflow.connect import open_client
 from o365_mailflow.tenant import TenantConfig
