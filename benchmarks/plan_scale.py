@@ -65,14 +65,14 @@ the impact's probes cheaper; see the issue note), same machine, quiet while meas
 Session 6 (the tenant read on a thread of its own while the plan's code loads and each type is normalised as the
 next one is listed; a plan's objects freed by the exit). The bare list is now measured as the issue defines it, by a
 bare script in a process of its own with the collector off: in this process it shared the emulator's interpreter
-lock, which made it slower and the own time look smaller. Same machine, four full runs (medians of 7) within 15
-minutes, own s per run (plan CPU s of the last run in brackets):
+lock, which made it slower and the own time look smaller. Same machine, within 15 minutes, medians of 7 per run:
+runs 1-3 all sizes (in runs 1-2 the bare script still had its collector on), runs 4-5 only 2,000 and 5,000:
 
-    N     | own s, runs 1-4           | target own s | plan CPU s (run 4)
-    1000  | 0.58 / 0.43 / 0.55 / -    |     0.65     | 0.64
-    2000  | 0.75 / 0.60 / 0.66 / 0.63 |     0.80     | 0.78
-    5000  | 1.30 / 1.00 / 1.40 / 1.29 |     1.25     | 1.69
-    10000 | 1.77 / 2.11 / 1.87 / -    |     2.00     | 2.89
+    N     | own s, runs 1 / 2 / 3 / 4 / 5       | target own s | plan CPU s (run 3)
+    1000  | 0.58 / 0.43 / 0.55 /  -   /  -       |     0.65     | 0.64
+    2000  | 0.75 / 0.60 / 0.66 / 0.63 / 0.68    |     0.80     | 0.78
+    5000  | 1.30 / 1.00 / 1.40 / 1.29 / 1.04    |     1.25     | 1.69
+    10000 | 1.77 / 2.11 / 1.87 /  -   /  -       |     2.00     | 2.89
     slope 0.48-0.69; validate 10,000 connectors 0.9-1.4 s; apply 1,000 creates at 50 ms: 1,003 requests, 58 s one
     at a time, 21 s with 3. The same code's plan CPU varies by up to 30% from one minute to the next on this
     shared machine, as much as the margins at 5,000-10,000.
