@@ -66,7 +66,7 @@ Session 6 (the tenant read on a thread of its own while the plan's code loads an
 next one is listed; a plan's objects freed by the exit). The bare list is now measured as the issue defines it, by a
 bare script in a process of its own with the collector off: in this process it shared the emulator's interpreter
 lock, which made it slower and the own time look smaller. Same machine, within 15 minutes, medians of 7 per run:
-runs 1-3 all sizes (in runs 1-2 the bare script still had its collector on), runs 4-5 only 2,000 and 5,000:
+runs 1-3 all sizes, runs 4-5 only 2,000 and 5,000 (in all but run 3 the bare script still had its collector on):
 
     N     | own s, runs 1 / 2 / 3 / 4 / 5       | target own s | plan CPU s (run 3)
     1000  | 0.58 / 0.43 / 0.55 /  -   /  -       |     0.65     | 0.64
