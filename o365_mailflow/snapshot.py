@@ -144,8 +144,8 @@ class PendingSnapshot:
     """A snapshot being read: a thread lists the types one after the other, the caller normalises them.
 
     A single type is read on the caller's thread (the Pulumi providers read one type when a resource first needs
-    it). The thread is a daemon: a command that stops early (Ctrl-C, an invalid baseline) does not wait for a
-    listing whose answer nobody will read.
+    it). The thread is a daemon: a command that stops early (Ctrl-C, an unreadable found-values file) does not
+    wait for a listing whose answer nobody will read.
     """
 
     def __init__(self, client: _Lister, specs: Iterable[ResourceSpec]) -> None:

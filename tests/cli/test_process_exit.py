@@ -71,7 +71,8 @@ def test_large_output_arrives_whole_with_the_exit_code_and_then_atexit_handlers_
 COUNT_PLANS = ("import atexit, gc\n"
                "def count():\n"
                "    from o365_mailflow.plan import Plan\n"
-               "    print('plans alive:', sum(isinstance(o, Plan) for o in gc.get_objects()), file=__import__('sys').stderr)\n"
+               "    alive = sum(isinstance(o, Plan) for o in gc.get_objects())\n"
+               "    print('plans alive:', alive, file=__import__('sys').stderr)\n"
                "atexit.register(count)\n")
 
 
