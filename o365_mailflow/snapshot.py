@@ -153,7 +153,7 @@ class PendingSnapshot:
         self._stats = getattr(client, "stats", None)
         self._before = getattr(self._stats, "requests", 0)
         self._answers: queue.SimpleQueue[Sequence[Record] | BaseException] = queue.SimpleQueue()
-        self._outcome: Snapshot | BaseException | None = None
+        self._outcome: Snapshot | Exception | None = None
         if len(self._specs) > 1:
             threading.Thread(target=self._list_all, args=(client,), daemon=True, name="snapshot").start()
         else:
@@ -177,7 +177,7 @@ class PendingSnapshot:
                 self._outcome = self._collect()
             except Exception as exc:  # Ctrl-C while waiting is not an outcome: it propagates, unrecorded
                 self._outcome = exc
-        if isinstance(self._outcome, BaseException):
+        if isinstance(self._outcome, Exception):
             raise self._outcome
         return self._outcome
 
