@@ -218,7 +218,7 @@ def diff_object(
     if live is not None:
         live_fields = live.fields if hasattr(live, "fields") else live
         # Most declared objects match the tenant: then no field changes, whatever the spec-table order.
-        fields = spec._by_name
+        fields = spec.by_name
         if all(live_fields.get(k) == v for k, v in desired.items() if k in fields):
             return ()
     declared = [f for f in spec.fields if f.name in desired]

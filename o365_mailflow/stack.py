@@ -710,7 +710,7 @@ def _objects(ctx: _Context, spec: ResourceSpec, raw: Any) -> list[DesiredObject]
     out: list[DesiredObject] = []
     indexes: list[int] = []  # each object's index in the file's list (invalid items are left out of ``out``)
     first_seen: dict[str, tuple[int, int | None]] = {}
-    known = spec._by_name
+    known = spec.by_name
     lines_get = ctx.lines.get
     for index, item in enumerate(raw):
         path: Path_ = (key, index)

@@ -74,7 +74,7 @@ def normalise_desired(
     """
     out: dict[str, Any] = {}
     diags: list[Diagnostic] = []
-    known = spec._by_name
+    known = spec.by_name
     settable = spec._settable_validators
     for key, value in raw.items():
         validate = settable.get(key)
@@ -133,7 +133,7 @@ def effective(spec: ResourceSpec, declared: Mapping[str, Any]) -> dict[str, Any]
     out = dict(spec._defaults_map)
     for name in spec._list_defaults:
         out[name] = list(out[name])  # each object gets its own list
-    names = spec._by_name
+    names = spec.by_name
     if declared.keys() <= names.keys():  # the usual case (normalised objects hold fields only): one C-level update
         out.update(declared)
         return out

@@ -85,18 +85,19 @@ class ResourceSpec:
         return tuple(f.name for f in self.fields if f.mode is Mode.CREATE_ONLY)
 
     @cached_property
-    def _by_name(self) -> dict[str, Field]:
-        # A dict, not a scan of the table: plans and loaders ask for fields hundreds of thousands of times.
+    def by_name(self) -> Mapping[str, Field]:
+        """Each field by its name (read only): plans and loaders ask for fields hundreds of thousands of times,
+        so a dict rather than a scan of the table."""
         return {f.name: f for f in self.fields}
 
     def field(self, name: str) -> Field:
         try:
-            return self._by_name[name]
+            return self.by_name[name]
         except KeyError:
             raise KeyError(f"{self.type_name} has no field {name!r}") from None
 
     def has_field(self, name: str) -> bool:
-        return name in self._by_name
+        return name in self.by_name
 
     @property
     def renamable(self) -> bool:
