@@ -77,6 +77,19 @@ runs 1-3 all sizes, runs 4-5 only 2,000 and 5,000 (in all but run 3 the bare scr
     at a time, 21 s with 3. The same code's plan CPU varies by up to 30% from one minute to the next on this
     shared machine, as much as the margins at 5,000-10,000.
 
+Session 7, the code of session 6 unchanged, on a new 2-core machine that is quiet and about three times faster per
+core (the same 5,000-connector plan: 0.51-0.53 s of CPU here, 1.2-1.75 s on the old one). Medians of 7, two full
+runs, then a third with two busy-loop processes competing for both cores for the whole run (a load like the old
+machine's):
+
+    N     | own s, run 1 / 2 | own s, 2 busy loops | target own s | plan CPU s (run 2) | own ms/object (run 2)
+    1000  |   0.19 / 0.20    |        0.36         |     0.65     |        0.22        |     0.198
+    2000  |   0.26 / 0.25    |          -          |     0.80     |        0.29        |     0.124
+    5000  |   0.45 / 0.44    |        0.66         |     1.25     |        0.51        |     0.088
+    10000 |   0.74 / 0.65    |        1.16         |     2.00     |        0.95        |     0.065
+    slope 0.59 / 0.52 (0.50 under load); validate 10,000 connectors 0.39-0.45 s (0.54-0.64 s under load);
+    apply 1,000 creates at 50 ms: 1,003 requests, 54.2 s one at a time, 18.7 s with 3 (141.6 s before #16: 7.6x).
+
 Run: ``.venv/bin/python benchmarks/plan_scale.py [--sizes 1000,2000,5000,10000] [--skip-apply]``. It uses one
 emulator per size in this process (the plan subprocess reuses it through its server.json); each step is
 bounded (a 10,000-connector plan takes seconds), so the whole run stays within a few minutes on 2 cores.
