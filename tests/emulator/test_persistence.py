@@ -131,7 +131,10 @@ def test_the_state_dir_variable_wins_over_the_project_default(tmp_path: Path, mo
 
 
 def _serve(state: Path) -> subprocess.Popen[str]:
-    code = "from o365_mailflow.cli.emulator import command; command()"
+    # Ctrl-C as at a terminal: a suite started in the background by a non-interactive shell (nohup, `cmd &`)
+    # passes SIGINT down ignored, and Python then leaves it ignored, as a background job should.
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from o365_mailflow.cli.emulator import command; command()")
     return subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--state-dir", str(state), "--port", "0"],
         cwd=ROOT,
