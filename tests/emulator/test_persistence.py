@@ -131,7 +131,7 @@ def test_the_state_dir_variable_wins_over_the_project_default(tmp_path: Path, mo
 
 
 def _serve(state: Path) -> subprocess.Popen[str]:
-    # Ctrl-C as at a terminal: a suite started in the background by a non-interactive shell (nohup, `cmd &`)
+    # Ctrl-C as at a terminal: a suite started in the background by a non-interactive shell (`cmd &` in a script)
     # passes SIGINT down ignored, and Python then leaves it ignored, as a background job should.
     code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from o365_mailflow.cli.emulator import command; command()")
