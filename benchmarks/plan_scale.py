@@ -89,6 +89,8 @@ machine's):
     10000 |   0.74 / 0.65    |        1.16         |     2.00     |        0.95        |     0.065
     slope 0.59 / 0.52 (0.50 under load); validate 10,000 connectors 0.39-0.45 s (0.54-0.64 s under load);
     apply 1,000 creates at 50 ms: 1,003 requests, 54.2 s one at a time, 18.7 s with 3 (141.6 s before #16: 7.6x).
+    Again at the session's last code change (a field table made public, no change in speed), quiet: own 0.17 /
+    0.26 / 0.42 / 0.63 s, slope 0.56, validate 0.42-0.44 s, apply 53.9 s one at a time and 18.2 s with 3.
 
 Run: ``.venv/bin/python benchmarks/plan_scale.py [--sizes 1000,2000,5000,10000] [--skip-apply]``. It uses one
 emulator per size in this process (the plan subprocess reuses it through its server.json); each step is
