@@ -136,7 +136,8 @@ def _serve(state: Path) -> subprocess.Popen[str]:
     code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from o365_mailflow.cli.emulator import command; command()")
     return subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--state-dir", str(state), "--port", "0"],
+        # Both ports free ones: SMTP's default (2525) may be held by an emulator the developer is running.
+        [sys.executable, "-c", code, "serve", "--state-dir", str(state), "--port", "0", "--smtp-port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
